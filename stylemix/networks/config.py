@@ -1,0 +1,141 @@
+"""The hyper-parameters that fully determine a StyleGAN2 generator's shape and behaviour.
+
+One flat, JSON-friendly record shared by every format: NVIDIA's ``init_kwargs`` convert to it,
+rosinality checkpoints are described by it, and the native format stores it verbatim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ModelLoadError, UnsupportedModelError
+from .ops import ACTIVATIONS
+
+ARCHITECTURES = ("orig", "skip", "resnet")
+_MAPPING_KEYS = {"num_layers": "mapping_layers", "embed_features": "embed_features",
+                 "layer_features": "layer_features", "activation": "mapping_activation",
+                 "lr_multiplier": "mapping_lr_multiplier", "w_avg_beta": "w_avg_beta"}
+_SYNTHESIS_KEYS = {"channel_base": "channel_base", "channel_max": "channel_max",
+                   "num_fp16_res": "num_fp16_res", "conv_clamp": "conv_clamp",
+                   "architecture": "architecture", "resample_filter": "resample_filter",
+                   "use_noise": "use_noise", "activation": "synthesis_activation",
+                   "kernel_size": "kernel_size"}
+# Options that change speed or memory layout only, never the result.
+_IGNORED_SYNTHESIS_KEYS = {"fp16_channels_last", "fused_modconv_default", "channels_last"}
+
+
+@dataclass
+class GeneratorConfig:
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    img_resolution: int
+    img_channels: int = 3
+    mapping_layers: int = 8
+    embed_features: int | None = None
+    layer_features: int | None = None
+    mapping_activation: str = "lrelu"
+    mapping_lr_multiplier: float = 0.01
+    w_avg_beta: float | None = 0.995
+    channel_base: int = 32768
+    channel_max: int = 512
+    channels: dict[int, int] | None = None  # explicit channels per resolution (rosinality)
+    num_fp16_res: int = 0
+    conv_clamp: float | None = None
+    architecture: str = "skip"
+    resample_filter: list[int] = field(default_factory=lambda: [1, 3, 3, 1])
+    use_noise: bool = True
+    synthesis_activation: str = "lrelu"
+    kernel_size: int = 3
+
+    def __post_init__(self):
+        log2 = math.log2(self.img_resolution) if self.img_resolution > 0 else 0
+        if not (log2.is_integer() and 2 <= log2 <= 12):
+            raise UnsupportedModelError(
+                f"image resolution {self.img_resolution} is not a power of two from 4 to 4096")
+        if self.architecture not in ARCHITECTURES:
+            raise UnsupportedModelError(
+                f"synthesis architecture '{self.architecture}' is not supported "
+                f"(supported: {', '.join(ARCHITECTURES)})")
+        for act in (self.mapping_activation, self.synthesis_activation):
+            if act not in ACTIVATIONS:
+                raise UnsupportedModelError(f"activation '{act}' is not supported")
+        for name in ("z_dim", "w_dim", "img_channels", "mapping_layers"):
+            if int(getattr(self, name)) < 1:
+                raise ModelLoadError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.c_dim < 0:
+            raise ModelLoadError(f"c_dim must be >= 0, got {self.c_dim}")
+        if self.channels is not None:
+            self.channels = {int(r): int(c) for r, c in self.channels.items()}
+            missing = [r for r in self.block_resolutions if r not in self.channels]
+            if missing:
+                raise ModelLoadError(f"channel count missing for resolutions {missing}")
+
+    # -- derived shape ------------------------------------------------------------------------
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2 ** i for i in range(2, int(math.log2(self.img_resolution)) + 1)]
+
+    def channels_at(self, res: int) -> int:
+        if self.channels is not None:
+            return self.channels[res]
+        return min(self.channel_base // res, self.channel_max)
+
+    @property
+    def fp16_resolution(self) -> int:
+        """Lowest resolution whose block runs in fp16 on CUDA (NVIDIA's rule)."""
+        return max(2 ** (int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res), 8)
+
+    # -- conversion ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if d["channels"] is not None:
+            d["channels"] = {str(k): v for k, v in d["channels"].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GeneratorConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ModelLoadError(f"unknown generator config keys: {', '.join(unknown)}")
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise ModelLoadError(f"incomplete generator config: {exc}") from None
+
+    @classmethod
+    def from_nvidia_kwargs(cls, kwargs: dict[str, Any]) -> "GeneratorConfig":
+        """From the ``init_kwargs`` of an NVIDIA stylegan2-ada / stylegan3-repo SG2 Generator."""
+        kwargs = dict(kwargs)
+        try:
+            out: dict[str, Any] = {k: int(kwargs.pop(k)) for k in
+                                   ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")}
+        except KeyError as exc:
+            raise ModelLoadError(f"generator record lacks init argument {exc}") from None
+        mapping = dict(kwargs.pop("mapping_kwargs", None) or {})
+        synthesis = dict(kwargs.pop("synthesis_kwargs", None) or {})
+        synthesis.update(kwargs)  # the stylegan3 repo passes synthesis options at top level
+        for key, value in mapping.items():
+            if key not in _MAPPING_KEYS:
+                raise UnsupportedModelError(f"mapping option '{key}' is not supported")
+            out[_MAPPING_KEYS[key]] = value
+        for key, value in synthesis.items():
+            if key in _IGNORED_SYNTHESIS_KEYS:
+                continue
+            if key not in _SYNTHESIS_KEYS:
+                raise UnsupportedModelError(f"synthesis option '{key}' is not supported")
+            out[_SYNTHESIS_KEYS[key]] = value
+        if "resample_filter" in out:
+            out["resample_filter"] = [int(v) for v in out["resample_filter"]]
+        return cls(**out)
+
+    def to_nvidia_kwargs(self) -> dict[str, Any]:
+        mapping = {nv: getattr(self, ours) for nv, ours in _MAPPING_KEYS.items()}
+        synthesis = {nv: getattr(self, ours) for nv, ours in _SYNTHESIS_KEYS.items()}
+        return dict(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
+                    img_resolution=self.img_resolution, img_channels=self.img_channels,
+                    mapping_kwargs=mapping, synthesis_kwargs=synthesis)

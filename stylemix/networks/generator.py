@@ -1,0 +1,169 @@
+"""StyleGAN2 generator: mapping network (z, c → w) and synthesis network (w → image).
+
+Module and parameter names are NVIDIA stylegan2-ada-pytorch's (``mapping.fc0.weight``,
+``synthesis.b64.conv1.affine.weight`` …), so an NVIDIA state dict loads without renaming.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import GeneratorConfig
+from .layers import Conv2dLayer, FullyConnectedLayer, SynthesisLayer, ToRGBLayer
+from .ops import make_fir_filter, normalize_2nd_moment, upsample2d
+
+
+class MappingNetwork(nn.Module):
+    """z (and optional class label c) → w, broadcast to ``num_ws`` copies; truncation toward w_avg."""
+
+    def __init__(self, cfg: GeneratorConfig, num_ws: int):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, num_ws
+        embed = (cfg.embed_features if cfg.embed_features is not None else cfg.w_dim) if cfg.c_dim else 0
+        hidden = cfg.layer_features if cfg.layer_features is not None else cfg.w_dim
+        features = [cfg.z_dim + embed] + [hidden] * (cfg.mapping_layers - 1) + [cfg.w_dim]
+        if cfg.c_dim:
+            self.embed = FullyConnectedLayer(cfg.c_dim, embed)
+        for i in range(cfg.mapping_layers):
+            setattr(self, f"fc{i}", FullyConnectedLayer(
+                features[i], features[i + 1], activation=cfg.mapping_activation,
+                lr_multiplier=cfg.mapping_lr_multiplier))
+        self.num_layers = cfg.mapping_layers
+        self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None) -> torch.Tensor:
+        z = torch.as_tensor(z, device=self.w_avg.device)
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        x = normalize_2nd_moment(z.float())
+        if self.c_dim:
+            if c is None:
+                raise ValueError(f"this generator is conditional: pass c with shape [N, {self.c_dim}]")
+            c = torch.as_tensor(c, device=self.w_avg.device).float()
+            if c.shape != (z.shape[0], self.c_dim):
+                raise ValueError(f"c must have shape [{z.shape[0]}, {self.c_dim}], got {list(c.shape)}")
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c))], dim=1)
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
+        if truncation_psi != 1:
+            if truncation_cutoff is None:
+                x = self.w_avg.lerp(x, truncation_psi)
+            else:
+                x[:, :truncation_cutoff] = self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
+        return x
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (upsampling conv0,) conv1, and torgb for skip blocks or the last block."""
+
+    def __init__(self, cfg: GeneratorConfig, resolution: int):
+        super().__init__()
+        self.resolution = resolution
+        self.in_channels = cfg.channels_at(resolution // 2) if resolution > 4 else 0
+        out_channels = cfg.channels_at(resolution)
+        self.architecture = cfg.architecture
+        self.is_last = resolution == cfg.img_resolution
+        self.use_fp16 = resolution >= cfg.fp16_resolution
+        layer = dict(w_dim=cfg.w_dim, resolution=resolution, kernel_size=cfg.kernel_size,
+                     use_noise=cfg.use_noise, activation=cfg.synthesis_activation,
+                     resample_filter=cfg.resample_filter, conv_clamp=cfg.conv_clamp)
+        self.register_buffer("resample_filter", make_fir_filter(cfg.resample_filter))
+        self.num_conv = 0
+        if self.in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(self.in_channels, out_channels, up=2, **layer)
+            self.num_conv += 1
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **layer)
+        self.num_conv += 1
+        self.num_torgb = int(self.is_last or cfg.architecture == "skip")
+        if self.num_torgb:
+            self.torgb = ToRGBLayer(out_channels, cfg.img_channels, cfg.w_dim,
+                                    conv_clamp=cfg.conv_clamp)
+        if self.in_channels and cfg.architecture == "resnet":
+            self.skip = Conv2dLayer(self.in_channels, out_channels, kernel_size=1, bias=False, up=2,
+                                    resample_filter=cfg.resample_filter)
+
+    def forward(self, x, img, ws: torch.Tensor, noise_mode: str, force_fp32: bool):
+        w_iter = iter(ws.unbind(1))
+        fp16 = self.use_fp16 and not force_fp32 and ws.device.type == "cuda"
+        dtype = torch.float16 if fp16 else torch.float32
+        if self.in_channels == 0:
+            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.conv1(x, next(w_iter), noise_mode)
+        elif self.architecture == "resnet":
+            x = x.to(dtype)
+            y = self.skip(x, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(w_iter), noise_mode)
+            x = self.conv1(x, next(w_iter), noise_mode, gain=math.sqrt(0.5))
+            x = y + x
+        else:
+            x = x.to(dtype)
+            x = self.conv0(x, next(w_iter), noise_mode)
+            x = self.conv1(x, next(w_iter), noise_mode)
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        if self.num_torgb:
+            y = self.torgb(x, next(w_iter)).float()
+            img = y if img is None else img + y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """Blocks b4 … bR; block r consumes ws[k : k + num_conv + num_torgb] (torgb shares the next w)."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.w_dim, self.img_resolution = cfg.w_dim, cfg.img_resolution
+        self.img_channels = cfg.img_channels
+        self.block_resolutions = cfg.block_resolutions
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            block = SynthesisBlock(cfg, res)
+            self.num_ws += block.num_conv + (block.num_torgb if block.is_last else 0)
+            setattr(self, f"b{res}", block)
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const",
+                force_fp32: bool = False) -> torch.Tensor:
+        if noise_mode not in ("const", "random", "none"):
+            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
+        ws = torch.as_tensor(ws, device=self.b4.const.device).float()
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        x = img = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            w_idx += block.num_conv
+            x, img = block(x, img, block_ws, noise_mode, force_fp32)
+        return img
+
+
+class Generator(nn.Module):
+    """The whole generator; ``config`` says its shape, ``source`` where it was loaded from."""
+
+    def __init__(self, config: GeneratorConfig):
+        super().__init__()
+        self.config = config
+        self.z_dim, self.c_dim, self.w_dim = config.z_dim, config.c_dim, config.w_dim
+        self.img_resolution, self.img_channels = config.img_resolution, config.img_channels
+        self.synthesis = SynthesisNetwork(config)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(config, self.num_ws)
+        self.source = None      # formats.ModelSource, set by the loaders
+        self.blend_info = None  # dict describing the blend that produced this generator, if any
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return list(self.synthesis.block_resolutions)
+
+    def forward(self, z, c=None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+                noise_mode: str = "const", force_fp32: bool = False) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32)
