@@ -1,0 +1,77 @@
+"""One entry point for every model file format: detect it, load it safely, save to any of them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ExportError, ModelLoadError
+from ..networks import Generator
+from . import native, nvidia_pkl, rosinality
+from .common import ModelSource
+from .safe_pickle import TORCH_LEGACY_MAGIC
+
+FORMATS = ("nvidia_pkl", "rosinality", "native")
+_SAVE_BY_SUFFIX = {".pkl": "nvidia_pkl", ".pt": "rosinality", ".pth": "rosinality",
+                   ".safetensors": "native"}
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Tell the format from the file's first bytes (never from its name alone)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"no such model file: {path}")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if size == 0:
+        raise ModelLoadError(f"{path.name} is empty")
+    if head.startswith(b"PK\x03\x04"):
+        return "rosinality"  # torch.save zip archive
+    if head.startswith(TORCH_LEGACY_MAGIC[:16]):
+        return "rosinality"  # torch.save legacy (pre-1.6) format
+    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < size:
+        return "native"      # safetensors: 8-byte header length, then a JSON header
+    if head[:1] == b"\x80" and 2 <= head[1] <= 5:
+        return "nvidia_pkl"
+    if head.startswith(b"\x1f\x8b"):
+        raise ModelLoadError(f"{path.name} is gzip-compressed; decompress it first")
+    raise ModelLoadError(
+        f"{path.name} is not a model file stylemix knows (expected an NVIDIA .pkl, "
+        "a rosinality .pt or a stylemix .safetensors)")
+
+
+def load_generator(path: str | os.PathLike, device="cpu", network: str = "G_ema") -> Generator:
+    """Load a StyleGAN2 generator from any supported file, in eval mode, without running its code.
+
+    ``network`` picks ``G_ema`` (default) or ``G`` from an NVIDIA pickle.
+    """
+    fmt = detect_format(path)
+    if fmt == "nvidia_pkl":
+        return nvidia_pkl.load(path, network=network, device=device)
+    if fmt == "rosinality":
+        return rosinality.load(path, device=device)
+    return native.load(path, device=device)
+
+
+def format_for_path(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SAVE_BY_SUFFIX:
+        raise ExportError(f"cannot tell the format from '{suffix or 'no extension'}': "
+                          "use .pkl (NVIDIA), .pt (rosinality) or .safetensors (stylemix)")
+    return _SAVE_BY_SUFFIX[suffix]
+
+
+def save(G: Generator, path: str | os.PathLike, format: str | None = None) -> None:
+    """Write ``G`` atomically; the format follows the extension unless given.
+
+    ``.pkl`` writes an NVIDIA pickle, which needs the NVIDIA .pkl that G (or its blend base)
+    was loaded from as template; otherwise an ExportError says so.
+    """
+    fmt = format or format_for_path(path)
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    {"nvidia_pkl": nvidia_pkl.save, "rosinality": rosinality.save, "native": native.save}[fmt](G, path)
+
+
+__all__ = ["FORMATS", "ModelSource", "detect_format", "format_for_path", "load_generator", "save"]

@@ -1,0 +1,76 @@
+"""What every format shares: where a generator came from, building it from a state dict, atomic writes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import ModelLoadError
+from ..networks import Generator, GeneratorConfig
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Provenance of a loaded generator; NVIDIA export uses it to find its template file."""
+
+    format: str               # "nvidia_pkl", "rosinality" or "native"
+    path: str
+    sha256: str
+    network: str | None = None  # which network of an NVIDIA pickle ("G_ema" or "G")
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_generator(config: GeneratorConfig, tensors: dict[str, torch.Tensor],
+                    source: ModelSource | None, device: str | torch.device = "cpu",
+                    what: str = "the file") -> Generator:
+    """Instantiate our network for ``config`` and fill it, naming the first thing that does not fit."""
+    G = Generator(config)
+    expected = G.state_dict()
+    for name, value in expected.items():
+        if name not in tensors:
+            raise ModelLoadError(f"{what} lacks parameter '{name}' that this architecture needs")
+        got = tuple(tensors[name].shape)
+        if got != tuple(value.shape):
+            raise ModelLoadError(
+                f"parameter '{name}' has shape {list(got)} in {what}, "
+                f"but the stored config implies {list(value.shape)}")
+    extra = [name for name in tensors if name not in expected]
+    if extra:
+        raise ModelLoadError(f"{what} holds parameter '{extra[0]}' that this architecture lacks"
+                             + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
+    with torch.no_grad():
+        for name, value in expected.items():
+            t = tensors[name]
+            if not (t.is_floating_point() and torch.isfinite(t).all()):
+                raise ModelLoadError(f"parameter '{name}' in {what} is not finite floating point")
+            value.copy_(t.to(value.dtype))
+    G.source = source
+    return G.eval().requires_grad_(False).to(device)
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

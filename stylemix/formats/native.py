@@ -1,0 +1,57 @@
+"""stylemix's own format: one .safetensors file, the config (and blend recipe) as JSON metadata.
+
+safetensors holds raw tensors behind a length-checked JSON header, so reading it cannot run
+code; it is the fast, safe default for saving blends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..errors import ModelLoadError
+from ..networks import Generator, GeneratorConfig
+from .common import ModelSource, atomic_write, build_generator, file_sha256
+
+FORMAT_TAG = "stylemix-generator"
+FORMAT_VERSION = "1"
+
+
+def load(path: str | os.PathLike, device="cpu") -> Generator:
+    name = os.path.basename(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT_TAG:
+                raise ModelLoadError(
+                    f"{name} is a safetensors file but not a stylemix generator (no '{FORMAT_TAG}' metadata)")
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ModelLoadError(
+                    f"{name} uses stylemix format version {meta.get('format_version')!r}; "
+                    f"this stylemix reads version {FORMAT_VERSION}")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except SafetensorError as exc:
+        raise ModelLoadError(f"{name} is not a readable safetensors file ({exc})") from None
+    try:
+        config = GeneratorConfig.from_dict(json.loads(meta["config"]))
+        blend_info = json.loads(meta["blend"]) if meta.get("blend") else None
+    except (KeyError, json.JSONDecodeError, TypeError) as exc:
+        raise ModelLoadError(f"{name} has a malformed stylemix config ({exc})") from None
+    G = build_generator(config, tensors, ModelSource("native", os.path.abspath(path),
+                                                     file_sha256(path)), device, what=name)
+    G.blend_info = blend_info
+    return G
+
+
+def save(G: Generator, path: str | os.PathLike) -> None:
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()}
+    meta = {"format": FORMAT_TAG, "format_version": FORMAT_VERSION,
+            "config": json.dumps(G.config.to_dict())}
+    if G.blend_info:
+        meta["blend"] = json.dumps(G.blend_info)
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)

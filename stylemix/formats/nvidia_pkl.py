@@ -1,0 +1,99 @@
+"""NVIDIA stylegan2-ada-pytorch network pickles: safe loading and in-place export.
+
+Export never re-creates NVIDIA's objects (that would need their source code).  Instead the
+original file is the template: the raw bytes of each tensor of the chosen network are
+overwritten with the new values, so D, training_set_kwargs, every stored source text and every
+other byte stay exactly as they were, and NVIDIA's own ``legacy.py`` loads the result.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from ..errors import ExportError, ModelLoadError, UnsupportedModelError
+from ..networks import Generator, GeneratorConfig
+from .common import ModelSource, atomic_write, build_generator, file_sha256
+from .safe_pickle import PersistentRecord, PickleContents, TFNetworkRecord, safe_load_pickle
+
+NETWORK_KEYS = ("G_ema", "G")
+
+
+def _read_pickle(data: bytes, locate_storages: bool = False) -> PickleContents:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's TypedStorage deprecation notice
+        return safe_load_pickle(data, locate_storages=locate_storages)
+
+
+def _generator_record(root, network: str) -> PersistentRecord:
+    if isinstance(root, tuple) and any(isinstance(v, TFNetworkRecord) for v in root):
+        raise UnsupportedModelError(
+            "this is an old TensorFlow StyleGAN2 pickle (G, D, Gs); it is not supported yet")
+    if not isinstance(root, dict):
+        raise ModelLoadError(
+            f"this pickle holds a {type(root).__name__}, not an NVIDIA network dict with 'G_ema'")
+    if network not in root:
+        keys = ", ".join(sorted(map(str, root))) or "none"
+        raise ModelLoadError(f"the pickle has no '{network}' network (its keys: {keys})")
+    record = root[network]
+    if not isinstance(record, PersistentRecord):
+        raise ModelLoadError(f"'{network}' in the pickle is not an NVIDIA network object")
+    synthesis = record.children().get("synthesis")
+    child_names = set(synthesis.children()) if isinstance(synthesis, PersistentRecord) else set()
+    if "input" in child_names or any(n.startswith("L") and "_" in n for n in child_names):
+        raise UnsupportedModelError(
+            f"'{network}' is a StyleGAN3 generator (alias-free, -t/-r); only StyleGAN2 is supported yet")
+    if record.class_name != "Generator" or not isinstance(synthesis, PersistentRecord):
+        raise UnsupportedModelError(
+            f"'{network}' is a {record.class_name}, not a StyleGAN2 Generator")
+    if record.init_args:
+        raise UnsupportedModelError("generator was built with positional arguments; cannot read its config")
+    return record
+
+
+def load(path: str | os.PathLike, network: str = "G_ema", device="cpu") -> Generator:
+    if network not in NETWORK_KEYS:
+        raise ValueError(f"network must be one of {NETWORK_KEYS}, not {network!r}")
+    with open(path, "rb") as f:
+        data = f.read()
+    record = _generator_record(_read_pickle(data).root, network)
+    config = GeneratorConfig.from_nvidia_kwargs(record.init_kwargs)
+    source = ModelSource("nvidia_pkl", os.path.abspath(path), file_sha256(path), network)
+    return build_generator(config, record.named_tensors(), source, device,
+                           what=f"'{network}' of {os.path.basename(path)}")
+
+
+def save(G: Generator, path: str | os.PathLike) -> None:
+    """Write ``G`` into a copy of the NVIDIA pickle it (or its blend base) came from."""
+    src = G.source
+    if src is None or src.format != "nvidia_pkl":
+        origin = "a file" if src is None else f"a {src.format} file"
+        raise ExportError(
+            f"cannot write an NVIDIA .pkl: this generator comes from {origin}, and an NVIDIA pickle "
+            "needs an NVIDIA .pkl as its template (blend with an NVIDIA .pkl as the base, or "
+            "save as .safetensors or .pt instead)")
+    if not os.path.exists(src.path) or file_sha256(src.path) != src.sha256:
+        raise ExportError(f"the template {src.path} has changed or gone since it was loaded; "
+                          "load the models again before exporting")
+    with open(src.path, "rb") as f:
+        data = bytearray(f.read())
+    contents = _read_pickle(bytes(data), locate_storages=True)
+    template = _generator_record(contents.root, src.network).named_tensors()
+    ours = G.state_dict()
+    if set(template) != set(ours):
+        missing = sorted(set(template) ^ set(ours))[0]
+        raise ExportError(f"generator and template {os.path.basename(src.path)} differ at '{missing}'")
+    for name, old in template.items():
+        new = ours[name].detach().to("cpu")
+        if tuple(new.shape) != tuple(old.shape):
+            raise ExportError(f"'{name}' has shape {list(new.shape)}, template {list(old.shape)}")
+        slot = contents.slots.get(old.untyped_storage().data_ptr())
+        if slot is None:
+            raise ExportError(f"cannot locate the bytes of '{name}' in the template pickle")
+        # A writable view of the storage's bytes inside the file image; write the new values in.
+        storage = torch.frombuffer(data, dtype=slot.dtype, count=slot.numel, offset=slot.data_start)
+        storage.as_strided(old.shape, old.stride(), old.storage_offset()).copy_(new.to(slot.dtype))
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
