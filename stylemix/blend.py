@@ -1,0 +1,231 @@
+"""Resolution-dependent interpolation of two generators ("layer swapping").
+
+A blend gives every synthesis block r a weight α_r and composes
+
+    θ_r = (1 - α_r) · θ_base + α_r · θ_transfer
+
+so α = 0 is the base model and α = 1 the transferred one.  Every parameter of block ``b{r}``
+(its const, convolutions, noise strengths and torgb) follows α_r; the mapping network and w_avg
+follow a separate ``mapping`` weight (base by default, as in the paper).  Noise maps are
+buffers, not learned: they are never averaged (that would shrink their variance) but taken from
+whichever model dominates the block (transfer when α_r > 0.5).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import torch
+
+from .errors import BlendSpecError, IncompatibleModelsError
+from .networks import Generator
+
+_BLOCK_RE = re.compile(r"synthesis\.b(\d+)\.")
+W_AVG_SAMPLES = 10_000
+
+
+def resolution_of(name: str) -> int | None:
+    """The synthesis block resolution a parameter belongs to (None for the mapping network)."""
+    m = _BLOCK_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
+def _parse_mapping(mapping) -> float:
+    named = {"base": 0.0, "transfer": 1.0, "blend": 0.5}
+    if isinstance(mapping, str):
+        if mapping in named:
+            return named[mapping]
+        try:
+            mapping = float(mapping)
+        except ValueError:
+            raise BlendSpecError(
+                f"mapping must be 'base', 'transfer', 'blend' or a number, not {mapping!r}") from None
+    if not math.isfinite(float(mapping)):
+        raise BlendSpecError("mapping weight must be finite")
+    return float(mapping)
+
+
+def _check_low(low: str) -> str:
+    if low not in ("base", "transfer"):
+        raise BlendSpecError(f"low must be 'base' or 'transfer', not {low!r}")
+    return low
+
+
+@dataclass(frozen=True)
+class BlendSpec:
+    """How much of the transferred model each resolution takes. Build with the class methods."""
+
+    kind: str
+    r_swap: int | None = None
+    low: str = "transfer"
+    alpha: float | None = None
+    centre: float | None = None
+    width: float | None = None
+    table: tuple[tuple[int, float], ...] = field(default_factory=tuple)
+    mapping: float = 0.0  # 0 = mapping network and w_avg from base, 1 = from transfer
+
+    # -- constructors -------------------------------------------------------------------------
+    @classmethod
+    def swap(cls, r_swap: int, low: str = "transfer", mapping="base") -> "BlendSpec":
+        """The paper's layer swap: resolutions ≤ r_swap from ``low``, the rest from the other."""
+        r_swap = int(r_swap)
+        if r_swap < 4 or not math.log2(r_swap).is_integer():
+            raise BlendSpecError(f"r_swap must be a power of two ≥ 4, not {r_swap}")
+        return cls("swap", r_swap=r_swap, low=_check_low(low), mapping=_parse_mapping(mapping))
+
+    @classmethod
+    def linear(cls, alpha: float, mapping="base") -> "BlendSpec":
+        """The same α at every resolution (plain weight interpolation of the synthesis network)."""
+        alpha = float(alpha)
+        if not math.isfinite(alpha):
+            raise BlendSpecError("alpha must be finite")
+        return cls("linear", alpha=alpha, mapping=_parse_mapping(mapping))
+
+    @classmethod
+    def smooth(cls, centre: float, width: float, low: str = "transfer", mapping="base") -> "BlendSpec":
+        """A logistic ramp over log2(resolution): α = ½ at ``centre`` px, ``width`` in octaves."""
+        centre, width = float(centre), float(width)
+        if not (centre > 0 and math.isfinite(centre)):
+            raise BlendSpecError(f"smooth centre must be a positive resolution, not {centre}")
+        if not (width > 0 and math.isfinite(width)):
+            raise BlendSpecError(f"smooth width must be > 0 octaves (use swap for a hard step), not {width}")
+        return cls("smooth", centre=centre, width=width, low=_check_low(low),
+                   mapping=_parse_mapping(mapping))
+
+    @classmethod
+    def per_resolution(cls, alphas: Mapping[int, float], mapping="base") -> "BlendSpec":
+        """Explicit α per resolution; resolutions not listed take 0 (base)."""
+        table = []
+        for res, alpha in dict(alphas).items():
+            res, alpha = int(res), float(alpha)
+            if res < 4 or not math.log2(res).is_integer():
+                raise BlendSpecError(f"resolution {res} is not a power of two ≥ 4")
+            if not math.isfinite(alpha):
+                raise BlendSpecError(f"alpha for {res} px must be finite")
+            table.append((res, alpha))
+        return cls("per_resolution", table=tuple(sorted(table)), mapping=_parse_mapping(mapping))
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def alphas(self, resolutions: list[int]) -> dict[int, float]:
+        """α for each block resolution of a concrete model."""
+        if self.kind == "swap":
+            low_alpha = 1.0 if self.low == "transfer" else 0.0
+            return {r: low_alpha if r <= self.r_swap else 1.0 - low_alpha for r in resolutions}
+        if self.kind == "linear":
+            return {r: self.alpha for r in resolutions}
+        if self.kind == "smooth":
+            out = {}
+            for r in resolutions:
+                rise = 1 / (1 + math.exp(-(math.log2(r) - math.log2(self.centre)) / self.width))
+                out[r] = 1 - rise if self.low == "transfer" else rise
+            return out
+        if self.kind == "per_resolution":
+            table = dict(self.table)
+            unknown = sorted(set(table) - set(resolutions))
+            if unknown:
+                raise BlendSpecError(
+                    f"α given for {unknown[0]} px, but the models' resolutions are "
+                    f"{', '.join(map(str, resolutions))}")
+            return {r: table.get(r, 0.0) for r in resolutions}
+        raise BlendSpecError(f"unknown blend kind {self.kind!r}")
+
+    def describe(self) -> str:
+        """Short, file-name-safe label, e.g. ``swap16-lowT``, ``alpha0.5``, ``res4-1_8-0.5``."""
+        tail = "" if self.mapping == 0 else f"-map{_num(self.mapping)}"
+        if self.kind == "swap":
+            return f"swap{self.r_swap}-low{self.low[0].upper()}{tail}"
+        if self.kind == "linear":
+            return f"alpha{_num(self.alpha)}{tail}"
+        if self.kind == "smooth":
+            return f"smooth{_num(self.centre)}w{_num(self.width)}-low{self.low[0].upper()}{tail}"
+        return "res" + "_".join(f"{r}-{_num(a)}" for r, a in self.table) + tail
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if v is not None and v != ()}
+        if self.table:
+            d["table"] = [list(t) for t in self.table]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BlendSpec":
+        d = dict(d)
+        d["table"] = tuple(tuple(t) for t in d.get("table", ()))
+        return cls(**d)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def check_compatible(G_base: Generator, G_transfer: Generator) -> None:
+    """Raise IncompatibleModelsError naming the first parameter the two models do not share."""
+    if G_base.config.architecture != G_transfer.config.architecture:
+        raise IncompatibleModelsError(
+            f"cannot blend a '{G_base.config.architecture}' generator with a "
+            f"'{G_transfer.config.architecture}' one")
+    a, b = G_base.state_dict(), G_transfer.state_dict()
+    sizes = f"(base {G_base.img_resolution} px, transfer {G_transfer.img_resolution} px)"
+    for name in list(a) + [n for n in b if n not in a]:
+        if name not in b:
+            raise IncompatibleModelsError(f"cannot blend: '{name}' exists in base but not in transfer {sizes}")
+        if name not in a:
+            raise IncompatibleModelsError(f"cannot blend: '{name}' exists in transfer but not in base {sizes}")
+        if a[name].shape != b[name].shape:
+            raise IncompatibleModelsError(
+                f"cannot blend: '{name}' has shape {list(a[name].shape)} in base but "
+                f"{list(b[name].shape)} in transfer")
+
+
+def blend_state(base: Mapping[str, torch.Tensor], transfer: Mapping[str, torch.Tensor],
+                alphas: Mapping[int, float], mapping_alpha: float,
+                buffers: set[str] = frozenset()) -> dict[str, torch.Tensor]:
+    """Per-parameter interpolation; ``buffers`` are picked (α > 0.5 → transfer), not averaged."""
+    out = {}
+    for name, a in base.items():
+        b = transfer[name].to(a.device)
+        res = resolution_of(name)
+        alpha = mapping_alpha if res is None else alphas[res]
+        if name in buffers:
+            out[name] = (b if alpha > 0.5 else a).clone()
+        elif alpha == 0:
+            out[name] = a.clone()
+        elif alpha == 1:
+            out[name] = b.clone()
+        else:
+            out[name] = torch.lerp(a, b, alpha)
+    return out
+
+
+def blend(G_base: Generator, G_transfer: Generator, spec: BlendSpec) -> Generator:
+    """A new generator: ``G_base``'s architecture with weights blended per ``spec``.
+
+    The result keeps the base's provenance, so ``stylemix.save(B, "x.pkl")`` writes an NVIDIA
+    pickle when the base came from one.
+    """
+    if not isinstance(spec, BlendSpec):
+        raise BlendSpecError("spec must be a stylemix.BlendSpec (e.g. BlendSpec.swap(16))")
+    check_compatible(G_base, G_transfer)
+    alphas = spec.alphas(G_base.block_resolutions)
+    buffers = {name for name, _ in G_base.named_buffers()}
+    mapping_alpha = spec.mapping
+    state = blend_state(G_base.state_dict(), G_transfer.state_dict(), alphas, mapping_alpha,
+                        buffers=buffers - {"mapping.w_avg"})
+    out = copy.deepcopy(G_base)
+    out.load_state_dict(state)
+    if mapping_alpha not in (0.0, 1.0):
+        # A blended mapping network has its own mean w; estimate it rather than lerp the two.
+        gen = torch.Generator().manual_seed(0)
+        z = torch.randn([W_AVG_SAMPLES, out.z_dim], generator=gen).to(out.mapping.w_avg.device)
+        c = None
+        if out.c_dim:
+            c = torch.eye(out.c_dim)[torch.randint(out.c_dim, [W_AVG_SAMPLES], generator=gen)]
+        with torch.no_grad():
+            out.mapping.w_avg.copy_(out.mapping(z, c)[:, 0].mean(0))
+    out.blend_info = {"spec": spec.to_dict(), "alphas": {str(r): a for r, a in alphas.items()},
+                      "label": spec.describe(),
+                      "transfer": getattr(G_transfer.source, "path", None)}
+    return out
