@@ -1,0 +1,177 @@
+"""The ``stylemix`` command (``python -m stylemix``): info, generate, blend.
+
+Every failure a user can cause prints one line, ``stylemix: error: …``, and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from . import formats
+from .blend import BlendSpec, blend
+from .errors import BlendSpecError, StylemixError
+from .networks import Generator
+from .render import make_grid, parse_seeds, render_seeds, save_png, to_uint8
+
+
+def _device(name: str | None) -> str:
+    if name:
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise StylemixError("--device cuda was asked for, but no CUDA GPU is available")
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _describe(G: Generator, path: str) -> list[str]:
+    cfg = G.config
+    src = G.source
+    n_map = sum(p.numel() for p in G.mapping.parameters())
+    n_syn = sum(p.numel() for p in G.synthesis.parameters())
+    fmt = {"nvidia_pkl": "NVIDIA network pickle", "rosinality": "rosinality checkpoint",
+           "native": "stylemix safetensors"}.get(getattr(src, "format", ""), "unknown")
+    lines = [
+        f"file           {path}",
+        f"format         {fmt}" + (f" ({src.network})" if src and src.network else ""),
+        "architecture   StyleGAN2, " + cfg.architecture,
+        f"image          {G.img_resolution}x{G.img_resolution}, {G.img_channels} channels",
+        f"latents        z_dim {G.z_dim}, w_dim {G.w_dim}, c_dim {G.c_dim}, num_ws {G.num_ws}",
+        f"mapping        {cfg.mapping_layers} layers, lr multiplier {cfg.mapping_lr_multiplier:g}",
+        "resolutions    " + ", ".join(f"{r}:{cfg.channels_at(r)}ch" for r in G.block_resolutions),
+        f"fp16 blocks    {'≥ %d px' % cfg.fp16_resolution if cfg.num_fp16_res else 'none'}"
+        f", conv_clamp {cfg.conv_clamp if cfg.conv_clamp is not None else 'none'}",
+        f"parameters     {n_map + n_syn:,} (mapping {n_map:,}, synthesis {n_syn:,})",
+    ]
+    if G.blend_info:
+        lines.append(f"blend          {G.blend_info.get('label')}")
+    return lines
+
+
+def cmd_info(args) -> None:
+    G = formats.load_generator(args.model, network=args.network)
+    print("\n".join(_describe(G, args.model)))
+
+
+def cmd_generate(args) -> None:
+    G = formats.load_generator(args.model, device=_device(args.device), network=args.network)
+    seeds = parse_seeds(args.seeds)
+    out = Path(args.output)
+    arrays = []
+    for start in range(0, len(seeds), args.batch):
+        chunk = seeds[start: start + args.batch]
+        imgs = render_seeds(G, chunk, psi=args.psi, cutoff=args.cutoff, noise_mode=args.noise,
+                            class_idx=args.class_idx)
+        arrays.extend(to_uint8(imgs))
+    for seed, arr in zip(seeds, arrays):
+        save_png(arr, out / f"seed{seed:04d}.png")
+    import numpy as np
+    save_png(make_grid(np.stack(arrays)), out / "grid.png")
+    print(f"wrote {len(seeds)} images and grid.png to {out}")
+
+
+def spec_from_args(args) -> BlendSpec:
+    chosen = [name for name in ("swap", "alpha", "smooth", "alphas") if getattr(args, name) is not None]
+    if len(chosen) != 1:
+        raise BlendSpecError("choose exactly one of --swap, --alpha, --smooth, --alphas")
+    if args.swap is not None:
+        return BlendSpec.swap(args.swap, low=args.low, mapping=args.mapping)
+    if args.alpha is not None:
+        return BlendSpec.linear(args.alpha, mapping=args.mapping)
+    if args.smooth is not None:
+        try:
+            centre, width = (float(v) for v in args.smooth.split(","))
+        except ValueError:
+            raise BlendSpecError(f"--smooth wants CENTRE,WIDTH (e.g. 16,0.5), not '{args.smooth}'") from None
+        return BlendSpec.smooth(centre, width, low=args.low, mapping=args.mapping)
+    table = {}
+    for item in args.alphas.split(","):
+        try:
+            res, alpha = item.split(":")
+            table[int(res)] = float(alpha)
+        except ValueError:
+            raise BlendSpecError(f"--alphas wants RES:ALPHA pairs like 4:1,8:1,16:0.5, not '{item}'") from None
+    return BlendSpec.per_resolution(table, mapping=args.mapping)
+
+
+def cmd_blend(args) -> None:
+    spec = spec_from_args(args)
+    fmt = formats.format_for_path(args.output)
+    device = _device(args.device)
+    G_base = formats.load_generator(args.base, device=device)
+    G_transfer = formats.load_generator(args.transfer, device=device)
+    B = blend(G_base, G_transfer, spec)
+    formats.save(B, args.output, format=fmt)
+    alphas = B.blend_info["alphas"]
+    print(f"blend {spec.describe()}: α " + ", ".join(f"{r}:{a:g}" for r, a in alphas.items()))
+    print(f"wrote {args.output}")
+    if args.preview:
+        seeds = parse_seeds(args.preview)
+        rows = [to_uint8(render_seeds(G, seeds, psi=args.psi)) for G in (G_base, B, G_transfer)]
+        import numpy as np
+        grid = make_grid(np.stack([img for trio in zip(*rows) for img in trio]), columns=3)
+        preview = Path(args.output).with_suffix(".preview.png")
+        save_png(grid, preview)
+        print(f"wrote {preview} (columns: base | blend | transfer)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stylemix", description=(
+        "Blend StyleGAN2 generators by resolution (layer swapping). Reads NVIDIA .pkl, "
+        "rosinality .pt and stylemix .safetensors files without running code from them."))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="describe a model file")
+    info.add_argument("model")
+    info.add_argument("--network", default="G_ema", choices=["G_ema", "G"],
+                      help="which network of an NVIDIA pickle (default G_ema)")
+    info.set_defaults(func=cmd_info)
+
+    gen = sub.add_parser("generate", help="render seeds to PNGs and a grid")
+    gen.add_argument("model")
+    gen.add_argument("--seeds", default="0-7", help="e.g. 0-7 or 1,5,9 (default 0-7)")
+    gen.add_argument("--psi", type=float, default=0.7, help="truncation ψ (default 0.7)")
+    gen.add_argument("--cutoff", type=int, default=None, help="truncate only the first N ws")
+    gen.add_argument("--noise", default="const", choices=["const", "random", "none"])
+    gen.add_argument("--class", dest="class_idx", type=int, default=None,
+                     help="class index for conditional models")
+    gen.add_argument("--network", default="G_ema", choices=["G_ema", "G"])
+    gen.add_argument("--batch", type=int, default=8)
+    gen.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    gen.add_argument("-o", "--output", required=True, help="output directory")
+    gen.set_defaults(func=cmd_generate)
+
+    bl = sub.add_parser("blend", help="blend BASE and TRANSFER by resolution and save the result")
+    bl.add_argument("base")
+    bl.add_argument("transfer")
+    how = bl.add_argument_group("blend (choose one)")
+    how.add_argument("--swap", type=int, help="layer swap at this resolution, e.g. 16")
+    how.add_argument("--alpha", type=float, help="one α at every resolution (0 = base, 1 = transfer)")
+    how.add_argument("--smooth", help="CENTRE,WIDTH: logistic ramp centred at CENTRE px, WIDTH octaves")
+    how.add_argument("--alphas", help="explicit α per resolution, e.g. 4:1,8:1,16:0.5 (unlisted = 0)")
+    bl.add_argument("--low", default="transfer", choices=["base", "transfer"],
+                    help="which model gives the low resolutions for --swap/--smooth (default transfer)")
+    bl.add_argument("--mapping", default="base",
+                    help="mapping network from base, transfer, blend (½) or a weight (default base)")
+    bl.add_argument("--preview", default=None, help="also write base|blend|transfer rows for these seeds")
+    bl.add_argument("--psi", type=float, default=0.7, help="truncation ψ for --preview")
+    bl.add_argument("--device", default=None)
+    bl.add_argument("-o", "--output", required=True, help="OUT.pkl (NVIDIA), OUT.pt or OUT.safetensors")
+    bl.set_defaults(func=cmd_blend)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except StylemixError as exc:
+        print(f"stylemix: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"stylemix: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,90 @@
+"""Seeds → latents → images, the way the StyleGAN tools do it, plus PNG and grid writing."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import StylemixError
+from .formats.common import atomic_write
+from .networks import Generator
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-7', '1,5,9' or '0-3,10' → a list of seeds."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise StylemixError(f"bad seed list '{text}': use forms like 0-7 or 1,5,9")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo or hi - lo > 100_000:
+            raise StylemixError(f"bad seed range '{part}'")
+        seeds.extend(range(lo, hi + 1))
+    return seeds
+
+
+def seed_to_z(seed: int, z_dim: int) -> torch.Tensor:
+    """NVIDIA's convention (``RandomState(seed).randn(1, z_dim)``), so seeds match their tools."""
+    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim)).float()
+
+
+def class_vector(G: Generator, class_idx: int | None, batch: int) -> torch.Tensor | None:
+    if not G.c_dim:
+        return None
+    if class_idx is None:
+        raise StylemixError(f"this model is conditional ({G.c_dim} classes): choose a class")
+    if not 0 <= class_idx < G.c_dim:
+        raise StylemixError(f"class {class_idx} is out of range 0…{G.c_dim - 1}")
+    c = torch.zeros([batch, G.c_dim])
+    c[:, class_idx] = 1
+    return c
+
+
+@torch.no_grad()
+def render_seeds(G: Generator, seeds: list[int], psi: float = 1.0, cutoff: int | None = None,
+                 noise_mode: str = "const", class_idx: int | None = None) -> torch.Tensor:
+    """Images (N, C, H, W) in about [-1, 1] for the given seeds."""
+    device = G.mapping.w_avg.device
+    z = torch.cat([seed_to_z(s, G.z_dim) for s in seeds]).to(device)
+    c = class_vector(G, class_idx, len(seeds))
+    ws = G.mapping(z, None if c is None else c.to(device), truncation_psi=psi,
+                   truncation_cutoff=cutoff)
+    return G.synthesis(ws, noise_mode=noise_mode)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] → (N, H, W, C) uint8."""
+    x = (images.detach().float().clamp(-1, 1) + 1) * 127.5
+    return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def to_pil(array: np.ndarray, scale: int = 1) -> Image.Image:
+    """An HWC uint8 array as a PIL image, enlarged with nearest-neighbour (keeps pixels crisp)."""
+    img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return img
+
+
+def make_grid(arrays: np.ndarray, columns: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile (N, H, W, C) uint8 images into one image with a thin white gutter."""
+    n, h, w, c = arrays.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.full((rows * h + (rows - 1) * pad, columns * w + (columns - 1) * pad, c), 255, np.uint8)
+    for i, img in enumerate(arrays):
+        r, col = divmod(i, columns)
+        grid[r * (h + pad): r * (h + pad) + h, col * (w + pad): col * (w + pad) + w] = img
+    return grid
+
+
+def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> None:
+    with atomic_write(path) as tmp:
+        to_pil(array, scale).save(tmp, format="PNG")
