@@ -1,0 +1,97 @@
+"""The command line: each command works, and each user error is one clear line with exit ≠ 0."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import stylemix
+from stylemix.cli import main
+from conftest import FIXTURES, NV_BASE, NV_TRANSFER, ROSINALITY, render
+
+
+def run(capsys, *args):
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_info(capsys):
+    rc, out, _ = run(capsys, "info", NV_BASE)
+    assert rc == 0
+    assert "NVIDIA network pickle (G_ema)" in out and "StyleGAN2, skip" in out
+    assert "4:128ch, 8:128ch, 16:128ch, 32:64ch, 64:32ch" in out
+    assert "parameters     1,004,664" in out
+    rc, out, _ = run(capsys, "info", ROSINALITY)
+    assert rc == 0 and "rosinality checkpoint" in out
+
+
+def test_generate_writes_pngs_and_grid(capsys, tmp_path, renders):
+    rc, out, _ = run(capsys, "generate", NV_BASE, "--seeds", "0-3", "--psi", "0.7", "-o", tmp_path)
+    assert rc == 0
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["grid.png", "seed0000.png", "seed0001.png", "seed0002.png", "seed0003.png"]
+    img = np.asarray(Image.open(tmp_path / "seed0002.png"))
+    ref = (np.clip(renders["base_psi0.7_img"][2], -1, 1) + 1) * 127.5
+    assert img.shape == (64, 64, 3)
+    assert np.abs(img.astype(float) - ref.transpose(1, 2, 0)).max() <= 1.0  # seeds follow NVIDIA's convention
+    assert Image.open(tmp_path / "grid.png").size == (64 * 2 + 2, 64 * 2 + 2)
+
+
+@pytest.mark.parametrize("flags,label,alphas", [
+    (["--swap", "16"], "swap16-lowT", "4:1, 8:1, 16:1, 32:0, 64:0"),
+    (["--swap", "16", "--low", "base"], "swap16-lowB", "4:0, 8:0, 16:0, 32:1, 64:1"),
+    (["--alpha", "0.5"], "alpha0.5", "4:0.5, 8:0.5"),
+    (["--smooth", "16,0.5"], "smooth16w0.5-lowT", "16:0.5"),
+    (["--alphas", "4:1,8:1,16:0.5"], "res4-1_8-1_16-0.5", "16:0.5, 32:0, 64:0"),
+])
+def test_blend_specs(capsys, tmp_path, flags, label, alphas):
+    out_path = tmp_path / "b.safetensors"
+    rc, out, err = run(capsys, "blend", NV_BASE, NV_TRANSFER, *flags, "-o", out_path)
+    assert rc == 0, err
+    assert f"blend {label}" in out and alphas in out
+    assert stylemix.load_generator(out_path).blend_info["label"] == label
+
+
+def test_blend_to_pkl_matches_fixture_and_preview(capsys, tmp_path, renders):
+    out_path = tmp_path / "toon.pkl"
+    rc, out, _ = run(capsys, "blend", NV_BASE, NV_TRANSFER, "--swap", "8", "--mapping", "base",
+                     "-o", out_path, "--preview", "0-1")
+    assert rc == 0
+    B = stylemix.load_generator(out_path)
+    z = torch.from_numpy(renders["z"])
+    assert (render(B, z) - torch.from_numpy(renders["swap8_lowT_psi1.0_img"])).abs().max() <= 1e-4
+    assert Image.open(tmp_path / "toon.preview.png").size == (3 * 64 + 4, 2 * 64 + 2)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["info", "/no/such.pkl"], "no such model file"),
+    (["info", FIXTURES / "stylegan3" / "sg3t64_base.pkl"], "StyleGAN3"),
+    (["blend", NV_BASE, NV_TRANSFER, "--swap", "16", "--alpha", "0.5", "-o", "x.pkl"], "exactly one of"),
+    (["blend", NV_BASE, NV_TRANSFER, "--swap", "12", "-o", "x.pkl"], "power of two"),
+    (["blend", NV_BASE, NV_TRANSFER, "--smooth", "16", "-o", "x.pkl"], "CENTRE,WIDTH"),
+    (["blend", NV_BASE, NV_TRANSFER, "--alphas", "4=1", "-o", "x.pkl"], "RES:ALPHA"),
+    (["blend", NV_BASE, NV_TRANSFER, "--alphas", "128:1", "-o", "x.pt"], "α given for 128 px"),
+    (["blend", NV_BASE, NV_TRANSFER, "--swap", "16", "-o", "x.zip"], "cannot tell the format"),
+    (["blend", ROSINALITY, NV_TRANSFER, "--swap", "16", "-o", "x.pkl"], "needs an NVIDIA .pkl"),
+    (["blend", NV_BASE, FIXTURES / "stylegan3" / "sg3r64_base.pkl", "--swap", "8", "-o", "x.pt"], "StyleGAN3"),
+    (["generate", NV_BASE, "--seeds", "7-3", "-o", "out"], "bad seed range"),
+])
+def test_errors_are_one_line(capsys, tmp_path, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, *args)
+    assert rc != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stylemix: error: ") and needle in lines[0], err
+    assert not list(Path(tmp_path).glob("x.*"))
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "stylemix", "info", str(tmp_path / "nope.pt")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"stylemix: error: no such model file: {tmp_path / 'nope.pt'}"
