@@ -117,6 +117,19 @@ def cmd_blend(args) -> None:
         print(f"wrote {preview} (columns: base | blend | transfer)")
 
 
+def cmd_sheet(args) -> None:
+    from .sheet import contact_sheet
+    device = _device(args.device)
+    G_base = formats.load_generator(args.base, device=device)
+    G_transfer = formats.load_generator(args.transfer, device=device)
+    image = contact_sheet(G_base, G_transfer, parse_seeds(args.seeds), psi=args.psi, cell=args.cell)
+    from .formats.common import atomic_write
+    with atomic_write(args.output) as tmp:
+        image.save(tmp, format="PNG")
+    print(f"wrote {args.output} (columns: base, T<=r = resolutions up to r from transfer, "
+          "B<=r = up to r from base, transfer)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stylemix", description=(
         "Blend StyleGAN2 generators by resolution (layer swapping). Reads NVIDIA .pkl, "
@@ -160,6 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--device", default=None)
     bl.add_argument("-o", "--output", required=True, help="OUT.pkl (NVIDIA), OUT.pt or OUT.safetensors")
     bl.set_defaults(func=cmd_blend)
+
+    sh = sub.add_parser("sheet", help="contact sheet: base, every swap both ways, transfer")
+    sh.add_argument("base")
+    sh.add_argument("transfer")
+    sh.add_argument("--seeds", default="0-3")
+    sh.add_argument("--psi", type=float, default=0.7)
+    sh.add_argument("--cell", type=int, default=128, help="pixels per image in the sheet")
+    sh.add_argument("--device", default=None)
+    sh.add_argument("-o", "--output", required=True, help="OUT.png")
+    sh.set_defaults(func=cmd_sheet)
     return p
 
 

@@ -95,3 +95,16 @@ def test_python_dash_m_entry_point(tmp_path):
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"stylemix: error: no such model file: {tmp_path / 'nope.pt'}"
+
+
+def test_contact_sheet(capsys, tmp_path):
+    out_path = tmp_path / "sheet.png"
+    rc, out, _ = run(capsys, "sheet", NV_BASE, NV_TRANSFER, "--seeds", "0-1", "--cell", "64", "-o", out_path)
+    assert rc == 0 and "T<=r" in out
+    sheet = np.asarray(Image.open(out_path).convert("RGB")).astype(int)
+    columns = 2 + 2 * 4  # base, T<=4..32, B<=4..32, transfer
+    assert sheet.shape[1] == columns * (64 + 4) + 4
+    tile = lambda c: sheet[18 + 4: 18 + 4 + 64, 4 + c * 68: 4 + c * 68 + 64]
+    # Swapping at 32 with low from base keeps base everywhere but the last block: closer to base.
+    b_le_32, base, transfer = tile(8), tile(0), tile(9)
+    assert np.abs(b_le_32 - base).mean() < np.abs(b_le_32 - transfer).mean()

@@ -1,0 +1,52 @@
+"""A labelled contact sheet: rows = seeds; columns = base, every swap both ways, transfer.
+
+It is the picture that explains layer swapping: reading a row left to right shows structure
+and texture moving between the two models one resolution at a time.
+"""
+
+from __future__ import annotations
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .blend import BlendSpec, blend
+from .networks import Generator
+from .render import render_seeds, to_uint8
+
+BACKGROUND = (255, 255, 255)
+INK = (30, 30, 30)
+
+
+def sheet_columns(G_base: Generator) -> list[tuple[str, BlendSpec | None]]:
+    """(label, spec) per column; None marks the two parents."""
+    swaps = G_base.block_resolutions[:-1]
+    cols: list[tuple[str, BlendSpec | None]] = [("base", None)]
+    cols += [(f"T<={r}", BlendSpec.swap(r, low="transfer")) for r in swaps]
+    cols += [(f"B<={r}", BlendSpec.swap(r, low="base")) for r in swaps]
+    cols.append(("transfer", None))
+    return cols
+
+
+def contact_sheet(G_base: Generator, G_transfer: Generator, seeds: list[int], psi: float = 0.7,
+                  cell: int = 128, gutter: int = 4) -> Image.Image:
+    """Render the sheet; images are enlarged with nearest-neighbour to ``cell`` pixels."""
+    columns = sheet_columns(G_base)
+    images = []
+    for label, spec in columns:
+        G = (G_base if label == "base" else G_transfer) if spec is None else blend(G_base, G_transfer, spec)
+        images.append(to_uint8(render_seeds(G, seeds, psi=psi)))
+    font = ImageFont.load_default(size=12)
+    header = 18
+    width = len(columns) * (cell + gutter) + gutter
+    height = header + len(seeds) * (cell + gutter) + gutter
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for c, (label, _) in enumerate(columns):
+        x = gutter + c * (cell + gutter)
+        text_w = draw.textlength(label, font=font)
+        draw.text((x + (cell - text_w) / 2, 3), label, fill=INK, font=font)
+        for r in range(len(seeds)):
+            arr = images[c][r]
+            tile = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).convert("RGB")
+            tile = tile.resize((cell, cell), Image.NEAREST if cell >= tile.width else Image.LANCZOS)
+            sheet.paste(tile, (x, header + gutter + r * (cell + gutter)))
+    return sheet
