@@ -278,3 +278,57 @@ def test_records_are_inert():
     root = safe_load_pickle(NV_BASE.read_bytes()).root
     assert isinstance(root["G_ema"], PersistentRecord)
     assert "torch_utils" not in sys.modules and "dnnlib" not in sys.modules
+
+
+@pytest.fixture
+def nvidia_pickler():
+    """Write NVIDIA-style pickles as NVIDIA's code would (EasyDict kwargs, any protocol).
+
+    The stand-in modules exist only while this fixture is active, to *write* test files.
+    """
+    persistence = types.ModuleType("torch_utils.persistence")
+    util = types.ModuleType("dnnlib.util")
+
+    class Persistent:
+        def __init__(self, meta):
+            self.meta = meta
+
+        def __reduce__(self):
+            return persistence._reconstruct_persistent_obj, (self.meta,)
+
+    def _reconstruct_persistent_obj(meta):
+        return Persistent(meta)
+
+    class EasyDict(dict):
+        pass
+
+    _reconstruct_persistent_obj.__module__ = persistence.__name__
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    util.EasyDict = EasyDict
+    stubs = {"torch_utils": types.ModuleType("torch_utils"), "torch_utils.persistence": persistence,
+             "dnnlib": types.ModuleType("dnnlib"), "dnnlib.util": util}
+    saved = {k: sys.modules.get(k) for k in stubs}
+    sys.modules.update(stubs)
+    yield types.SimpleNamespace(EasyDict=EasyDict)
+    for k, v in saved.items():
+        sys.modules.pop(k) if v is None else sys.modules.__setitem__(k, v)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+def test_easydict_kwargs_and_old_protocols(tmp_path, nvidia_pickler, renders, protocol):
+    data = pickle.loads(NV_BASE.read_bytes())  # trusted fixture, read with the stand-ins
+    kwargs = data["G_ema"].meta["state"]["_init_kwargs"]
+    for key in ("mapping_kwargs", "synthesis_kwargs"):
+        kwargs[key] = nvidia_pickler.EasyDict(kwargs[key])
+    path = tmp_path / f"easydict_p{protocol}.pkl"
+    path.write_bytes(pickle.dumps(data, protocol=protocol))
+    G = stylemix.load_generator(path)
+    assert _max_diff(G, renders, "base", 0.7) <= 1e-4
+    if protocol >= 3:  # NVIDIA's code always wrote protocol 3 or 4
+        stylemix.save(G, tmp_path / "again.pkl")
+        assert stylemix.load_generator(tmp_path / "again.pkl").config == G.config
+    else:
+        with pytest.raises(stylemix.ExportError, match="protocol 2 or older"):
+            stylemix.save(G, tmp_path / "again.pkl")

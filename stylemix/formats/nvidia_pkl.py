@@ -91,7 +91,9 @@ def save(G: Generator, path: str | os.PathLike) -> None:
             raise ExportError(f"'{name}' has shape {list(new.shape)}, template {list(old.shape)}")
         slot = contents.slots.get(old.untyped_storage().data_ptr())
         if slot is None:
-            raise ExportError(f"cannot locate the bytes of '{name}' in the template pickle")
+            raise ExportError(
+                f"cannot locate the raw bytes of '{name}' in the template pickle (pickles of "
+                "protocol 2 or older store them as text); save as .safetensors or .pt instead")
         # A writable view of the storage's bytes inside the file image; write the new values in.
         storage = torch.frombuffer(data, dtype=slot.dtype, count=slot.numel, offset=slot.data_start)
         storage.as_strided(old.shape, old.stride(), old.storage_offset()).copy_(new.to(slot.dtype))

@@ -15,8 +15,10 @@ Any other global raises :class:`UnsafeModelFileError` naming it.
 
 from __future__ import annotations
 
+import _compat_pickle
 import codecs
 import collections
+import copyreg
 import io
 import pickle
 from dataclasses import dataclass, field
@@ -187,7 +189,19 @@ def _codecs_encode(text, encoding="utf-8"):
     return codecs.encode(text, "latin1")
 
 
+def _copyreg_reconstructor(cls, base, state):
+    # Protocol 0/1 rebuild of a dict subclass (EasyDict); only our own record classes qualify.
+    if cls not in (EasyDictRecord, TFNetworkRecord) or base not in (object, dict):
+        raise UnsafeModelFileError("pickle asks copyreg to rebuild a disallowed class")
+    return copyreg._reconstructor(cls, base, state)
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "object"): object,
+    ("builtins", "dict"): dict,
+    ("copyreg", "_reconstructor"): _copyreg_reconstructor,
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentRecord,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
@@ -215,6 +229,9 @@ class _AllowListUnpickler(pickle.Unpickler):
         self.slots: dict[int, StorageSlot] = {}
 
     def find_class(self, module: str, name: str):
+        # Python 2 era names (protocol ≤ 2), mapped as pickle's own find_class does.
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         target = _ALLOWED.get((module, name))
         if target is None:
             raise UnsafeModelFileError(
