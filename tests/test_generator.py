@@ -130,3 +130,20 @@ def test_unsupported_config_is_named():
         stylemix.GeneratorConfig(z_dim=4, c_dim=0, w_dim=4, img_resolution=32, architecture="fancy")
     with pytest.raises(stylemix.UnsupportedModelError, match="power of two"):
         stylemix.GeneratorConfig(z_dim=4, c_dim=0, w_dim=4, img_resolution=48)
+    with pytest.raises(stylemix.ModelLoadError, match="512 px block would have no channels"):
+        stylemix.GeneratorConfig(z_dim=4, c_dim=0, w_dim=4, img_resolution=1024, channel_base=256)
+
+
+def test_config_f_1024_has_nvidia_parameter_count():
+    # NVIDIA's FFHQ 1024 generator (config-f) has 30,370,060 parameters and 18 ws.
+    cfg = stylemix.GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024,
+                                   channel_base=32768, channel_max=512, num_fp16_res=4, conv_clamp=256)
+    G = stylemix.Generator(cfg)
+    assert sum(p.numel() for p in G.parameters()) == 30_370_060
+    assert G.num_ws == 18
+
+
+def test_renders_at_1024():
+    G = random_generator(img_resolution=1024, channel_base=16384, channel_max=16)
+    img = render(G, torch.randn(1, 16))
+    assert img.shape == (1, 3, 1024, 1024) and torch.isfinite(img).all()

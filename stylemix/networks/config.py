@@ -73,6 +73,11 @@ class GeneratorConfig:
             missing = [r for r in self.block_resolutions if r not in self.channels]
             if missing:
                 raise ModelLoadError(f"channel count missing for resolutions {missing}")
+        empty = [r for r in self.block_resolutions if self.channels_at(r) < 1]
+        if empty:
+            raise ModelLoadError(
+                f"{empty[0]} px block would have no channels (channel_base {self.channel_base} "
+                f"is smaller than the resolution)")
 
     # -- derived shape ------------------------------------------------------------------------
     @property
