@@ -25,7 +25,6 @@ from .errors import BlendSpecError, IncompatibleModelsError
 from .networks import Generator
 
 _BLOCK_RE = re.compile(r"synthesis\.b(\d+)\.")
-W_AVG_SAMPLES = 10_000
 
 
 def resolution_of(name: str) -> int | None:
@@ -217,14 +216,7 @@ def blend(G_base: Generator, G_transfer: Generator, spec: BlendSpec) -> Generato
     out = copy.deepcopy(G_base)
     out.load_state_dict(state)
     if mapping_alpha not in (0.0, 1.0):
-        # A blended mapping network has its own mean w; estimate it rather than lerp the two.
-        gen = torch.Generator().manual_seed(0)
-        z = torch.randn([W_AVG_SAMPLES, out.z_dim], generator=gen).to(out.mapping.w_avg.device)
-        c = None
-        if out.c_dim:
-            c = torch.eye(out.c_dim)[torch.randint(out.c_dim, [W_AVG_SAMPLES], generator=gen)]
-        with torch.no_grad():
-            out.mapping.w_avg.copy_(out.mapping(z, c)[:, 0].mean(0))
+        out.estimate_w_avg()  # a blended mapping network has its own mean w; lerp would be off
     out.blend_info = {"spec": spec.to_dict(), "alphas": {str(r): a for r, a in alphas.items()},
                       "label": spec.describe(),
                       "transfer": getattr(G_transfer.source, "path", None)}

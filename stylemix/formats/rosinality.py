@@ -32,7 +32,6 @@ _LAYER_PARTS = {  # rosinality suffix → NVIDIA suffix, for StyledConv and ToRG
     "conv.modulation.bias": "affine.bias", "noise.weight": "noise_strength",
     "activate.bias": "bias", "bias": "bias",
 }
-W_AVG_SAMPLES = 10_000  # used only when a checkpoint has no latent_avg
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -171,18 +170,10 @@ def load(path: str | os.PathLike, device="cpu") -> Generator:
     G = build_generator(config, tensors, ModelSource("rosinality", os.path.abspath(path),
                                                      file_sha256(path)), device, what=name)
     if latent_avg is None:
-        _estimate_w_avg(G)
+        G.estimate_w_avg()  # as rosinality itself does when latent_avg was not saved
     if isinstance(ckpt.get("stylemix_blend"), str):
         G.blend_info = json.loads(ckpt["stylemix_blend"])
     return G
-
-
-def _estimate_w_avg(G: Generator) -> None:
-    """Truncation needs the mean w; rosinality estimates it the same way when it is not saved."""
-    gen = torch.Generator().manual_seed(0)
-    z = torch.randn([W_AVG_SAMPLES, G.z_dim], generator=gen).to(G.mapping.w_avg.device)
-    with torch.no_grad():
-        G.mapping.w_avg.copy_(G.mapping(z)[:, 0].mean(0))
 
 
 def from_nvidia(G: Generator) -> dict:
