@@ -7,8 +7,9 @@
 """
 
 from .blend import BlendSpec, blend, check_compatible
-from .errors import (BlendSpecError, ExportError, IncompatibleModelsError, ModelLoadError,
-                     StylemixError, UnsafeModelFileError, UnsupportedModelError)
+from .errors import (BlendSpecError, ExportError, ImageInputError, IncompatibleModelsError,
+                     ModelLoadError, NoFaceError, StylemixError, UnsafeModelFileError,
+                     UnsupportedModelError)
 from .formats import detect_format, load_generator, save
 from .networks import Generator, GeneratorConfig
 
@@ -16,6 +17,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlendSpec", "BlendSpecError", "ExportError", "Generator", "GeneratorConfig",
-    "IncompatibleModelsError", "ModelLoadError", "StylemixError", "UnsafeModelFileError",
+    "ImageInputError", "IncompatibleModelsError", "NoFaceError", "ModelLoadError", "StylemixError", "UnsafeModelFileError",
     "UnsupportedModelError", "blend", "check_compatible", "detect_format", "load_generator", "save",
 ]

@@ -27,3 +27,11 @@ class ExportError(StylemixError, ValueError):
 
 class BlendSpecError(StylemixError, ValueError):
     """A blend specification is malformed (bad α, unknown resolution, bad syntax)."""
+
+
+class ImageInputError(StylemixError, ValueError):
+    """An uploaded photo cannot be used: not an image, corrupt, too many pixels, animated…"""
+
+
+class NoFaceError(ImageInputError):
+    """The photo holds no face the detector can find."""
