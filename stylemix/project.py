@@ -1,0 +1,291 @@
+"""Find the latent of a face in a generator ("projection"), the first half of toonifying a photo.
+
+The recipe is StyleGAN2's: start at the mean w, optimise w with Adam under a learning-rate
+ramp while a decaying amount of noise is added to w (to escape poor local optima), optimise the
+per-layer noise maps too and keep them unit-variance and spatially uncorrelated with a
+regulariser.  Optionally a second phase frees each layer's w (W+), which fits better but moves
+off the model's usual latents.  The loss needs no downloaded weights: pixel error plus a
+multi-scale structural (SSIM) term; a perceptual LPIPS/VGG16 term can be added when the user
+has those weights locally (see :mod:`stylemix.perceptual`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import StylemixError
+from .formats.common import atomic_write
+from .networks import Generator
+
+ProgressFn = Callable[[int, int, float], None]  # (step, total_steps, loss)
+
+
+@dataclass
+class ProjectionConfig:
+    steps: int = 300              # W phase
+    w_plus_steps: int = 0         # optional W+ phase after it
+    lr: float = 0.1
+    lr_rampup: float = 0.05       # fraction of the phase
+    lr_rampdown: float = 0.25
+    initial_w_noise: float = 0.05  # × w_std, decaying to 0 at noise_ramp
+    noise_ramp: float = 0.75
+    optimise_noise: bool = True
+    noise_reg_weight: float = 1e5
+    ssim_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    max_loss_resolution: int = 256  # larger images are compared downsampled
+    early_stop_patience: int = 60   # steps without 0.1 % loss improvement (W phase after ramps)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.steps < 1 or self.w_plus_steps < 0:
+            raise StylemixError("projection needs at least one step")
+
+
+@dataclass
+class ProjectionResult:
+    """The fitted latent: ws (1, num_ws, w_dim) and the noise maps, plus how it went."""
+
+    ws: torch.Tensor
+    noise: dict[str, torch.Tensor] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)  # per step: step, loss, psnr, seconds
+    config: ProjectionConfig | None = None
+
+    def save(self, path) -> None:
+        arrays = {"ws": self.ws.detach().cpu().numpy()}
+        arrays.update({f"noise/{k}": v.detach().cpu().numpy() for k, v in self.noise.items()})
+        arrays["history"] = np.array([[h["step"], h["loss"], h["psnr"], h["seconds"]]
+                                      for h in self.history], dtype=np.float64).reshape(-1, 4)
+        with atomic_write(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "ProjectionResult":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                ws = torch.from_numpy(data["ws"]).float()
+                noise = {k[len("noise/"):]: torch.from_numpy(data[k]).float()
+                         for k in data.files if k.startswith("noise/")}
+                history = [dict(zip(("step", "loss", "psnr", "seconds"), row.tolist()))
+                           for row in data["history"]] if "history" in data.files else []
+        except (OSError, ValueError, KeyError) as exc:
+            raise StylemixError(f"{Path(path).name} is not a stylemix latent file ({exc})") from None
+        if ws.ndim != 3 or ws.shape[0] != 1:
+            raise StylemixError(f"{Path(path).name} holds ws of shape {list(ws.shape)}, expected [1, num_ws, w_dim]")
+        return cls(ws, noise, history)
+
+
+def noise_buffers(G: Generator) -> dict[str, torch.Tensor]:
+    """The generator's constant noise maps by module name (``synthesis.b8.conv0`` …)."""
+    return {name: m.noise_const for name, m in G.named_modules()
+            if "noise_const" in getattr(m, "_buffers", {})}
+
+
+@contextmanager
+def noise_maps(G: Generator, maps: dict[str, torch.Tensor] | None):
+    """Temporarily render with other noise maps (those fitted by projection)."""
+    if not maps:
+        yield G
+        return
+    modules = dict(G.named_modules())
+    saved = {}
+    try:
+        for name, value in maps.items():
+            if name not in modules or "noise_const" not in modules[name]._buffers:
+                raise StylemixError(f"latent's noise map '{name}' does not fit this model")
+            saved[name] = modules[name]._buffers["noise_const"]
+            if saved[name].shape != value.shape:
+                raise StylemixError(f"latent's noise map '{name}' has the wrong size for this model")
+            modules[name]._buffers["noise_const"] = value.to(saved[name].device)
+        yield G
+    finally:
+        for name, value in saved.items():
+            modules[name]._buffers["noise_const"] = value
+
+
+def image_to_tensor(image, device="cpu") -> torch.Tensor:
+    """PIL RGB / HWC uint8 array → (1, 3, H, W) in [-1, 1]."""
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    return (torch.from_numpy(arr[..., :3]).permute(2, 0, 1)[None] / 127.5 - 1).to(device)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio (dB) of images in [-1, 1]."""
+    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).square().mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5, device="cpu") -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=device) - size // 2
+    g = torch.exp(-x.square() / (2 * sigma ** 2))
+    g = g / g.sum()
+    return torch.outer(g, g)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean structural similarity of images in [-1, 1] (Gaussian window 11, σ 1.5)."""
+    a, b = (a + 1) / 2, (b + 1) / 2
+    channels = a.shape[1]
+    size = min(11, a.shape[-1], a.shape[-2])
+    win = _gaussian_window(size, 1.5, a.device)[None, None].repeat(channels, 1, 1, 1)
+    blur = lambda x: F.conv2d(x, win, groups=channels)  # noqa: E731
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a.square()
+    var_b = blur(b * b) - mu_b.square()
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2))
+    return s.mean()
+
+
+def multiscale_ssim_loss(a: torch.Tensor, b: torch.Tensor, scales: int = 3) -> torch.Tensor:
+    """1 − SSIM averaged over a few halvings: structure at several sizes, no weights needed."""
+    loss = 0.0
+    for i in range(scales):
+        loss = loss + (1 - ssim(a, b))
+        if min(a.shape[-2:]) < 16 or i == scales - 1:
+            return loss / (i + 1)
+        a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    return loss / scales
+
+
+def _noise_regulariser(maps: list[torch.Tensor]) -> torch.Tensor:
+    """Penalise spatial autocorrelation of the noise maps at every scale (they should stay noise)."""
+    reg = 0.0
+    for v in maps:
+        v = v[None, None]
+        while True:
+            reg = reg + (v * torch.roll(v, 1, dims=3)).mean().square()
+            reg = reg + (v * torch.roll(v, 1, dims=2)).mean().square()
+            if v.shape[-1] <= 8:
+                break
+            v = F.avg_pool2d(v, 2)
+    return reg
+
+
+def _lr_schedule(t: float, cfg: ProjectionConfig) -> float:
+    ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown)
+    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
+    return ramp * min(1.0, t / cfg.lr_rampup) if cfg.lr_rampup > 0 else ramp
+
+
+@torch.no_grad()
+def w_statistics(G: Generator, samples: int = 10_000, seed: int = 123) -> tuple[torch.Tensor, float]:
+    """Mean w and its spread (root mean squared distance to the mean)."""
+    gen = torch.Generator().manual_seed(seed)
+    device = G.mapping.w_avg.device
+    z = torch.randn([samples, G.z_dim], generator=gen).to(device)
+    c = None
+    if G.c_dim:
+        c = torch.eye(G.c_dim)[torch.randint(G.c_dim, [samples], generator=gen)].to(device)
+    w = G.mapping(z, c)[:, :1]
+    w_avg = w.mean(0, keepdim=True)
+    return w_avg, float(((w - w_avg).square().sum() / samples).sqrt())
+
+
+def project(G: Generator, target, config: ProjectionConfig | None = None,
+            progress: ProgressFn | None = None,
+            perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+            ) -> ProjectionResult:
+    """Fit ws (and noise maps) so that ``G`` renders ``target`` (PIL image or (1,3,H,W) tensor).
+
+    Deterministic for ``config.seed`` on a given device. ``perceptual`` is an optional extra
+    distance (e.g. :class:`stylemix.perceptual.LPIPS`) on images in [-1, 1].
+    """
+    cfg = config or ProjectionConfig()
+    device = G.mapping.w_avg.device
+    target = target if isinstance(target, torch.Tensor) else image_to_tensor(target)
+    target = target.to(device).float()
+    res = G.img_resolution
+    if target.shape != (1, G.img_channels, res, res):
+        raise StylemixError(f"the face must be a {res}×{res} image for this model "
+                            f"(got {list(target.shape[-2:])}); align it to {res} px first")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    w_avg, w_std = w_statistics(G)
+
+    def compare_size(x):
+        return F.interpolate(x, size=cfg.max_loss_resolution, mode="area") if res > cfg.max_loss_resolution else x
+
+    target_small = compare_size(target)
+    names = list(noise_buffers(G))
+    maps = {n: torch.randn(noise_buffers(G)[n].shape, generator=gen).to(device) for n in names}
+    for m in maps.values():
+        m.requires_grad_(cfg.optimise_noise)
+    history: list[dict] = []
+    start = time.perf_counter()
+    total = cfg.steps + cfg.w_plus_steps
+
+    def run_phase(latent: torch.Tensor, steps: int, first_step: int, broadcast: bool, lr: float):
+        params = [latent] + (list(maps.values()) if cfg.optimise_noise else [])
+        opt = torch.optim.Adam(params, betas=(0.9, 0.999), lr=lr)
+        best, since_best = float("inf"), 0
+        for i in range(steps):
+            t = i / steps
+            w_noise_scale = w_std * cfg.initial_w_noise * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2 if broadcast else 0.0
+            for group in opt.param_groups:
+                group["lr"] = lr * _lr_schedule(t, cfg)
+            noisy = latent + torch.randn(latent.shape, generator=gen).to(device) * w_noise_scale
+            ws = noisy.repeat(1, G.num_ws, 1) if broadcast else noisy
+            with noise_maps(G, maps):
+                synth = G.synthesis(ws, noise_mode="const")
+            synth_small = compare_size(synth)
+            loss = F.mse_loss(synth_small, target_small)
+            loss = loss + cfg.ssim_weight * multiscale_ssim_loss(synth_small, target_small)
+            if perceptual is not None:
+                loss = loss + cfg.perceptual_weight * perceptual(synth_small, target_small).mean()
+            total_loss = loss + cfg.noise_reg_weight * _noise_regulariser(list(maps.values())) \
+                if cfg.optimise_noise else loss
+            opt.zero_grad(set_to_none=True)
+            total_loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for m in maps.values():  # keep the maps zero-mean, unit-variance
+                    m -= m.mean()
+                    m *= m.square().mean().rsqrt()
+            step = first_step + i + 1
+            value = loss.item()
+            history.append({"step": step, "loss": value, "psnr": psnr(synth.detach(), target),
+                            "seconds": time.perf_counter() - start})
+            if progress is not None:
+                progress(step, total, value)
+            if value < best * 0.999:
+                best, since_best = value, 0
+            else:
+                since_best += 1
+            ramps_done = t > max(cfg.noise_ramp if broadcast else 0.0, cfg.lr_rampup)
+            if ramps_done and since_best >= cfg.early_stop_patience:
+                break
+        return latent
+
+    w = w_avg.clone().requires_grad_(True)  # (1, 1, w_dim)
+    w = run_phase(w, cfg.steps, 0, broadcast=True, lr=cfg.lr)
+    ws = w.detach().repeat(1, G.num_ws, 1)
+    if cfg.w_plus_steps:
+        ws = ws.clone().requires_grad_(True)
+        ws = run_phase(ws, cfg.w_plus_steps, len(history), broadcast=False, lr=cfg.lr * 0.1).detach()
+    return ProjectionResult(ws.detach(), {n: m.detach() for n, m in maps.items()}, history, cfg)
+
+
+@torch.no_grad()
+def render_latent(G: Generator, result: ProjectionResult) -> torch.Tensor:
+    """Render a projected latent (with its noise maps) through ``G`` — base or any blend of it."""
+    with noise_maps(G, result.noise):
+        return G.synthesis(result.ws.to(G.mapping.w_avg.device), noise_mode="const")
+
+
+def summary(result: ProjectionResult) -> dict:
+    last = result.history[-1] if result.history else {}
+    return {"steps": last.get("step"), "psnr": last.get("psnr"), "seconds": last.get("seconds"),
+            "config": asdict(result.config) if result.config else None}
