@@ -9,11 +9,13 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import formats
 from .blend import BlendSpec, blend
 from .errors import BlendSpecError, StylemixError
+from .formats.common import atomic_write
 from .networks import Generator
 from .render import make_grid, parse_seeds, render_seeds, save_png, to_uint8
 
@@ -67,7 +69,6 @@ def cmd_generate(args) -> None:
         arrays.extend(to_uint8(imgs))
     for seed, arr in zip(seeds, arrays):
         save_png(arr, out / f"seed{seed:04d}.png")
-    import numpy as np
     save_png(make_grid(np.stack(arrays)), out / "grid.png")
     print(f"wrote {len(seeds)} images and grid.png to {out}")
 
@@ -110,7 +111,6 @@ def cmd_blend(args) -> None:
     if args.preview:
         seeds = parse_seeds(args.preview)
         rows = [to_uint8(render_seeds(G, seeds, psi=args.psi)) for G in (G_base, B, G_transfer)]
-        import numpy as np
         grid = make_grid(np.stack([img for trio in zip(*rows) for img in trio]), columns=3)
         preview = Path(args.output).with_suffix(".preview.png")
         save_png(grid, preview)
@@ -123,11 +123,101 @@ def cmd_sheet(args) -> None:
     G_base = formats.load_generator(args.base, device=device)
     G_transfer = formats.load_generator(args.transfer, device=device)
     image = contact_sheet(G_base, G_transfer, parse_seeds(args.seeds), psi=args.psi, cell=args.cell)
-    from .formats.common import atomic_write
     with atomic_write(args.output) as tmp:
         image.save(tmp, format="PNG")
     print(f"wrote {args.output} (columns: base, T<=r = resolutions up to r from transfer, "
           "B<=r = up to r from base, transfer)")
+
+
+DEFAULT_BASE = Path(__file__).resolve().parents[1] / "models" / "base.safetensors"
+DEFAULT_TRANSFER = Path(__file__).resolve().parents[1] / "models" / "transfer.safetensors"
+
+
+def _projection_config(args):
+    from .project import ProjectionConfig
+    return ProjectionConfig(steps=args.steps, w_plus_steps=args.w_plus_steps, seed=args.seed)
+
+
+def _perceptual(args):
+    if not (args.lpips_vgg or args.lpips_lin):
+        return None
+    if not (args.lpips_vgg and args.lpips_lin):
+        raise StylemixError("--lpips-vgg and --lpips-lin go together")
+    from .perceptual import LPIPS
+    return LPIPS(args.lpips_vgg, args.lpips_lin)
+
+
+def _print_progress(step: int, total: int, loss: float) -> None:
+    if step == total or step % max(1, total // 10) == 0:
+        print(f"  step {step}/{total}  loss {loss:.4f}", file=sys.stderr)
+
+
+def cmd_align(args) -> None:
+    from .align import align
+    faces = align(args.photo, output_size=args.size, all_faces=args.all)
+    out = Path(args.output)
+    paths = [out] if len(faces) == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(len(faces))]
+    for face, path in zip(faces, paths):
+        with atomic_write(path) as tmp:
+            face.image.save(tmp, format="PNG")
+    more = f" ({len(faces)} faces)" if len(faces) > 1 else ""
+    print(f"wrote {', '.join(map(str, paths))}{more}")
+
+
+def cmd_project(args) -> None:
+    from .align import load_image
+    from .project import image_to_tensor, project, psnr, render_latent
+    G = formats.load_generator(args.model, device=_device(args.device))
+    target = load_image(args.aligned)
+    if target.size != (G.img_resolution, G.img_resolution):
+        raise StylemixError(f"{Path(args.aligned).name} is {target.width}×{target.height}; this model "
+                            f"needs an aligned {G.img_resolution} px face (run: stylemix align --size "
+                            f"{G.img_resolution})")
+    result = project(G, target, _projection_config(args), progress=_print_progress,
+                     perceptual=_perceptual(args))
+    result.save(args.output)
+    rec = render_latent(G, result)
+    quality = psnr(rec.cpu(), image_to_tensor(target))
+    last = result.history[-1]
+    print(f"wrote {args.output}: {last['step']} steps in {last['seconds']:.1f} s, PSNR {quality:.2f} dB")
+
+
+def cmd_toonify(args) -> None:
+    from .toonify import Toonifier
+    spec = spec_from_args(args)
+    device = _device(args.device)
+    G_base = formats.load_generator(args.base, device=device)
+    G_transfer = formats.load_generator(args.transfer, device=device)
+    toonifier = Toonifier(G_base, G_transfer)
+    from .align import load_image  # dlib is imported only by the commands that need it
+    photo = load_image(args.photo)
+    result = toonifier.toonify(photo, spec, _projection_config(args), progress=_print_progress)
+    with atomic_write(args.output) as tmp:
+        result.toon.save(tmp, format="PNG")
+    print(f"wrote {args.output} ({spec.describe()})")
+    if args.sheet:
+        sheet = Path(args.output).with_suffix(".sheet.png")
+        with atomic_write(sheet) as tmp:
+            result.side_by_side(photo).save(tmp, format="PNG")
+        print(f"wrote {sheet} (photo | aligned | reconstruction | toonified)")
+
+
+def _add_blend_options(parser) -> None:
+    how = parser.add_argument_group("blend (choose one)")
+    how.add_argument("--swap", type=int, help="layer swap at this resolution, e.g. 16")
+    how.add_argument("--alpha", type=float, help="one α at every resolution (0 = base, 1 = transfer)")
+    how.add_argument("--smooth", help="CENTRE,WIDTH: logistic ramp centred at CENTRE px, WIDTH octaves")
+    how.add_argument("--alphas", help="explicit α per resolution, e.g. 4:1,8:1,16:0.5 (unlisted = 0)")
+    parser.add_argument("--low", default="transfer", choices=["base", "transfer"],
+                        help="which model gives the low resolutions for --swap/--smooth (default transfer)")
+    parser.add_argument("--mapping", default="base",
+                        help="mapping network from base, transfer, blend (½) or a weight (default base)")
+
+
+def _add_projection_options(parser) -> None:
+    parser.add_argument("--steps", type=int, default=300, help="W-space steps (default 300)")
+    parser.add_argument("--w-plus-steps", type=int, default=0, help="extra per-layer (W+) steps")
+    parser.add_argument("--seed", type=int, default=0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,15 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     bl = sub.add_parser("blend", help="blend BASE and TRANSFER by resolution and save the result")
     bl.add_argument("base")
     bl.add_argument("transfer")
-    how = bl.add_argument_group("blend (choose one)")
-    how.add_argument("--swap", type=int, help="layer swap at this resolution, e.g. 16")
-    how.add_argument("--alpha", type=float, help="one α at every resolution (0 = base, 1 = transfer)")
-    how.add_argument("--smooth", help="CENTRE,WIDTH: logistic ramp centred at CENTRE px, WIDTH octaves")
-    how.add_argument("--alphas", help="explicit α per resolution, e.g. 4:1,8:1,16:0.5 (unlisted = 0)")
-    bl.add_argument("--low", default="transfer", choices=["base", "transfer"],
-                    help="which model gives the low resolutions for --swap/--smooth (default transfer)")
-    bl.add_argument("--mapping", default="base",
-                    help="mapping network from base, transfer, blend (½) or a weight (default base)")
+    _add_blend_options(bl)
     bl.add_argument("--preview", default=None, help="also write base|blend|transfer rows for these seeds")
     bl.add_argument("--psi", type=float, default=0.7, help="truncation ψ for --preview")
     bl.add_argument("--device", default=None)
@@ -183,6 +265,34 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--device", default=None)
     sh.add_argument("-o", "--output", required=True, help="OUT.png")
     sh.set_defaults(func=cmd_sheet)
+
+    al = sub.add_parser("align", help="find the face in a photo and crop it FFHQ-style")
+    al.add_argument("photo")
+    al.add_argument("--size", type=int, default=1024, help="output size in px (default 1024)")
+    al.add_argument("--all", action="store_true", help="every face, not only the largest")
+    al.add_argument("-o", "--output", required=True, help="OUT.png (OUT_0.png, OUT_1.png … with --all)")
+    al.set_defaults(func=cmd_align)
+
+    pr = sub.add_parser("project", help="find the latent of an aligned face in a model")
+    pr.add_argument("aligned")
+    pr.add_argument("--model", required=True)
+    _add_projection_options(pr)
+    pr.add_argument("--lpips-vgg", help="local torchvision VGG16 weights (.pth) for an LPIPS loss")
+    pr.add_argument("--lpips-lin", help="local LPIPS v0.1 linear weights (vgg.pth)")
+    pr.add_argument("--device", default=None)
+    pr.add_argument("-o", "--output", required=True, help="W.npz")
+    pr.set_defaults(func=cmd_project)
+
+    tf = sub.add_parser("toonify", help="align, project into base, render with the blend")
+    tf.add_argument("photo")
+    tf.add_argument("--base", default=str(DEFAULT_BASE))
+    tf.add_argument("--transfer", default=str(DEFAULT_TRANSFER))
+    _add_blend_options(tf)
+    _add_projection_options(tf)
+    tf.add_argument("--sheet", action="store_true", help="also write photo | aligned | reconstruction | result")
+    tf.add_argument("--device", default=None)
+    tf.add_argument("-o", "--output", required=True, help="OUT.png")
+    tf.set_defaults(func=cmd_toonify)
     return p
 
 
