@@ -108,3 +108,45 @@ def test_contact_sheet(capsys, tmp_path):
     # Swapping at 32 with low from base keeps base everywhere but the last block: closer to base.
     b_le_32, base, transfer = tile(8), tile(0), tile(9)
     assert np.abs(b_le_32 - base).mean() < np.abs(b_le_32 - transfer).mean()
+
+
+def _astronaut_png(tmp_path):
+    from skimage import data
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return path
+
+
+def test_align_project_toonify_commands(capsys, tmp_path):
+    photo = _astronaut_png(tmp_path)
+    rc, out, err = run(capsys, "align", photo, "--size", "64", "-o", tmp_path / "face.png")
+    assert rc == 0, err
+    assert Image.open(tmp_path / "face.png").size == (64, 64)
+    rc, out, err = run(capsys, "project", tmp_path / "face.png", "--model", NV_BASE, "--steps", "20",
+                       "-o", tmp_path / "face.npz")
+    assert rc == 0, err
+    assert "20 steps" in out and "PSNR" in out and "step 20/20" in err
+    assert np.load(tmp_path / "face.npz")["ws"].shape == (1, 10, 64)
+    rc, out, err = run(capsys, "toonify", photo, "--base", NV_BASE, "--transfer", NV_TRANSFER,
+                       "--swap", "16", "--steps", "20", "--sheet", "-o", tmp_path / "toon.png")
+    assert rc == 0, err
+    assert Image.open(tmp_path / "toon.png").size == (64, 64)
+    assert Image.open(tmp_path / "toon.sheet.png").size == (4 * 256, 256)
+
+
+def test_toonify_errors_are_one_line(capsys, tmp_path):
+    from skimage import data
+    Image.fromarray(data.coffee()).save(tmp_path / "coffee.png")
+    (tmp_path / "notes.png").write_bytes(b"plain text")
+    photo = _astronaut_png(tmp_path)
+    cases = [
+        (["align", tmp_path / "coffee.png", "-o", tmp_path / "x.png"], "no face found"),
+        (["align", tmp_path / "notes.png", "-o", tmp_path / "x.png"], "not an image"),
+        (["project", photo, "--model", NV_BASE, "-o", tmp_path / "x.npz"], "needs an aligned 64 px face"),
+        (["toonify", photo, "--base", NV_BASE, "--transfer", NV_TRANSFER, "-o", tmp_path / "x.png"],
+         "exactly one of"),
+    ]
+    for args, needle in cases:
+        rc, out, err = run(capsys, *args)
+        assert rc == 1 and err.count("\n") == 1 and needle in err, (args, err)
+    assert not list(tmp_path.glob("x.*"))

@@ -1,0 +1,98 @@
+"""Toonify a photo: align the face → project it into the base model → render with the blend.
+
+The projected latent is cached by the aligned face and the projection settings, so moving the
+blend sliders re-renders instantly instead of projecting again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+from .align import AlignedFace, align
+from .blend import BlendSpec
+from .engine import BlendEngine
+from .networks import Generator
+from .project import ProgressFn, ProjectionConfig, ProjectionResult, project, render_latent
+from .render import to_uint8
+
+CACHE_SIZE = 32
+
+
+@dataclass
+class ToonifyResult:
+    aligned: Image.Image
+    reconstruction: Image.Image   # the latent rendered by the base model
+    toon: Image.Image             # the same latent rendered by the blend
+    latent: ProjectionResult
+
+    def side_by_side(self, photo: Image.Image | None = None, size: int | None = None) -> Image.Image:
+        """photo (if given) | aligned | reconstruction | toon, each ``size`` px square."""
+        tiles = ([photo] if photo is not None else []) + [self.aligned, self.reconstruction, self.toon]
+        size = size or max(256, self.toon.width)
+        sheet = Image.new("RGB", (len(tiles) * size, size), (255, 255, 255))
+        for i, tile in enumerate(tiles):
+            tile = tile.convert("RGB")
+            if i == 0 and photo is not None:
+                tile = tile.copy()
+                tile.thumbnail((size, size), Image.LANCZOS)
+                sheet.paste(tile, (i * size + (size - tile.width) // 2, (size - tile.height) // 2))
+                continue
+            resample = Image.NEAREST if tile.width <= size else Image.LANCZOS
+            sheet.paste(tile.resize((size, size), resample), (i * size, 0))
+        return sheet
+
+
+def _to_image(tensor) -> Image.Image:
+    arr = to_uint8(tensor)[0]
+    return Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+
+
+class Toonifier:
+    """Holds a base/transfer pair (through a shared engine) and a cache of projected faces."""
+
+    def __init__(self, G_base: Generator, G_transfer: Generator, engine: BlendEngine | None = None):
+        self.G_base = G_base
+        self.engine = engine or BlendEngine(G_base, G_transfer)
+        self._cache: OrderedDict[str, ProjectionResult] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def align(self, photo, all_faces: bool = False) -> list[AlignedFace]:
+        return align(photo, output_size=self.G_base.img_resolution, all_faces=all_faces)
+
+    def _key(self, aligned: Image.Image, cfg: ProjectionConfig) -> str:
+        h = hashlib.sha256(np.asarray(aligned.convert("RGB")).tobytes())
+        h.update(repr(sorted(asdict(cfg).items())).encode())
+        return h.hexdigest()
+
+    def project(self, aligned: Image.Image, config: ProjectionConfig | None = None,
+                progress: ProgressFn | None = None) -> ProjectionResult:
+        """Project into the base model, or return the cached latent for this face and config."""
+        cfg = config or ProjectionConfig()
+        key = self._key(aligned, cfg)
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        result = project(self.G_base, aligned, cfg, progress=progress)
+        with self._cache_lock:
+            self._cache[key] = result
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return result
+
+    def render(self, latent: ProjectionResult, spec: BlendSpec) -> Image.Image:
+        with self.engine.session(spec) as G:
+            return _to_image(render_latent(G, latent))
+
+    def toonify(self, photo, spec: BlendSpec, config: ProjectionConfig | None = None,
+                progress: ProgressFn | None = None) -> ToonifyResult:
+        face = self.align(photo)[0]
+        latent = self.project(face.image, config, progress)
+        reconstruction = self.render(latent, BlendSpec.linear(0.0))  # the base model itself
+        return ToonifyResult(face.image, reconstruction, self.render(latent, spec), latent)
