@@ -95,21 +95,27 @@ def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
             return str(path)
 
         def run_toonify(photo_value, steps_value, r_value, low_value, progress=gr.Progress()):
+            """Show the aligned face at once, then project (with a progress bar) and render."""
             if photo_value is None:
                 raise gr.Error("Upload a photo first.")
             spec = spec_from_controls(r_value, low_value)
+            total = int(steps_value)
+            every = max(1, total // 50)  # ~50 progress updates: each one costs a round trip
+
+            def report(step, _total, _loss):
+                if step % every == 0 or step == _total:
+                    progress((step, _total), desc="projecting into the base model")
+
             try:
                 face = toonifier.align(photo_value)[0]
-                progress(0, desc="projecting into the base model")
-                result = toonifier.project(
-                    face.image, ProjectionConfig(steps=int(steps_value)),
-                    progress=lambda s, total, loss: progress((s, total), desc="projecting"))
+                yield None, enlarge(face.image), None, None, None
+                result = toonifier.project(face.image, ProjectionConfig(steps=total), progress=report)
                 base_img = toonifier.render(result, stylemix.BlendSpec.linear(0.0))
                 toon_img = toonifier.render(result, spec)
             except stylemix.StylemixError as exc:
                 raise gr.Error(str(exc))
-            return (result, enlarge(face.image), enlarge(base_img), enlarge(toon_img),
-                    save_png(toon_img, spec.describe()))
+            yield (result, enlarge(face.image), enlarge(base_img), enlarge(toon_img),
+                   save_png(toon_img, spec.describe()))
 
         def rerender_toon(result, r_value, low_value):
             if result is None:
@@ -124,7 +130,8 @@ def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
         for control in (r_swap, low):
             control.change(rerender_toon, [latent, r_swap, low], [toon, download])
         go.click(run_toonify, [photo, steps, r_swap, low],
-                 [latent, aligned, reconstruction, toon, download])
+                 [latent, aligned, reconstruction, toon, download],
+                 show_progress_on=[reconstruction, toon])
         demo.load(update_blend, blend_inputs, triptych)
     return demo
 

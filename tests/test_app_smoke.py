@@ -45,7 +45,8 @@ def test_toonify_tab_through_the_server(client, tmp_path):
     from gradio_client import handle_file
     photo = tmp_path / "astronaut.png"
     Image.fromarray(data.astronaut()).save(photo)
-    aligned, rec, toon, download = client.predict(  # session state is not returned
+    # A streaming handler: predict() returns its last yield (session state is not returned).
+    aligned, rec, toon, download = client.predict(
         handle_file(str(photo)), 20, 16, "transfer", api_name="/run_toonify")
     toon_img = np.asarray(Image.open(toon))
     assert toon_img.shape[:2] == (256, 256)
