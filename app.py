@@ -51,7 +51,8 @@ def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
     try:
         G_base = stylemix.load_generator(base_path, device=device)
         G_transfer = stylemix.load_generator(transfer_path, device=device)
-        toonifier = Toonifier(G_base, G_transfer)
+        toonifier = Toonifier(G_base, G_transfer,
+                              discriminator=stylemix.formats.load_discriminator(base_path, device=device))
         problem = None
     except stylemix.StylemixError as exc:
         problem = f"Cannot load the model pair: {exc}. Start with --base BASE --transfer TRANSFER."

@@ -173,8 +173,11 @@ def cmd_project(args) -> None:
         raise StylemixError(f"{Path(args.aligned).name} is {target.width}×{target.height}; this model "
                             f"needs an aligned {G.img_resolution} px face (run: stylemix align --size "
                             f"{G.img_resolution})")
+    D = formats.load_discriminator(args.model, device=G.mapping.w_avg.device)
+    if D is not None:
+        print("using the model's own discriminator features in the loss", file=sys.stderr)
     result = project(G, target, _projection_config(args), progress=_print_progress,
-                     perceptual=_perceptual(args))
+                     perceptual=_perceptual(args), discriminator=D)
     result.save(args.output)
     rec = render_latent(G, result)
     quality = psnr(rec.cpu(), image_to_tensor(target))
@@ -188,7 +191,8 @@ def cmd_toonify(args) -> None:
     device = _device(args.device)
     G_base = formats.load_generator(args.base, device=device)
     G_transfer = formats.load_generator(args.transfer, device=device)
-    toonifier = Toonifier(G_base, G_transfer)
+    toonifier = Toonifier(G_base, G_transfer,
+                          discriminator=formats.load_discriminator(args.base, device=device))
     from .align import load_image  # dlib is imported only by the commands that need it
     photo = load_image(args.photo)
     result = toonifier.toonify(photo, spec, _projection_config(args), progress=_print_progress)

@@ -42,6 +42,7 @@ class ProjectionConfig:
     noise_reg_weight: float = 1e5
     ssim_weight: float = 1.0
     perceptual_weight: float = 1.0
+    discriminator_weight: float = 0.1  # used when the model file has a discriminator
     max_loss_resolution: int = 256  # larger images are compared downsampled
     early_stop_patience: int = 60   # steps without 0.1 % loss improvement (W phase after ramps)
     seed: int = 0
@@ -195,14 +196,20 @@ def w_statistics(G: Generator, samples: int = 10_000, seed: int = 123) -> tuple[
     return w_avg, float(((w - w_avg).square().sum() / samples).sqrt())
 
 
+def _feature_distance(feats: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
+    """Mean squared feature difference per layer, scaled by the target's energy."""
+    return sum(F.mse_loss(f, t) / (t.square().mean() + 1e-8) for f, t in zip(feats, targets)) / len(feats)
+
+
 def project(G: Generator, target, config: ProjectionConfig | None = None,
             progress: ProgressFn | None = None,
-            perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
-            ) -> ProjectionResult:
+            perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+            discriminator=None) -> ProjectionResult:
     """Fit ws (and noise maps) so that ``G`` renders ``target`` (PIL image or (1,3,H,W) tensor).
 
     Deterministic for ``config.seed`` on a given device. ``perceptual`` is an optional extra
-    distance (e.g. :class:`stylemix.perceptual.LPIPS`) on images in [-1, 1].
+    distance (e.g. :class:`stylemix.perceptual.LPIPS`) on images in [-1, 1];
+    ``discriminator`` (the model's own D) adds a distance between its block features.
     """
     cfg = config or ProjectionConfig()
     device = G.mapping.w_avg.device
@@ -219,6 +226,9 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
         return F.interpolate(x, size=cfg.max_loss_resolution, mode="area") if res > cfg.max_loss_resolution else x
 
     target_small = compare_size(target)
+    if discriminator is not None:
+        with torch.no_grad():
+            target_feats = discriminator.features(target)
     names = list(noise_buffers(G))
     maps = {n: torch.randn(noise_buffers(G)[n].shape, generator=gen).to(device) for n in names}
     for m in maps.values():
@@ -245,6 +255,9 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
             loss = loss + cfg.ssim_weight * multiscale_ssim_loss(synth_small, target_small)
             if perceptual is not None:
                 loss = loss + cfg.perceptual_weight * perceptual(synth_small, target_small).mean()
+            if discriminator is not None:
+                loss = loss + cfg.discriminator_weight * _feature_distance(
+                    discriminator.features(synth), target_feats)
             total_loss = loss + cfg.noise_reg_weight * _noise_regulariser(list(maps.values())) \
                 if cfg.optimise_noise else loss
             opt.zero_grad(set_to_none=True)

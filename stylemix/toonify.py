@@ -56,8 +56,10 @@ def _to_image(tensor) -> Image.Image:
 class Toonifier:
     """Holds a base/transfer pair (through a shared engine) and a cache of projected faces."""
 
-    def __init__(self, G_base: Generator, G_transfer: Generator, engine: BlendEngine | None = None):
+    def __init__(self, G_base: Generator, G_transfer: Generator, engine: BlendEngine | None = None,
+                 discriminator=None):
         self.G_base = G_base
+        self.discriminator = discriminator  # the base file's D: extra projection features
         self.engine = engine or BlendEngine(G_base, G_transfer)
         self._cache: OrderedDict[str, ProjectionResult] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -79,7 +81,7 @@ class Toonifier:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        result = project(self.G_base, aligned, cfg, progress=progress)
+        result = project(self.G_base, aligned, cfg, progress=progress, discriminator=self.discriminator)
         with self._cache_lock:
             self._cache[key] = result
             while len(self._cache) > CACHE_SIZE:

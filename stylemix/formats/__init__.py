@@ -54,6 +54,13 @@ def load_generator(path: str | os.PathLike, device="cpu", network: str = "G_ema"
     return native.load(path, device=device)
 
 
+def load_discriminator(path: str | os.PathLike, device="cpu"):
+    """The model file's discriminator when it has one we can rebuild (NVIDIA pickles), else None."""
+    if detect_format(path) != "nvidia_pkl":
+        return None
+    return nvidia_pkl.load_discriminator(path, device=device)
+
+
 def format_for_path(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in _SAVE_BY_SUFFIX:
@@ -74,4 +81,5 @@ def save(G: Generator, path: str | os.PathLike, format: str | None = None) -> No
     {"nvidia_pkl": nvidia_pkl.save, "rosinality": rosinality.save, "native": native.save}[fmt](G, path)
 
 
-__all__ = ["FORMATS", "ModelSource", "detect_format", "format_for_path", "load_generator", "save"]
+__all__ = ["FORMATS", "ModelSource", "detect_format", "format_for_path", "load_discriminator",
+           "load_generator", "save"]

@@ -65,6 +65,22 @@ def load(path: str | os.PathLike, network: str = "G_ema", device="cpu") -> Gener
                            what=f"'{network}' of {os.path.basename(path)}")
 
 
+def load_discriminator(path: str | os.PathLike, device="cpu"):
+    """The pickle's D as our Discriminator, or None when the file has no usable one."""
+    from ..networks.discriminator import Discriminator, DiscriminatorConfig
+    with open(path, "rb") as f:
+        root = _read_pickle(f.read()).root
+    record = root.get("D") if isinstance(root, dict) else None
+    if not isinstance(record, PersistentRecord) or record.class_name != "Discriminator":
+        return None
+    try:
+        D = Discriminator(DiscriminatorConfig.from_nvidia_kwargs(record.init_kwargs))
+        D.load_state_dict(record.named_tensors())
+    except (UnsupportedModelError, RuntimeError, TypeError):
+        return None  # an optional extra: a D we cannot rebuild is simply not used
+    return D.eval().requires_grad_(False).to(device)
+
+
 def save(G: Generator, path: str | os.PathLike) -> None:
     """Write ``G`` into a copy of the NVIDIA pickle it (or its blend base) came from."""
     src = G.source

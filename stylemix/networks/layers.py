@@ -9,7 +9,7 @@ from torch import nn
 
 import torch.nn.functional as F
 
-from .ops import ACTIVATIONS, bias_act, conv2d_up2, make_fir_filter, modulated_conv2d
+from .ops import ACTIVATIONS, bias_act, conv2d_down2, conv2d_up2, make_fir_filter, modulated_conv2d
 
 
 class FullyConnectedLayer(nn.Module):
@@ -90,14 +90,14 @@ class ToRGBLayer(nn.Module):
 
 
 class Conv2dLayer(nn.Module):
-    """Plain equalized-lr convolution; here only the resnet skip path (1×1, upsampling ×2)."""
+    """Plain equalized-lr convolution, optionally resampling ×2 (resnet skips, discriminator)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
-                 activation: str = "linear", up: int = 1, resample_filter=(1, 3, 3, 1),
-                 conv_clamp: float | None = None):
+                 activation: str = "linear", up: int = 1, down: int = 1,
+                 resample_filter=(1, 3, 3, 1), conv_clamp: float | None = None):
         super().__init__()
         self.activation = activation
-        self.up = up
+        self.up, self.down = up, down
         self.conv_clamp = conv_clamp
         self.padding = kernel_size // 2
         self.act_gain = ACTIVATIONS[activation][1]
@@ -110,6 +110,8 @@ class Conv2dLayer(nn.Module):
         w = (self.weight * self.weight_gain).to(x.dtype)
         if self.up == 2:
             x = conv2d_up2(x, w, self.resample_filter, self.padding)
+        elif self.down == 2:
+            x = conv2d_down2(x, w, self.resample_filter, self.padding)
         else:
             x = F.conv2d(x, w, padding=self.padding)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain

@@ -105,6 +105,22 @@ def conv2d_up2(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, padding: int,
     return fir_filter(x, f, (p0 + trim, p1 + trim, p0 + trim, p1 + trim), gain=4.0)
 
 
+def conv2d_down2(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, padding: int) -> torch.Tensor:
+    """Convolution whose output is downsampled ×2: low-pass first, then a stride-2 convolution."""
+    fw = f.shape[-1]
+    p0, p1 = padding + (fw - 1) // 2, padding + (fw - 2) // 2
+    if w.shape[-1] == 1:  # 1×1: filter and drop pixels, then the cheap convolution
+        x = fir_filter(x, f, (p0, p1, p0, p1))[:, :, ::2, ::2]
+        return F.conv2d(x, w)
+    return F.conv2d(fir_filter(x, f, (p0, p1, p0, p1)), w, stride=2)
+
+
+def downsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    fw = f.shape[-1]
+    p0, p1 = (fw - 1) // 2, (fw - 2) // 2
+    return fir_filter(x, f, (p0, p1, p0, p1))[:, :, ::2, ::2]
+
+
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,
                      noise: torch.Tensor | None = None, up: bool = False, padding: int = 0,
                      resample_filter: torch.Tensor | None = None,
