@@ -109,6 +109,8 @@ def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
 
             try:
                 face = toonifier.align(photo_value)[0]
+                if face.faces_in_photo > 1:
+                    gr.Info(f"The photo has {face.faces_in_photo} faces; toonifying the largest.")
                 yield None, enlarge(face.image), None, None, None
                 result = toonifier.project(face.image, ProjectionConfig(steps=total), progress=report)
                 base_img = toonifier.render(result, stylemix.BlendSpec.linear(0.0))

@@ -166,6 +166,7 @@ class AlignedFace:
     image: Image.Image        # output_size × output_size RGB
     quad: np.ndarray          # (4, 2) the oriented square in photo pixels: TL, BL, BR, TR
     landmarks: np.ndarray     # (68, 2) in photo pixels
+    faces_in_photo: int = 1   # how many faces the photo held (the UI says so when > 1)
 
     @property
     def landmarks_aligned(self) -> np.ndarray:
@@ -252,4 +253,7 @@ def align(source, output_size: int = 1024, all_faces: bool = False,
     if not faces:
         raise NoFaceError("no face found in the photo: use a well-lit, roughly frontal face")
     chosen = faces if all_faces else faces[:1]
-    return [align_face(image, f.landmarks, output_size) for f in chosen]
+    aligned = [align_face(image, f.landmarks, output_size) for f in chosen]
+    for face in aligned:
+        face.faces_in_photo = len(faces)
+    return aligned

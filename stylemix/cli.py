@@ -160,7 +160,9 @@ def cmd_align(args) -> None:
     for face, path in zip(faces, paths):
         with atomic_write(path) as tmp:
             face.image.save(tmp, format="PNG")
-    more = f" ({len(faces)} faces)" if len(faces) > 1 else ""
+    found = faces[0].faces_in_photo
+    more = f" ({len(faces)} faces)" if len(faces) > 1 else (
+        f" (the largest of {found} faces; --all writes each)" if found > 1 else "")
     print(f"wrote {', '.join(map(str, paths))}{more}")
 
 

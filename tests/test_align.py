@@ -144,6 +144,7 @@ def test_several_faces_largest_first(astronaut):
     sizes = [np.hypot(*(f.quad[3] - f.quad[0])) for f in both]
     assert sizes[0] > 1.5 * sizes[1]
     assert np.allclose(one[0].quad, both[0].quad)
+    assert one[0].faces_in_photo == 2
 
 
 def test_tiny_face_is_found(astronaut):
