@@ -184,16 +184,10 @@ def _lr_schedule(t: float, cfg: ProjectionConfig) -> float:
 
 @torch.no_grad()
 def w_statistics(G: Generator, samples: int = 10_000, seed: int = 123) -> tuple[torch.Tensor, float]:
-    """Mean w and its spread (root mean squared distance to the mean)."""
-    gen = torch.Generator().manual_seed(seed)
-    device = G.mapping.w_avg.device
-    z = torch.randn([samples, G.z_dim], generator=gen).to(device)
-    c = None
-    if G.c_dim:
-        c = torch.eye(G.c_dim)[torch.randint(G.c_dim, [samples], generator=gen)].to(device)
-    w = G.mapping(z, c)[:, :1]
-    w_avg = w.mean(0, keepdim=True)
-    return w_avg, float(((w - w_avg).square().sum() / samples).sqrt())
+    """Mean w (1, 1, w_dim) and its spread (root mean squared distance to the mean)."""
+    w = G.sample_w(samples, seed)
+    w_avg = w.mean(0)
+    return w_avg.reshape(1, 1, -1), float(((w - w_avg).square().sum() / samples).sqrt())
 
 
 def _feature_distance(feats: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:

@@ -164,18 +164,21 @@ class Generator(nn.Module):
         return list(self.synthesis.block_resolutions)
 
     @torch.no_grad()
-    def estimate_w_avg(self, samples: int = 10_000, seed: int = 0) -> None:
-        """Set mapping.w_avg to the mean w over random z (and uniformly drawn classes).
-
-        Needed when a file lacks it, or when a blended mapping network has its own mean.
-        """
+    def sample_w(self, samples: int = 10_000, seed: int = 0) -> torch.Tensor:
+        """Untruncated w (samples, w_dim) for random z and uniformly drawn classes."""
         gen = torch.Generator().manual_seed(seed)
         device = self.mapping.w_avg.device
         z = torch.randn([samples, self.z_dim], generator=gen).to(device)
         c = None
         if self.c_dim:
             c = torch.eye(self.c_dim)[torch.randint(self.c_dim, [samples], generator=gen)].to(device)
-        self.mapping.w_avg.copy_(self.mapping(z, c)[:, 0].mean(0))
+        return self.mapping(z, c)[:, 0]
+
+    @torch.no_grad()
+    def estimate_w_avg(self, samples: int = 10_000, seed: int = 0) -> None:
+        """Set mapping.w_avg to the mean w: needed when a file lacks it, or when a blended
+        mapping network has its own mean."""
+        self.mapping.w_avg.copy_(self.sample_w(samples, seed).mean(0))
 
     def forward(self, z, c=None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                 noise_mode: str = "const", force_fp32: bool = False) -> torch.Tensor:
