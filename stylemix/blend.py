@@ -141,7 +141,7 @@ class BlendSpec:
             return f"alpha{_num(self.alpha)}{tail}"
         if self.kind == "smooth":
             return f"smooth{_num(self.centre)}w{_num(self.width)}-low{self.low[0].upper()}{tail}"
-        return "res" + "_".join(f"{r}-{_num(a)}" for r, a in self.table) + tail
+        return "res" + ("_".join(f"{r}-{_num(a)}" for r, a in self.table) or "-base") + tail
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if v is not None and v != ()}

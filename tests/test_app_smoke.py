@@ -1,4 +1,4 @@
-"""The app page: blend triptych, and the Toonify tab driven through a running server."""
+"""The app: the page builds, and a running server answers the Blend and Toonify controls."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,11 @@ import gradio as gr
 import stylemix
 import app
 from stylemix.toonify import Toonifier
-from conftest import NV_BASE, NV_TRANSFER
+from stylemix.ui import PRESETS
+from conftest import NV_BASE, NV_TRANSFER, ROSINALITY, render
+
+RES = [4, 8, 16, 32, 64]
+SWAP16 = [1, 1, 1, 0, 0]  # slider values: resolutions ≤ 16 from transfer
 
 
 def test_page_builds():
@@ -35,10 +39,36 @@ def test_page_explains_a_bad_pair(tmp_path):
 def client():
     from gradio_client import Client
     demo = app.build_demo(NV_BASE, NV_TRANSFER)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None,
-                        quiet=True)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield Client(demo.local_url, verbose=False)
     demo.close()
+
+
+def test_blend_endpoint_equals_the_library(client, nv_pair):
+    base, blend, transfer, grid, timing = client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")
+    B = stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16))
+    expected = stylemix.render.to_uint8(stylemix.render.render_seeds(B, [3], psi=0.7))[0]
+    shown = np.asarray(Image.open(blend).convert("RGB"))[::4, ::4]
+    assert np.array_equal(shown, expected)  # the page shows exactly the library's render
+    assert "ms" in timing and "res4-1_8-1_16-1" in timing
+    other = client.predict(3, 0.7, "base", 0, 0, 1, 1, 1, api_name="/render_blend")[1]
+    assert not np.array_equal(np.asarray(Image.open(other)), np.asarray(Image.open(blend)))
+
+
+def test_presets_fill_the_sliders(client):
+    assert client.predict(PRESETS[0], 16, 0.5, 0.5, api_name="/preset") == tuple(SWAP16)
+    assert client.predict(PRESETS[1], 8, 0.5, 0.5, api_name="/preset") == (0, 0, 1, 1, 1)
+    assert client.predict(PRESETS[2], 8, 0.3, 0.5, api_name="/preset") == (0.3,) * 5
+
+
+def test_export_pkl_and_safetensors(client, nv_pair):
+    z = np.random.RandomState(0).randn(2, 64).astype(np.float32)
+    import torch
+    expected = render(stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16)), torch.from_numpy(z))
+    for endpoint, suffix in (("/export_pkl", ".pkl"), ("/export_safetensors", ".safetensors")):
+        path = client.predict("base", *SWAP16, api_name=endpoint)
+        assert path.endswith(f"stylemix-res4-1_8-1_16-1{suffix}")
+        assert torch.allclose(render(stylemix.load_generator(path), torch.from_numpy(z)), expected)
 
 
 def test_toonify_tab_through_the_server(client, tmp_path):
@@ -47,14 +77,14 @@ def test_toonify_tab_through_the_server(client, tmp_path):
     Image.fromarray(data.astronaut()).save(photo)
     # A streaming handler: predict() returns its last yield (session state is not returned).
     aligned, rec, toon, download = client.predict(
-        handle_file(str(photo)), 20, 16, "transfer", api_name="/run_toonify")
+        handle_file(str(photo)), 20, "base", *SWAP16, api_name="/run_toonify")
     toon_img = np.asarray(Image.open(toon))
     assert toon_img.shape[:2] == (256, 256)
     assert Image.open(download).size == (64, 64)
-    assert "swap16-lowT" in download
-    # Changing the blend re-renders this session's projected face, without projecting again.
-    toon2, download2 = client.predict(8, "base", api_name="/rerender_toon")
-    assert "swap8-lowB" in download2
+    assert "res4-1_8-1_16-1" in download
+    # Moving the sliders re-renders this session's projected face, without projecting again.
+    toon2, download2 = client.predict("base", 0, 0, 0, 1, 1, api_name="/rerender_toon")
+    assert "res32-1_64-1" in download2
     assert not np.array_equal(np.asarray(Image.open(toon2)), toon_img)
 
 
@@ -63,4 +93,12 @@ def test_toonify_tab_reports_no_face(client, tmp_path):
     photo = tmp_path / "coffee.png"
     Image.fromarray(data.coffee()).save(photo)
     with pytest.raises(Exception, match="no face found"):
-        client.predict(handle_file(str(photo)), 20, 16, "transfer", api_name="/run_toonify")
+        client.predict(handle_file(str(photo)), 20, "base", *SWAP16, api_name="/run_toonify")
+
+
+def test_pkl_export_of_a_rosinality_base_is_explained(tmp_path):
+    from stylemix.ui import export_blend
+    G_base = stylemix.load_generator(ROSINALITY)
+    G_transfer = stylemix.load_generator(NV_TRANSFER)
+    with pytest.raises(stylemix.ExportError, match="needs an NVIDIA .pkl"):
+        export_blend(G_base, G_transfer, stylemix.BlendSpec.swap(16), ".pkl")
