@@ -32,7 +32,7 @@ def detect_format(path: str | os.PathLike) -> str:
         return "rosinality"  # torch.save legacy (pre-1.6) format
     if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < size:
         return "native"      # safetensors: 8-byte header length, then a JSON header
-    if head[:1] == b"\x80" and 2 <= head[1] <= 5:
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return "nvidia_pkl"
     if head.startswith(b"\x1f\x8b"):
         raise ModelLoadError(f"{path.name} is gzip-compressed; decompress it first")

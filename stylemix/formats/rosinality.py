@@ -18,7 +18,6 @@ import json
 import os
 import pickle
 import re
-import zipfile
 
 import torch
 
@@ -46,7 +45,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             raise UnsafeModelFileError(
                 f"refusing to load {name}: it asks for {what}, which could run code") from None
         raise ModelLoadError(f"{name} is a corrupt torch checkpoint ({_first_line(exc)})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except MemoryError:
+        raise ModelLoadError(f"{name} declares more data than fits in memory") from None
+    except Exception as exc:  # weights-only loading ran nothing: any failure means bad data
         raise ModelLoadError(f"{name} is truncated or corrupt ({_first_line(exc)})") from None
     if not isinstance(ckpt, dict):
         raise ModelLoadError(f"{name} holds a {type(ckpt).__name__}, not a checkpoint dict")

@@ -260,8 +260,10 @@ def safe_load_pickle(data: bytes, locate_storages: bool = False) -> PickleConten
     unpickler = _AllowListUnpickler(io.BytesIO(data), data if locate_storages else None)
     try:
         root = unpickler.load()
-    except (ModelLoadError, MemoryError):
+    except ModelLoadError:
         raise
+    except MemoryError:
+        raise ModelLoadError("the pickle declares more data than fits in memory (corrupt?)") from None
     except (EOFError, pickle.UnpicklingError) as exc:
         raise ModelLoadError(f"the pickle is truncated or corrupt ({_short(exc)})") from None
     except RecursionError:
