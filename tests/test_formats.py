@@ -50,6 +50,9 @@ def test_round_trip_every_format(tmp_path, nv_pair, renders, ext):
     assert torch.equal(render(again, z, 0.7), render(B, z, 0.7))
     assert _max_diff(again, renders, "swap16_lowT", 0.7) <= 1e-4
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write left no temporary behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not a private temp
 
 
 def test_random_configs_round_trip_native_and_rosinality(tmp_path):

@@ -61,6 +61,15 @@ def build_generator(config: GeneratorConfig, tensors: dict[str, torch.Tensor],
     return G.eval().requires_grad_(False).to(device)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()  # what open() would give a new file
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
@@ -70,6 +79,7 @@ def atomic_write(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes private files; exports are ordinary files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
