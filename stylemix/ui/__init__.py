@@ -52,13 +52,19 @@ def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, wid
     return [round(spec.alphas(resolutions)[res], 3) for res in resolutions]
 
 
+BASE_ONLY = BlendSpec.linear(0.0)
+TRANSFER_ONLY = BlendSpec.linear(1.0, mapping="transfer")
+
+
+def render_one(toonifier: Toonifier, spec: BlendSpec, seed: int, psi: float) -> np.ndarray:
+    """One seed through the shared engine set to ``spec``, enlarged for display."""
+    with toonifier.engine.session(spec) as G:
+        return enlarge(to_uint8(render_seeds(G, [int(seed)], psi=float(psi)))[0])
+
+
 def render_triptych(toonifier: Toonifier, seed: int, psi: float, spec: BlendSpec):
     """base | blend | transfer for one seed, as enlarged uint8 images."""
-    images = []
-    for s in (BlendSpec.linear(0.0), spec, BlendSpec.linear(1.0, mapping="transfer")):
-        with toonifier.engine.session(s) as G:
-            images.append(enlarge(to_uint8(render_seeds(G, [int(seed)], psi=float(psi)))[0]))
-    return images
+    return [render_one(toonifier, s, seed, psi) for s in (BASE_ONLY, spec, TRANSFER_ONLY)]
 
 
 def render_grid(toonifier: Toonifier, seed: int, psi: float, spec: BlendSpec) -> np.ndarray:
@@ -134,10 +140,10 @@ def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
             try:
                 spec = spec_from_sliders(res, alphas, mapping_value)
                 start = time.perf_counter()
-                with toonifier.engine.session(spec) as G:
-                    blend_img = enlarge(to_uint8(render_seeds(G, [int(seed_value)], psi=float(psi_value)))[0])
+                blend_img = render_one(toonifier, spec, seed_value, psi_value)
                 ms = (time.perf_counter() - start) * 1000
-                base_img, _, transfer_img = render_triptych(toonifier, seed_value, psi_value, BlendSpec.linear(0))
+                base_img = render_one(toonifier, BASE_ONLY, seed_value, psi_value)
+                transfer_img = render_one(toonifier, TRANSFER_ONLY, seed_value, psi_value)
                 grid_img = render_grid(toonifier, seed_value, psi_value, spec)
             except StylemixError as exc:
                 raise gr.Error(str(exc))
@@ -167,7 +173,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
                     gr.Info(f"The photo has {face.faces_in_photo} faces; toonifying the largest.")
                 yield None, enlarge(face.image), None, None, None
                 result = toonifier.project(face.image, ProjectionConfig(steps=total), progress=report)
-                base_img = toonifier.render(result, BlendSpec.linear(0.0))
+                base_img = toonifier.render(result, BASE_ONLY)
                 toon_img = toonifier.render(result, spec)
             except StylemixError as exc:
                 raise gr.Error(str(exc))
