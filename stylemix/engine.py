@@ -29,7 +29,6 @@ MAPPING = "mapping"
 class _Slice:
     start: int
     stop: int
-    pick: bool  # noise buffers: take the dominant parent instead of interpolating
 
 
 class BlendEngine:
@@ -46,7 +45,7 @@ class BlendEngine:
         tensors.update((n, b) for n, b in self.generator.named_buffers()
                        if "noise_const" in n or n == "mapping.w_avg")
 
-        def group_of(name: str) -> tuple:
+        def group_of(name: str) -> tuple:  # (α key, is a noise map: picked, not interpolated)
             res = resolution_of(name)
             key = MAPPING if res is None else res
             return (key, "noise_const" in name)
@@ -60,7 +59,7 @@ class BlendEngine:
         offset = 0
         for name, size in zip(order, sizes):
             key = group_of(name)
-            sl = self._slices.setdefault(key, _Slice(offset, offset, key[1]))
+            sl = self._slices.setdefault(key, _Slice(offset, offset))
             sl.stop = offset + size
             self._rebind(name, self._out[offset: offset + size].view(tensors[name].shape))
             offset += size
