@@ -27,9 +27,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a public Gradio link")
+    parser.add_argument("--max-upload-mb", type=int, default=1024,
+                        help="largest model file a visitor may upload (default 1024)")
     args = parser.parse_args()
-    demo = build_demo(args.base, args.transfer, args.device)
-    demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share)
+    demo = build_demo(args.base, args.transfer, args.device, max_upload_mb=args.max_upload_mb)
+    demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share,
+                        max_file_size=f"{args.max_upload_mb}mb")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ class Toonifier:
 
     def __init__(self, G_base: Generator, G_transfer: Generator, engine: BlendEngine | None = None,
                  discriminator=None):
-        self.G_base = G_base
+        self.G_base, self.G_transfer = G_base, G_transfer
         self.discriminator = discriminator  # the base file's D: extra projection features
         self.engine = engine or BlendEngine(G_base, G_transfer)
         self._cache: OrderedDict[str, ProjectionResult] = OrderedDict()

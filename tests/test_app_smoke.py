@@ -10,10 +10,10 @@ import stylemix
 import app
 from stylemix.toonify import Toonifier
 from stylemix.ui import PRESETS
-from conftest import NV_BASE, NV_TRANSFER, ROSINALITY, render
+from conftest import FIXTURES, NV_BASE, NV_TRANSFER, ROSINALITY, render
 
-RES = [4, 8, 16, 32, 64]
-SWAP16 = [1, 1, 1, 0, 0]  # slider values: resolutions ≤ 16 from transfer
+SWAP16 = [1, 1, 1, 0, 0, 0, 0, 0, 0]  # one slider per 4…1024 px; ≤ 16 from transfer
+HIGH = [0, 0, 0, 1, 1, 0, 0, 0, 0]    # 32 and 64 px from transfer
 
 
 def test_page_builds():
@@ -51,14 +51,14 @@ def test_blend_endpoint_equals_the_library(client, nv_pair):
     shown = np.asarray(Image.open(blend).convert("RGB"))[::4, ::4]
     assert np.array_equal(shown, expected)  # the page shows exactly the library's render
     assert "ms" in timing and "res4-1_8-1_16-1" in timing
-    other = client.predict(3, 0.7, "base", 0, 0, 1, 1, 1, api_name="/render_blend")[1]
+    other = client.predict(3, 0.7, "base", *HIGH, api_name="/render_blend")[1]
     assert not np.array_equal(np.asarray(Image.open(other)), np.asarray(Image.open(blend)))
 
 
 def test_presets_fill_the_sliders(client):
     assert client.predict(PRESETS[0], 16, 0.5, 0.5, api_name="/preset") == tuple(SWAP16)
-    assert client.predict(PRESETS[1], 8, 0.5, 0.5, api_name="/preset") == (0, 0, 1, 1, 1)
-    assert client.predict(PRESETS[2], 8, 0.3, 0.5, api_name="/preset") == (0.3,) * 5
+    assert client.predict(PRESETS[1], 8, 0.5, 0.5, api_name="/preset")[:5] == (0, 0, 1, 1, 1)
+    assert client.predict(PRESETS[2], 8, 0.3, 0.5, api_name="/preset")[:5] == (0.3,) * 5
 
 
 def test_export_pkl_and_safetensors(client, nv_pair):
@@ -83,7 +83,7 @@ def test_toonify_tab_through_the_server(client, tmp_path):
     assert Image.open(download).size == (64, 64)
     assert "res4-1_8-1_16-1" in download
     # Moving the sliders re-renders this session's projected face, without projecting again.
-    toon2, download2 = client.predict("base", 0, 0, 0, 1, 1, api_name="/rerender_toon")
+    toon2, download2 = client.predict("base", *HIGH, api_name="/rerender_toon")
     assert "res32-1_64-1" in download2
     assert not np.array_equal(np.asarray(Image.open(toon2)), toon_img)
 
@@ -102,3 +102,74 @@ def test_pkl_export_of_a_rosinality_base_is_explained(tmp_path):
     G_transfer = stylemix.load_generator(NV_TRANSFER)
     with pytest.raises(stylemix.ExportError, match="needs an NVIDIA .pkl"):
         export_blend(G_base, G_transfer, stylemix.BlendSpec.swap(16), ".pkl")
+
+
+# -- model picker and uploads ------------------------------------------------------------------
+
+def test_pair_helpers(tmp_path):
+    import shutil
+    from stylemix.ui.pairs import PairCache, check_upload, list_models, resolve_model
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(NV_BASE, models / "base.pkl")
+    (models / "notes.txt").write_text("not a model")
+    assert list_models(models) == ["base.pkl"]
+    assert resolve_model("base.pkl", models) == (models / "base.pkl").resolve()
+    for bad in ("../models/../secret.pkl", "/etc/passwd", "missing.pkl"):
+        with pytest.raises(stylemix.StylemixError, match="not one of the models offered"):
+            resolve_model(bad, models)
+    with pytest.raises(stylemix.StylemixError, match="over this server's limit of 1 MB"):
+        check_upload(str(models / "base.pkl"), None, 2 ** 20)
+    with pytest.raises(stylemix.StylemixError, match="did not come through the upload box"):
+        check_upload(str(models / "base.pkl"), tmp_path / "uploads", 2 ** 30)
+    cache = PairCache(max_bytes=1)  # room for one pair only
+    key1, t1 = cache.load(NV_BASE, NV_TRANSFER)
+    assert cache.load(models / "base.pkl", NV_TRANSFER)[1] is t1  # same content: same engine
+    key2, _ = cache.load(ROSINALITY, NV_TRANSFER)
+    assert len(cache) == 1 and cache.get(key1) is None and cache.get(key2) is not None
+
+
+def test_models_picked_and_uploaded(tmp_path):
+    import shutil
+    from gradio_client import Client, handle_file
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(NV_BASE, models / "faces.pkl")
+    shutil.copy(NV_TRANSFER, models / "toons.pkl")
+    demo = app.build_demo(tmp_path / "none.pkl", tmp_path / "none.pkl", models_dir=models,
+                          max_upload_mb=64)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        # No default pair: the page explains, and nothing renders until a pair is loaded.
+        text = " ".join(str(getattr(b, "value", "")) for b in demo.blocks.values())
+        assert "Cannot load the model pair: no such model file: none.pkl" in text
+        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[1] is None
+        out = client.predict("faces.pkl", "toons.pkl", api_name="/load_models")
+        assert "Loaded faces.pkl + toons.pkl (64 px)" in out[0]
+        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[1] is not None
+        # A name that is not offered is refused (by Gradio's own choice check, and by
+        # resolve_model behind it: test_pair_helpers); the current pair stays loaded.
+        with pytest.raises(Exception, match="not in the list of choices"):
+            client.predict("../models/faces.pkl", "/etc/passwd", api_name="/load_models")
+        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[1] is not None
+        # Uploads: a rosinality base with an NVIDIA transfer works; a StyleGAN3 file is refused.
+        out = client.predict(handle_file(str(ROSINALITY)), handle_file(str(NV_TRANSFER)),
+                             api_name="/load_uploads")
+        assert "Loaded skip64_base_rosinality.pt + skip64_transfer.pkl" in out[0]
+        sg3 = FIXTURES / "stylegan3" / "sg3t64_base.pkl"
+        out = client.predict(handle_file(str(sg3)), handle_file(str(NV_TRANSFER)), api_name="/load_uploads")
+        assert "Not loaded" in out[0] and "StyleGAN3" in out[0]
+        evil = tmp_path / "evil.pkl"
+        import os, pickle
+
+        class Evil:
+            def __reduce__(self):
+                return os.system, ("touch " + str(tmp_path / "CANARY"),)
+
+        evil.write_bytes(pickle.dumps({"G_ema": Evil()}))
+        out = client.predict(handle_file(str(evil)), handle_file(str(NV_TRANSFER)), api_name="/load_uploads")
+        assert "Not loaded" in out[0] and "refusing to load" in out[0]
+        assert not (tmp_path / "CANARY").exists()
+    finally:
+        demo.close()

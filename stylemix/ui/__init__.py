@@ -21,10 +21,13 @@ from ..errors import StylemixError
 from ..project import ProjectionConfig
 from ..render import make_grid, render_seeds, to_pil, to_uint8
 from ..toonify import Toonifier
+from .pairs import PairCache, check_upload, friendly, list_models, resolve_model
 
 DISPLAY_SIZE = 256  # small models are enlarged with nearest-neighbour to at least this
 GRID_SEEDS = 4
 PRESETS = ["swap, low from transfer", "swap, low from base", "linear", "smooth ramp"]
+ALL_RESOLUTIONS = [2 ** i for i in range(2, 11)]  # one slider each; those of the pair are shown
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 
 def enlarge(image, size: int = DISPLAY_SIZE) -> np.ndarray:
@@ -34,13 +37,15 @@ def enlarge(image, size: int = DISPLAY_SIZE) -> np.ndarray:
 
 
 def spec_from_sliders(resolutions: list[int], alphas, mapping: str) -> BlendSpec:
-    """Slider values as a spec; zeros are left out (unlisted means base) to keep labels short."""
-    table = {r: float(a) for r, a in zip(resolutions, alphas) if float(a) != 0}
+    """Slider values (one per ALL_RESOLUTIONS) as a spec for a pair with these resolutions.
+
+    Zeros are left out (unlisted means base) to keep labels short."""
+    table = {r: float(a) for r, a in zip(ALL_RESOLUTIONS, alphas) if r in resolutions and float(a) != 0}
     return BlendSpec.per_resolution(table, mapping=mapping)
 
 
 def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, width: float) -> list[float]:
-    """Slider values for a preset (r: swap resolution or ramp centre)."""
+    """Slider values (one per ALL_RESOLUTIONS) for a preset (r: swap resolution or ramp centre)."""
     if preset == PRESETS[0]:
         spec = BlendSpec.swap(r, low="transfer")
     elif preset == PRESETS[1]:
@@ -49,7 +54,8 @@ def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, wid
         spec = BlendSpec.linear(alpha)
     else:
         spec = BlendSpec.smooth(r, width)
-    return [round(spec.alphas(resolutions)[res], 3) for res in resolutions]
+    alphas = spec.alphas(resolutions)
+    return [round(alphas.get(res, 0.0), 3) for res in ALL_RESOLUTIONS]
 
 
 BASE_ONLY = BlendSpec.linear(0.0)
@@ -82,30 +88,57 @@ def export_blend(G_base, G_transfer, spec: BlendSpec, suffix: str) -> str:
     return str(path)
 
 
-def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
+def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path = MODELS_DIR,
+               max_upload_mb: int = 1024, cache: PairCache | None = None) -> gr.Blocks:
+    """The page; ``base_path``/``transfer_path`` is the pair every new visitor starts on."""
+    cache = cache or PairCache(device=device)
+    models_dir = Path(models_dir)
     try:
-        G_base = formats.load_generator(base_path, device=device)
-        G_transfer = formats.load_generator(transfer_path, device=device)
-        toonifier = Toonifier(G_base, G_transfer,
-                              discriminator=formats.load_discriminator(base_path, device=device))
+        default_key, default = cache.load(Path(base_path), Path(transfer_path))
         problem = None
-    except StylemixError as exc:
-        problem = f"Cannot load the model pair: {exc}. Start with --base BASE --transfer TRANSFER."
+    except (StylemixError, OSError) as exc:
+        default_key, default = None, None
+        problem = (f"Cannot load the model pair: {friendly(exc)}. Start with --base BASE "
+                   "--transfer TRANSFER, or load a pair below.")
+
+    def pair(key) -> Toonifier:
+        toonifier = cache.get(key)
+        if toonifier is None:
+            raise gr.Error("Load a model pair first (the Models section).")
+        return toonifier
+
+    def slider_updates(resolutions, values=None):
+        return [gr.update(visible=r in resolutions, **({} if values is None else {"value": v}))
+                for r, v in zip(ALL_RESOLUTIONS, values or [None] * len(ALL_RESOLUTIONS))]
+
+    start_res = default.G_base.block_resolutions if default else []
+    start_values = preset_alphas(start_res, PRESETS[0], start_res[len(start_res) // 2 - 1], 0.5, 0.5) \
+        if default else [0.0] * len(ALL_RESOLUTIONS)
 
     with gr.Blocks(title="stylemix", analytics_enabled=False) as demo:
         gr.Markdown("# stylemix — resolution-dependent GAN blending")
-        if problem:
-            gr.Markdown(f"**{problem}**")
-            return demo
-        res = G_base.block_resolutions
+        status = gr.Markdown(f"**{problem}**" if problem else "")
+        pair_key = gr.State(default_key)
+        with gr.Accordion("Models", open=default is None):
+            offered = list_models(models_dir)
+            with gr.Row():
+                pick_base = gr.Dropdown(offered, label="base (from models/)", value=None)
+                pick_transfer = gr.Dropdown(offered, label="transfer (from models/)", value=None)
+                load_picked = gr.Button("load this pair")
+            with gr.Row():
+                up_base = gr.File(label=f"upload base (.pkl .pt .safetensors, ≤ {max_upload_mb} MB)",
+                                  file_types=[".pkl", ".pt", ".pth", ".safetensors"])
+                up_transfer = gr.File(label="upload transfer", file_types=[".pkl", ".pt", ".pth", ".safetensors"])
+                load_uploaded = gr.Button("load the uploaded pair")
         gr.Markdown("α per resolution: **0 = base, 1 = transfer**. Low resolutions shape the "
                     "structure (pose, head shape), high ones the texture and rendering.")
         with gr.Row():
-            sliders = [gr.Slider(0, 1, value=1.0 if r <= res[len(res) // 2 - 1] else 0.0, step=0.05,
-                                 label=f"{r} px", min_width=80) for r in res]
+            sliders = [gr.Slider(0, 1, value=v, step=0.05, label=f"{r} px", min_width=80,
+                                 visible=r in start_res)
+                       for r, v in zip(ALL_RESOLUTIONS, start_values)]
         with gr.Row():
             preset = gr.Dropdown(PRESETS, value=PRESETS[0], label="preset")
-            preset_r = gr.Dropdown(res[:-1], value=res[len(res) // 2 - 1], label="swap at / ramp centre (px)")
+            preset_r = gr.Dropdown(ALL_RESOLUTIONS[:-1], value=16, label="swap at / ramp centre (px)")
             preset_alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="linear α")
             preset_width = gr.Slider(0.25, 2, value=0.5, step=0.25, label="ramp width (octaves)")
             apply_preset = gr.Button("apply preset")
@@ -136,9 +169,12 @@ def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
                 toon = gr.Image(label="toonified (blend)", type="numpy", format="png")
             download = gr.File(label="download the result")
 
-        def update_blend(seed_value, psi_value, mapping_value, *alphas):
+        def update_blend(key, seed_value, psi_value, mapping_value, *alphas):
+            if not key:
+                return None, None, None, None, ""
+            toonifier = pair(key)
             try:
-                spec = spec_from_sliders(res, alphas, mapping_value)
+                spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
                 start = time.perf_counter()
                 blend_img = render_one(toonifier, spec, seed_value, psi_value)
                 ms = (time.perf_counter() - start) * 1000
@@ -146,20 +182,40 @@ def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
                 transfer_img = render_one(toonifier, TRANSFER_ONLY, seed_value, psi_value)
                 grid_img = render_grid(toonifier, seed_value, psi_value, spec)
             except StylemixError as exc:
-                raise gr.Error(str(exc))
+                raise gr.Error(friendly(exc))
             return (base_img, blend_img, transfer_img, grid_img,
                     f"slider → image: **{ms:.1f} ms** (recompose + render, {spec.describe()})")
+
+        def load_pair(base, transfer, uploaded: bool):
+            try:
+                if not (base and transfer):
+                    raise StylemixError("choose both a base and a transfer model")
+                if uploaded:
+                    limit = max_upload_mb * 2 ** 20
+                    base, transfer = (check_upload(p, None, limit) for p in (base, transfer))
+                else:
+                    base, transfer = resolve_model(base, models_dir), resolve_model(transfer, models_dir)
+                key, toonifier = cache.load(base, transfer)
+            except (StylemixError, OSError) as exc:
+                gr.Warning(friendly(exc))  # the page keeps its current pair
+                return (gr.update(), f"**Not loaded: {friendly(exc)}**", gr.update(),
+                        *[gr.update()] * len(sliders))
+            res = toonifier.G_base.block_resolutions
+            values = preset_alphas(res, PRESETS[0], res[len(res) // 2 - 1], 0.5, 0.5)
+            note = f"Loaded {base.name} + {transfer.name} ({res[-1]} px)."
+            return key, note, None, *slider_updates(res, values)
 
         def save_png(image, label: str) -> str:
             path = Path(tempfile.mkdtemp(prefix="stylemix-")) / f"toonified-{label}.png"
             image.save(path)
             return str(path)
 
-        def run_toonify(photo_value, steps_value, mapping_value, *alphas, progress=gr.Progress()):
+        def run_toonify(key, photo_value, steps_value, mapping_value, *alphas, progress=gr.Progress()):
             """Show the aligned face at once, then project (with a progress bar) and render."""
+            toonifier = pair(key)
             if photo_value is None:
                 raise gr.Error("Upload a photo first.")
-            spec = spec_from_sliders(res, alphas, mapping_value)
+            spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
             total = int(steps_value)
             every = max(1, total // 50)  # ~50 progress updates: each one costs a round trip
 
@@ -176,42 +232,56 @@ def build_demo(base_path, transfer_path, device: str = "cpu") -> gr.Blocks:
                 base_img = toonifier.render(result, BASE_ONLY)
                 toon_img = toonifier.render(result, spec)
             except StylemixError as exc:
-                raise gr.Error(str(exc))
+                raise gr.Error(friendly(exc))
             yield (result, enlarge(face.image), enlarge(base_img), enlarge(toon_img),
                    save_png(toon_img, spec.describe()))
 
-        def rerender_toon(result, mapping_value, *alphas):
-            if result is None:
+        def rerender_toon(key, result, mapping_value, *alphas):
+            toonifier = cache.get(key)
+            if result is None or toonifier is None or result.ws.shape[1] != toonifier.G_base.num_ws:
                 return gr.update(), gr.update()
-            spec = spec_from_sliders(res, alphas, mapping_value)
+            spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
             toon_img = toonifier.render(result, spec)
             return enlarge(toon_img), save_png(toon_img, spec.describe())
 
         def do_export(suffix):
-            def handler(mapping_value, *alphas):
+            def handler(key, mapping_value, *alphas):
+                toonifier = pair(key)
                 try:
-                    return export_blend(G_base, G_transfer, spec_from_sliders(res, alphas, mapping_value), suffix)
+                    spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
+                    return export_blend(toonifier.G_base, toonifier.G_transfer, spec, suffix)
                 except StylemixError as exc:
-                    raise gr.Error(str(exc))
+                    raise gr.Error(friendly(exc))
             return handler
 
-        blend_inputs = [seed, psi, mapping, *sliders]
-        for control in blend_inputs:
-            control.change(update_blend, blend_inputs, [*triptych, grid, timing],
-                           trigger_mode="always_last", api_name=False)
-        demo.load(update_blend, blend_inputs, [*triptych, grid, timing], api_name="render_blend")
+        def apply(key, p, r, a, w):
+            res = pair(key).G_base.block_resolutions
+            return preset_alphas(res, p, min(int(r), res[-2]), a, w)
+
+        blend_inputs = [pair_key, seed, psi, mapping, *sliders]
+        blend_outputs = [*triptych, grid, timing]
+        for control in blend_inputs[1:]:
+            control.change(update_blend, blend_inputs, blend_outputs, trigger_mode="always_last",
+                           api_name=False)
+        demo.load(update_blend, blend_inputs, blend_outputs, api_name="render_blend")
+        pair_outputs = [pair_key, status, latent, *sliders]
+        load_picked.click(lambda b, t: load_pair(b, t, False), [pick_base, pick_transfer], pair_outputs,
+                          api_name="load_models").then(update_blend, blend_inputs, blend_outputs)
+        load_uploaded.click(lambda b, t: load_pair(b, t, True), [up_base, up_transfer], pair_outputs,
+                            api_name="load_uploads").then(update_blend, blend_inputs, blend_outputs)
         for control in [mapping, *sliders]:
-            control.change(rerender_toon, [latent, mapping, *sliders], [toon, download],
+            control.change(rerender_toon, [pair_key, latent, mapping, *sliders], [toon, download],
                            trigger_mode="always_last", api_name=False)
         new_seed.click(lambda: random.randrange(2 ** 31), None, seed, api_name=False)
-        apply_preset.click(lambda p, r, a, w: preset_alphas(res, p, int(r), a, w),
-                           [preset, preset_r, preset_alpha, preset_width], sliders, api_name="preset")
-        export_pkl.click(do_export(".pkl"), [mapping, *sliders], exported, api_name="export_pkl")
-        export_st.click(do_export(".safetensors"), [mapping, *sliders], exported,
+        apply_preset.click(apply, [pair_key, preset, preset_r, preset_alpha, preset_width], sliders,
+                           api_name="preset")
+        export_pkl.click(do_export(".pkl"), [pair_key, mapping, *sliders], exported, api_name="export_pkl")
+        export_st.click(do_export(".safetensors"), [pair_key, mapping, *sliders], exported,
                         api_name="export_safetensors")
-        go.click(run_toonify, [photo, steps, mapping, *sliders],
+        go.click(run_toonify, [pair_key, photo, steps, mapping, *sliders],
                  [latent, aligned, reconstruction, toon, download],
                  show_progress_on=[reconstruction, toon], api_name="run_toonify")
         gr.Button("re-render toon", visible=False).click(
-            rerender_toon, [latent, mapping, *sliders], [toon, download], api_name="rerender_toon")
+            rerender_toon, [pair_key, latent, mapping, *sliders], [toon, download], api_name="rerender_toon")
+    demo.max_upload_mb = max_upload_mb  # app.py passes it to launch() as max_file_size
     return demo

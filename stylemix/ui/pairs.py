@@ -1,0 +1,98 @@
+"""Model pairs for the app: loaded once per file content, kept within a memory budget.
+
+Visitors pick pairs from ``models/`` or upload their own; the same files uploaded twice (or
+picked by two visitors) share one engine.  Paths are checked so a name from the page can only
+reach ``models/`` or the upload area, and error messages never show server paths.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from .. import formats
+from ..blend import check_compatible
+from ..errors import ModelLoadError, StylemixError
+from ..formats.common import file_sha256
+from ..toonify import Toonifier
+
+MODEL_SUFFIXES = (".pkl", ".pt", ".pth", ".safetensors")
+
+
+def list_models(models_dir: Path) -> list[str]:
+    """Model file names in ``models_dir`` (no sub-folders, no hidden files)."""
+    if not models_dir.is_dir():
+        return []
+    return sorted(p.name for p in models_dir.iterdir()
+                  if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES and not p.name.startswith("."))
+
+
+def resolve_model(name: str, models_dir: Path) -> Path:
+    """A name picked on the page → a file inside models_dir, or a clear refusal."""
+    candidate = (models_dir / str(name)).resolve()
+    if candidate.parent != models_dir.resolve() or not candidate.is_file():
+        raise StylemixError(f"'{Path(str(name)).name}' is not one of the models offered here")
+    return candidate
+
+
+def check_upload(path: str, upload_root: Path | None, max_bytes: int) -> Path:
+    """An uploaded file: inside the upload area, a model suffix, within the size limit."""
+    p = Path(path).resolve()
+    if upload_root is not None and upload_root.resolve() not in p.parents:
+        raise StylemixError("that file did not come through the upload box")
+    if p.suffix.lower() not in MODEL_SUFFIXES:
+        raise StylemixError(f"'{p.name}' is not a model file (.pkl, .pt or .safetensors)")
+    size = p.stat().st_size
+    if size > max_bytes:
+        raise StylemixError(f"'{p.name}' is {size / 2**20:.0f} MB, over this server's "
+                            f"limit of {max_bytes / 2**20:.0f} MB")
+    return p
+
+
+class PairCache:
+    """Toonifiers (engine + models) by (base, transfer) content hash, least recently used out."""
+
+    def __init__(self, device: str = "cpu", max_bytes: int = 4 << 30):
+        self.device, self.max_bytes = device, max_bytes
+        self._pairs: OrderedDict[tuple[str, str], tuple[Toonifier, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, base: Path, transfer: Path) -> tuple[tuple[str, str], Toonifier]:
+        for path in (base, transfer):
+            if not Path(path).is_file():
+                raise ModelLoadError(f"no such model file: {Path(path).name}")
+        key = (file_sha256(base), file_sha256(transfer))
+        with self._lock:
+            if key in self._pairs:
+                self._pairs.move_to_end(key)
+                return key, self._pairs[key][0]
+        G_base = formats.load_generator(base, device=self.device)
+        G_transfer = formats.load_generator(transfer, device=self.device)
+        check_compatible(G_base, G_transfer)
+        toonifier = Toonifier(G_base, G_transfer,
+                              discriminator=formats.load_discriminator(base, device=self.device))
+        # Both parents, the engine's three flat copies: about five times one model's weights.
+        size = 5 * sum(p.numel() * p.element_size() for p in G_base.parameters())
+        with self._lock:
+            self._pairs[key] = (toonifier, size)
+            while len(self._pairs) > 1 and sum(s for _, s in self._pairs.values()) > self.max_bytes:
+                self._pairs.popitem(last=False)
+        return key, toonifier
+
+    def get(self, key) -> Toonifier | None:
+        with self._lock:
+            entry = self._pairs.get(tuple(key)) if key else None
+            if entry is None:
+                return None
+            self._pairs.move_to_end(tuple(key))
+            return entry[0]
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+
+def friendly(exc: Exception) -> str:
+    """A loader's message with any server path reduced to its file name."""
+    return re.sub(r"(?:/[^\s/:'\"]+)+/([^\s/:'\"]+)", r"\1", str(exc))
