@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import stylemix  # noqa: E402
-from stylemix import BlendSpec, GeneratorConfig  # noqa: E402
+from stylemix import GeneratorConfig  # noqa: E402
 from stylemix.blend import blend_state  # noqa: E402
 from stylemix.engine import BlendEngine  # noqa: E402
 

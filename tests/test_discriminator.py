@@ -4,13 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import stylemix
 from stylemix.formats import load_discriminator
 from stylemix.networks import ops
 from stylemix.networks.discriminator import Discriminator, DiscriminatorConfig
 from stylemix.project import ProjectionConfig, project
 from stylemix.render import render_seeds
-from conftest import FIXTURES, NV_BASE, ROSINALITY
+from conftest import NV_BASE, ROSINALITY
 
 
 def test_fixture_discriminator_loads_key_for_key():

@@ -1,11 +1,9 @@
 """Loading every format safely, exporting to every format, and clear errors for bad files."""
 
-import io
 import os
 import pickle
 import sys
 import types
-import zipfile
 
 import pytest
 import torch
@@ -13,7 +11,7 @@ import torch
 import stylemix
 from stylemix.formats import detect_format
 from stylemix.formats.safe_pickle import PersistentRecord, safe_load_pickle
-from conftest import FIXTURES, NV_BASE, NV_TRANSFER, ROSINALITY, random_generator, render
+from conftest import FIXTURES, NV_BASE, ROSINALITY, random_generator, render
 
 
 def _max_diff(G, renders, label, psi):

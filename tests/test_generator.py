@@ -1,6 +1,5 @@
 """The generator reproduces NVIDIA's renders and behaves correctly in every configuration."""
 
-import math
 
 import pytest
 import torch
