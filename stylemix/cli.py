@@ -34,7 +34,7 @@ def _describe(G: Generator, path: str) -> list[str]:
     n_map = sum(p.numel() for p in G.mapping.parameters())
     n_syn = sum(p.numel() for p in G.synthesis.parameters())
     fmt = {"nvidia_pkl": "NVIDIA network pickle", "rosinality": "rosinality checkpoint",
-           "native": "stylemix safetensors"}.get(getattr(src, "format", ""), "unknown")
+           "native": "stylemix safetensors", "tf_pkl": "TensorFlow StyleGAN2 pickle"}.get(getattr(src, "format", ""), "unknown")
     lines = [
         f"file           {path}",
         f"format         {fmt}" + (f" ({src.network})" if src and src.network else ""),

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import ExportError, ModelLoadError, UnsupportedModelError
 from ..networks import Generator, GeneratorConfig
+from . import tf_pkl
 from .common import ModelSource, atomic_write, build_generator, file_sha256
 from .safe_pickle import PersistentRecord, PickleContents, TFNetworkRecord, safe_load_pickle
 
@@ -29,8 +30,7 @@ def _read_pickle(data: bytes, locate_storages: bool = False) -> PickleContents:
 
 def _generator_record(root, network: str) -> PersistentRecord:
     if isinstance(root, tuple) and any(isinstance(v, TFNetworkRecord) for v in root):
-        raise UnsupportedModelError(
-            "this is an old TensorFlow StyleGAN2 pickle (G, D, Gs); it is not supported yet")
+        raise ExportError("an old TensorFlow pickle cannot serve as the NVIDIA template")
     if not isinstance(root, dict):
         raise ModelLoadError(
             f"this pickle holds a {type(root).__name__}, not an NVIDIA network dict with 'G_ema'")
@@ -58,7 +58,10 @@ def load(path: str | os.PathLike, network: str = "G_ema", device="cpu") -> Gener
         raise ValueError(f"network must be one of {NETWORK_KEYS}, not {network!r}")
     with open(path, "rb") as f:
         data = f.read()
-    record = _generator_record(_read_pickle(data).root, network)
+    root = _read_pickle(data).root
+    if tf_pkl.is_tf_root(root):
+        return tf_pkl.from_root(root, path, network=network, device=device)
+    record = _generator_record(root, network)
     config = GeneratorConfig.from_nvidia_kwargs(record.init_kwargs)
     source = ModelSource("nvidia_pkl", os.path.abspath(path), file_sha256(path), network)
     return build_generator(config, record.named_tensors(), source, device,
