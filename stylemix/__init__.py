@@ -6,7 +6,7 @@
     stylemix.save(B, "blend.pkl")
 """
 
-from .blend import BlendSpec, blend, check_compatible
+from .blend import BlendSpec, blend, blend_many, check_compatible
 from .errors import (BlendSpecError, ExportError, ImageInputError, IncompatibleModelsError,
                      ModelLoadError, NoFaceError, StylemixError, UnsafeModelFileError,
                      UnsupportedModelError)
@@ -18,5 +18,6 @@ __version__ = "0.1.0"
 __all__ = [
     "BlendSpec", "BlendSpecError", "ExportError", "Generator", "GeneratorConfig",
     "ImageInputError", "IncompatibleModelsError", "NoFaceError", "ModelLoadError", "StylemixError", "UnsafeModelFileError",
-    "UnsupportedModelError", "blend", "check_compatible", "detect_format", "load_generator", "save",
+    "UnsupportedModelError", "blend", "blend_many", "check_compatible", "detect_format",
+    "load_generator", "save",
 ]

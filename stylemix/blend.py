@@ -221,3 +221,49 @@ def blend(G_base: Generator, G_transfer: Generator, spec: BlendSpec) -> Generato
                       "label": spec.describe(),
                       "transfer": getattr(G_transfer.source, "path", None)}
     return out
+
+
+def blend_many(G_base: Generator, transfers: list[Generator], specs: list[BlendSpec],
+               mapping: int | None = None) -> Generator:
+    """Blend several models fine-tuned from one base, each with its own per-resolution weights.
+
+    θ_r = θ_base + Σ_i α_{i,r} (θ_i − θ_base): e.g. structure from one model, colours from
+    another, texture from base. ``mapping`` is the index of the transfer whose mapping network
+    (and w_avg) to use, or None for base's. A block's noise maps come from whichever model weighs
+    most there (base weighs 1 − Σ α).
+    """
+    if len(transfers) != len(specs) or not transfers:
+        raise BlendSpecError("give one blend spec per transferred model")
+    if mapping is not None and not 0 <= mapping < len(transfers):
+        raise BlendSpecError(f"mapping must name one of the {len(transfers)} transferred models")
+    for G in transfers:
+        check_compatible(G_base, G)
+    res = G_base.block_resolutions
+    alphas = [spec.alphas(res) for spec in specs]
+    buffers = {name for name, _ in G_base.named_buffers()} - {"mapping.w_avg"}
+    base_state = G_base.state_dict()
+    states = [G.state_dict() for G in transfers]
+    out_state = {}
+    for name, a in base_state.items():
+        r = resolution_of(name)
+        if r is None:  # mapping network and w_avg: taken whole from one model
+            src = base_state if mapping is None else states[mapping]
+            out_state[name] = src[name].clone()
+            continue
+        weights = [al[r] for al in alphas]
+        if name in buffers:
+            everyone = [1 - sum(weights)] + weights
+            best = max(range(len(everyone)), key=everyone.__getitem__)
+            out_state[name] = (a if best == 0 else states[best - 1][name].to(a.device)).clone()
+            continue
+        value = a.clone()
+        for w, st in zip(weights, states):
+            if w:
+                value += w * (st[name].to(a.device) - a)
+        out_state[name] = value
+    out = copy.deepcopy(G_base)
+    out.load_state_dict(out_state)
+    out.blend_info = {"label": "+".join(spec.describe() for spec in specs),
+                      "specs": [spec.to_dict() for spec in specs], "mapping": mapping,
+                      "transfers": [getattr(G.source, "path", None) for G in transfers]}
+    return out

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import formats
-from .blend import BlendSpec, blend
+from .blend import BlendSpec, blend, blend_many
 from .errors import BlendSpecError, StylemixError
 from .formats.common import atomic_write
 from .networks import Generator
@@ -87,22 +87,17 @@ def spec_from_args(args) -> BlendSpec:
         except ValueError:
             raise BlendSpecError(f"--smooth wants CENTRE,WIDTH (e.g. 16,0.5), not '{args.smooth}'") from None
         return BlendSpec.smooth(centre, width, low=args.low, mapping=args.mapping)
-    table = {}
-    for item in args.alphas.split(","):
-        try:
-            res, alpha = item.split(":")
-            table[int(res)] = float(alpha)
-        except ValueError:
-            raise BlendSpecError(f"--alphas wants RES:ALPHA pairs like 4:1,8:1,16:0.5, not '{item}'") from None
-    return BlendSpec.per_resolution(table, mapping=args.mapping)
+    return BlendSpec.per_resolution(_parse_table(args.alphas), mapping=args.mapping)
 
 
 def cmd_blend(args) -> None:
+    if len(args.transfer) > 1:
+        return cmd_blend_many(args)
     spec = spec_from_args(args)
     fmt = formats.format_for_path(args.output)
     device = _device(args.device)
     G_base = formats.load_generator(args.base, device=device)
-    G_transfer = formats.load_generator(args.transfer, device=device)
+    G_transfer = formats.load_generator(args.transfer[0], device=device)
     B = blend(G_base, G_transfer, spec)
     formats.save(B, args.output, format=fmt)
     alphas = B.blend_info["alphas"]
@@ -226,6 +221,40 @@ def _add_projection_options(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def _parse_table(text: str) -> dict[int, float]:
+    table = {}
+    for item in text.split(","):
+        try:
+            res, alpha = item.split(":")
+            table[int(res)] = float(alpha)
+        except ValueError:
+            raise BlendSpecError(f"α lists look like 4:1,8:1,16:0.5, not '{item}'") from None
+    return table
+
+
+def cmd_blend_many(args) -> None:
+    """BASE T1 T2 … with one --model-alphas per transfer: θ = θ_base + Σ α_i (θ_i − θ_base)."""
+    if len(args.model_alphas or []) != len(args.transfer):
+        raise BlendSpecError(f"{len(args.transfer)} transferred models need {len(args.transfer)} "
+                             "--model-alphas lists (one per model, in order)")
+    if any(getattr(args, k) is not None for k in ("swap", "alpha", "smooth", "alphas")):
+        raise BlendSpecError("with several transferred models use --model-alphas, not --swap/--alpha/…")
+    mapping = None if args.mapping == "base" else int(args.mapping) - 1 if args.mapping.isdigit() else -1
+    if mapping == -1:
+        raise BlendSpecError("with several models, --mapping is 'base' or the number of a transfer (1, 2, …)")
+    specs = [BlendSpec.per_resolution(_parse_table(t)) for t in args.model_alphas]
+    fmt = formats.format_for_path(args.output)
+    device = _device(args.device)
+    G_base = formats.load_generator(args.base, device=device)
+    transfers = [formats.load_generator(p, device=device) for p in args.transfer]
+    B = blend_many(G_base, transfers, specs, mapping=mapping)
+    formats.save(B, args.output, format=fmt)
+    for path, spec in zip(args.transfer, specs):
+        alphas = spec.alphas(G_base.block_resolutions)
+        print(f"{Path(path).name}: α " + ", ".join(f"{r}:{a:g}" for r, a in alphas.items()))
+    print(f"wrote {args.output}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stylemix", description=(
         "Blend StyleGAN2 generators by resolution (layer swapping). Reads NVIDIA .pkl, "
@@ -252,9 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", required=True, help="output directory")
     gen.set_defaults(func=cmd_generate)
 
-    bl = sub.add_parser("blend", help="blend BASE and TRANSFER by resolution and save the result")
+    bl = sub.add_parser("blend", help="blend BASE and TRANSFER (or several) by resolution and save it")
     bl.add_argument("base")
-    bl.add_argument("transfer")
+    bl.add_argument("transfer", nargs="+", help="one transferred model, or several with --model-alphas")
+    bl.add_argument("--model-alphas", action="append", metavar="RES:ALPHA,…",
+                    help="with several transferred models: their α per resolution, once per model")
     _add_blend_options(bl)
     bl.add_argument("--preview", default=None, help="also write base|blend|transfer rows for these seeds")
     bl.add_argument("--psi", type=float, default=0.7, help="truncation ψ for --preview")

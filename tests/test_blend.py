@@ -131,3 +131,34 @@ def test_blend_records_its_recipe(nv_pair):
 def test_mismatched_pairs_name_the_first_difference(other, needle):
     with pytest.raises(stylemix.IncompatibleModelsError, match=needle):
         stylemix.blend(random_generator(0), random_generator(1, **other), BlendSpec.swap(8))
+
+
+def test_blend_many_combines_models_per_resolution():
+    A, T1, T2 = random_generator(0), random_generator(1), random_generator(2)
+    B = stylemix.blend_many(A, [T1, T2], [BlendSpec.per_resolution({4: 1, 8: 0.5}),
+                                          BlendSpec.per_resolution({8: 0.25, 32: 1})])
+    a, t1, t2, b = A.state_dict(), T1.state_dict(), T2.state_dict(), B.state_dict()
+    w = "synthesis.b{}.conv1.weight"
+    assert torch.allclose(b[w.format(4)], t1[w.format(4)], atol=1e-6)
+    assert torch.allclose(b[w.format(8)], a[w.format(8)] + 0.5 * (t1[w.format(8)] - a[w.format(8)])
+                          + 0.25 * (t2[w.format(8)] - a[w.format(8)]), atol=1e-6)
+    assert torch.equal(b[w.format(16)], a[w.format(16)])
+    assert torch.allclose(b[w.format(32)], t2[w.format(32)], atol=1e-6)
+    assert torch.equal(b["mapping.fc0.weight"], a["mapping.fc0.weight"])
+    assert torch.equal(b["synthesis.b32.conv1.noise_const"], t2["synthesis.b32.conv1.noise_const"])
+    M = stylemix.blend_many(A, [T1, T2], [BlendSpec.linear(0), BlendSpec.linear(0)], mapping=1)
+    assert torch.equal(M.mapping.w_avg, T2.mapping.w_avg)
+
+
+def test_blend_many_with_one_model_matches_blend(nv_pair, renders):
+    B = stylemix.blend_many(nv_pair[0], [nv_pair[1]], [BlendSpec.swap(16)])
+    z = torch.from_numpy(renders["z"])
+    assert (render(B, z) - torch.from_numpy(renders["swap16_lowT_psi1.0_img"])).abs().max() <= 1e-4
+
+
+def test_blend_many_checks_its_inputs():
+    A = random_generator(0)
+    with pytest.raises(stylemix.BlendSpecError, match="one blend spec per"):
+        stylemix.blend_many(A, [random_generator(1)], [])
+    with pytest.raises(stylemix.IncompatibleModelsError):
+        stylemix.blend_many(A, [random_generator(1, img_resolution=64)], [BlendSpec.swap(8)])

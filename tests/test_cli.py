@@ -74,7 +74,7 @@ def test_blend_to_pkl_matches_fixture_and_preview(capsys, tmp_path, renders):
     (["blend", NV_BASE, NV_TRANSFER, "--swap", "16", "--alpha", "0.5", "-o", "x.pkl"], "exactly one of"),
     (["blend", NV_BASE, NV_TRANSFER, "--swap", "12", "-o", "x.pkl"], "power of two"),
     (["blend", NV_BASE, NV_TRANSFER, "--smooth", "16", "-o", "x.pkl"], "CENTRE,WIDTH"),
-    (["blend", NV_BASE, NV_TRANSFER, "--alphas", "4=1", "-o", "x.pkl"], "RES:ALPHA"),
+    (["blend", NV_BASE, NV_TRANSFER, "--alphas", "4=1", "-o", "x.pkl"], "look like 4:1,8:1"),
     (["blend", NV_BASE, NV_TRANSFER, "--alphas", "128:1", "-o", "x.pt"], "α given for 128 px"),
     (["blend", NV_BASE, NV_TRANSFER, "--swap", "16", "-o", "x.zip"], "cannot tell the format"),
     (["blend", ROSINALITY, NV_TRANSFER, "--swap", "16", "-o", "x.pkl"], "needs an NVIDIA .pkl"),
@@ -150,3 +150,15 @@ def test_toonify_errors_are_one_line(capsys, tmp_path):
         rc, out, err = run(capsys, *args)
         assert rc == 1 and err.count("\n") == 1 and needle in err, (args, err)
     assert not list(tmp_path.glob("x.*"))
+
+
+def test_blend_several_models(capsys, tmp_path):
+    out_path = tmp_path / "three.safetensors"
+    rc, out, err = run(capsys, "blend", NV_BASE, NV_TRANSFER, ROSINALITY, "--model-alphas", "4:1,8:1",
+                       "--model-alphas", "64:0.5", "-o", out_path)
+    assert rc == 0, err
+    assert "skip64_transfer.pkl: α 4:1, 8:1, 16:0" in out and "skip64_base_rosinality.pt: α" in out
+    assert stylemix.load_generator(out_path).blend_info["label"] == "res4-1_8-1+res64-0.5"
+    rc, _, err = run(capsys, "blend", NV_BASE, NV_TRANSFER, ROSINALITY, "--model-alphas", "4:1",
+                     "-o", tmp_path / "x.pt")
+    assert rc == 1 and "need 2 --model-alphas lists" in err
