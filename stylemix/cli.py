@@ -255,6 +255,24 @@ def cmd_blend_many(args) -> None:
     print(f"wrote {args.output}")
 
 
+def cmd_animate(args) -> None:
+    from .animate import save_gif, sweep_frames, sweep_specs, walk_frames
+    from .engine import BlendEngine
+    device = _device(args.device)
+    engine = BlendEngine(formats.load_generator(args.base, device=device),
+                         formats.load_generator(args.transfer, device=device))
+    if args.walk:
+        spec = spec_from_args(args)
+        frames = walk_frames(engine, spec, parse_seeds(args.walk), steps=args.frames, psi=args.psi)
+        what = f"latent walk through seeds {args.walk} with {spec.describe()}"
+    else:
+        specs = sweep_specs(args.sweep, engine.resolutions, args.frames, low=args.low)
+        frames = sweep_frames(engine, specs, args.seed, psi=args.psi)
+        what = f"{args.sweep} sweep for seed {args.seed}"
+    save_gif(frames, args.output, fps=args.fps)
+    print(f"wrote {args.output}: {len(frames)} frames, {what}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stylemix", description=(
         "Blend StyleGAN2 generators by resolution (layer swapping). Reads NVIDIA .pkl, "
@@ -302,6 +320,22 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--device", default=None)
     sh.add_argument("-o", "--output", required=True, help="OUT.png")
     sh.set_defaults(func=cmd_sheet)
+
+    an = sub.add_parser("animate", help="GIF sweeping the blend for one seed, or a latent walk")
+    an.add_argument("base")
+    an.add_argument("transfer")
+    an.add_argument("--sweep", default="smooth", choices=["alpha", "swap", "smooth"],
+                    help="alpha: 0→1 everywhere; swap: each swap resolution; smooth: a ramp's centre")
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--walk", metavar="SEEDS", help="instead: walk through these seeds (e.g. 0-3) "
+                    "rendered with the blend given by --swap/--alpha/--smooth/--alphas")
+    _add_blend_options(an)
+    an.add_argument("--frames", type=int, default=24, help="frames per sweep / per walk segment")
+    an.add_argument("--fps", type=float, default=12)
+    an.add_argument("--psi", type=float, default=0.7)
+    an.add_argument("--device", default=None)
+    an.add_argument("-o", "--output", required=True, help="OUT.gif")
+    an.set_defaults(func=cmd_animate)
 
     al = sub.add_parser("align", help="find the face in a photo and crop it FFHQ-style")
     al.add_argument("photo")
