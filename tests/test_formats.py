@@ -350,3 +350,49 @@ def test_easydict_kwargs_and_old_protocols(tmp_path, nvidia_pickler, renders, pr
     else:
         with pytest.raises(stylemix.ExportError, match="protocol 2 or older"):
             stylemix.save(G, tmp_path / "again.pkl")
+
+
+class _Popen:
+    def __init__(self, cmd):
+        self.cmd = cmd
+
+    def __reduce__(self):
+        import subprocess
+        return subprocess.Popen, (self.cmd,)
+
+
+class _Getattr:
+    """getattr(x, name): the first step of the nested-reduce routes to dangerous callables."""
+
+    def __reduce__(self):
+        return getattr, ("text", "upper")
+
+
+@pytest.mark.parametrize("payload,needle", [
+    (lambda canary: {"G_ema": _Popen(["touch", str(canary)])}, "'subprocess.Popen'"),
+    (lambda canary: {"G_ema": _Getattr()}, "'builtins.getattr'"),
+])
+def test_more_hostile_pickles(tmp_path, payload, needle):
+    canary = tmp_path / "CANARY"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps(payload(canary)))
+    with pytest.raises(stylemix.UnsafeModelFileError, match=needle):
+        stylemix.load_generator(path)
+    assert not canary.exists()
+
+
+class _HugeView:
+    """A tensor claiming 10^12 elements over a 4-element storage."""
+
+    def __reduce__(self):
+        storage = torch.zeros(4).untyped_storage()
+        typed = torch.TypedStorage(wrap_storage=storage, dtype=torch.float32, _internal=True)
+        return torch._utils._rebuild_tensor_v2, (typed, 0, (10 ** 6, 10 ** 6), (10 ** 6, 1), False,
+                                                 __import__("collections").OrderedDict())
+
+
+def test_gigantic_declared_tensor_is_refused_without_allocating(tmp_path):
+    path = tmp_path / "huge.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": _HugeView()}))
+    with pytest.raises(stylemix.ModelLoadError, match="does not fit its storage"):
+        stylemix.load_generator(path)
