@@ -164,13 +164,12 @@ def cmd_align(args) -> None:
 def cmd_project(args) -> None:
     from .align import load_image
     from .project import image_to_tensor, project, psnr, render_latent
-    G = formats.load_generator(args.model, device=_device(args.device))
+    G, D = formats.load_generator_and_discriminator(args.model, device=_device(args.device))
     target = load_image(args.aligned)
     if target.size != (G.img_resolution, G.img_resolution):
         raise StylemixError(f"{Path(args.aligned).name} is {target.width}×{target.height}; this model "
                             f"needs an aligned {G.img_resolution} px face (run: stylemix align --size "
                             f"{G.img_resolution})")
-    D = formats.load_discriminator(args.model, device=G.mapping.w_avg.device)
     if D is not None:
         print("using the model's own discriminator features in the loss", file=sys.stderr)
     result = project(G, target, _projection_config(args), progress=_print_progress,
@@ -186,10 +185,9 @@ def cmd_toonify(args) -> None:
     from .toonify import Toonifier
     spec = spec_from_args(args)
     device = _device(args.device)
-    G_base = formats.load_generator(args.base, device=device)
+    G_base, D = formats.load_generator_and_discriminator(args.base, device=device)
     G_transfer = formats.load_generator(args.transfer, device=device)
-    toonifier = Toonifier(G_base, G_transfer,
-                          discriminator=formats.load_discriminator(args.base, device=device))
+    toonifier = Toonifier(G_base, G_transfer, discriminator=D)
     from .align import load_image  # dlib is imported only by the commands that need it
     photo = load_image(args.photo)
     result = toonifier.toonify(photo, spec, _projection_config(args), progress=_print_progress)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stylemix.formats import load_discriminator
+from stylemix.formats import load_discriminator, load_generator_and_discriminator
 from stylemix.networks import ops
 from stylemix.networks.discriminator import Discriminator, DiscriminatorConfig
 from stylemix.project import ProjectionConfig, project
@@ -54,3 +54,11 @@ def test_projection_uses_discriminator_features(nv_pair):
     with_d = project(G, target, cfg, discriminator=D)
     assert with_d.history[0]["loss"] > plain.history[0]["loss"]  # the extra term is in the loss
     assert not torch.equal(with_d.ws, plain.ws)
+
+
+def test_generator_and_discriminator_from_one_read(nv_pair):
+    G, D = load_generator_and_discriminator(NV_BASE)
+    assert isinstance(D, Discriminator)
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), nv_pair[0].state_dict().values()))
+    G2, none = load_generator_and_discriminator(ROSINALITY)
+    assert none is None and G2.source.format == "rosinality"

@@ -61,6 +61,15 @@ def load_discriminator(path: str | os.PathLike, device="cpu"):
     return nvidia_pkl.load_discriminator(path, device=device)
 
 
+def load_generator_and_discriminator(path: str | os.PathLike, device="cpu"):
+    """The generator and, when the file has one we can rebuild, its discriminator (else None).
+
+    Reads the file once; projection uses D's features as an extra loss."""
+    if detect_format(path) == "nvidia_pkl":
+        return nvidia_pkl.load_with_discriminator(path, device=device)
+    return load_generator(path, device=device), None
+
+
 def format_for_path(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in _SAVE_BY_SUFFIX:
@@ -82,4 +91,4 @@ def save(G: Generator, path: str | os.PathLike, format: str | None = None) -> No
 
 
 __all__ = ["FORMATS", "ModelSource", "detect_format", "format_for_path", "load_discriminator",
-           "load_generator", "save"]
+           "load_generator", "load_generator_and_discriminator", "save"]

@@ -53,12 +53,14 @@ def _generator_record(root, network: str) -> PersistentRecord:
     return record
 
 
-def load(path: str | os.PathLike, network: str = "G_ema", device="cpu") -> Generator:
+def _read_root(path: str | os.PathLike):
+    with open(path, "rb") as f:
+        return _read_pickle(f.read()).root
+
+
+def _generator_from_root(root, path, network: str, device) -> Generator:
     if network not in NETWORK_KEYS:
         raise ValueError(f"network must be one of {NETWORK_KEYS}, not {network!r}")
-    with open(path, "rb") as f:
-        data = f.read()
-    root = _read_pickle(data).root
     if tf_pkl.is_tf_root(root):
         return tf_pkl.from_root(root, path, network=network, device=device)
     record = _generator_record(root, network)
@@ -68,11 +70,9 @@ def load(path: str | os.PathLike, network: str = "G_ema", device="cpu") -> Gener
                            what=f"'{network}' of {os.path.basename(path)}")
 
 
-def load_discriminator(path: str | os.PathLike, device="cpu"):
+def _discriminator_from_root(root, device):
     """The pickle's D as our Discriminator, or None when the file has no usable one."""
     from ..networks.discriminator import Discriminator, DiscriminatorConfig
-    with open(path, "rb") as f:
-        root = _read_pickle(f.read()).root
     record = root.get("D") if isinstance(root, dict) else None
     if not isinstance(record, PersistentRecord) or record.class_name != "Discriminator":
         return None
@@ -82,6 +82,20 @@ def load_discriminator(path: str | os.PathLike, device="cpu"):
     except (UnsupportedModelError, RuntimeError, TypeError):
         return None  # an optional extra: a D we cannot rebuild is simply not used
     return D.eval().requires_grad_(False).to(device)
+
+
+def load(path: str | os.PathLike, network: str = "G_ema", device="cpu") -> Generator:
+    return _generator_from_root(_read_root(path), path, network, device)
+
+
+def load_discriminator(path: str | os.PathLike, device="cpu"):
+    return _discriminator_from_root(_read_root(path), device)
+
+
+def load_with_discriminator(path: str | os.PathLike, network: str = "G_ema", device="cpu"):
+    """(generator, discriminator or None) from one read of the file: pickles run to hundreds of MB."""
+    root = _read_root(path)
+    return _generator_from_root(root, path, network, device), _discriminator_from_root(root, device)
 
 
 def save(G: Generator, path: str | os.PathLike) -> None:

@@ -68,11 +68,10 @@ class PairCache:
             if key in self._pairs:
                 self._pairs.move_to_end(key)
                 return key, self._pairs[key][0]
-        G_base = formats.load_generator(base, device=self.device)
+        G_base, D = formats.load_generator_and_discriminator(base, device=self.device)
         G_transfer = formats.load_generator(transfer, device=self.device)
         check_compatible(G_base, G_transfer)
-        toonifier = Toonifier(G_base, G_transfer,
-                              discriminator=formats.load_discriminator(base, device=self.device))
+        toonifier = Toonifier(G_base, G_transfer, discriminator=D)
         # Both parents, the engine's three flat copies: about five times one model's weights.
         size = 5 * sum(p.numel() * p.element_size() for p in G_base.parameters())
         with self._lock:
