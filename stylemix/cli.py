@@ -15,9 +15,8 @@ import torch
 from . import formats
 from .blend import BlendSpec, blend, blend_many
 from .errors import BlendSpecError, StylemixError
-from .formats.common import atomic_write
 from .networks import Generator
-from .render import make_grid, parse_seeds, render_seeds, save_png, to_uint8
+from .render import make_grid, parse_seeds, render_seeds, save_image, save_png, to_uint8
 
 
 def _device(name: str | None) -> str:
@@ -28,13 +27,19 @@ def _device(name: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _load_pair(base: str, transfer: str, device: str | None) -> tuple[Generator, Generator]:
+    device = _device(device)
+    return formats.load_generator(base, device=device), formats.load_generator(transfer, device=device)
+
+
 def _describe(G: Generator, path: str) -> list[str]:
     cfg = G.config
     src = G.source
     n_map = sum(p.numel() for p in G.mapping.parameters())
     n_syn = sum(p.numel() for p in G.synthesis.parameters())
     fmt = {"nvidia_pkl": "NVIDIA network pickle", "rosinality": "rosinality checkpoint",
-           "native": "stylemix safetensors", "tf_pkl": "TensorFlow StyleGAN2 pickle"}.get(getattr(src, "format", ""), "unknown")
+           "native": "stylemix safetensors", "tf_pkl": "TensorFlow StyleGAN2 pickle",
+           }.get(getattr(src, "format", ""), "unknown")
     lines = [
         f"file           {path}",
         f"format         {fmt}" + (f" ({src.network})" if src and src.network else ""),
@@ -95,9 +100,7 @@ def cmd_blend(args) -> None:
         return cmd_blend_many(args)
     spec = spec_from_args(args)
     fmt = formats.format_for_path(args.output)
-    device = _device(args.device)
-    G_base = formats.load_generator(args.base, device=device)
-    G_transfer = formats.load_generator(args.transfer[0], device=device)
+    G_base, G_transfer = _load_pair(args.base, args.transfer[0], args.device)
     B = blend(G_base, G_transfer, spec)
     formats.save(B, args.output, format=fmt)
     alphas = B.blend_info["alphas"]
@@ -114,12 +117,9 @@ def cmd_blend(args) -> None:
 
 def cmd_sheet(args) -> None:
     from .sheet import contact_sheet
-    device = _device(args.device)
-    G_base = formats.load_generator(args.base, device=device)
-    G_transfer = formats.load_generator(args.transfer, device=device)
+    G_base, G_transfer = _load_pair(args.base, args.transfer, args.device)
     image = contact_sheet(G_base, G_transfer, parse_seeds(args.seeds), psi=args.psi, cell=args.cell)
-    with atomic_write(args.output) as tmp:
-        image.save(tmp, format="PNG")
+    save_image(image, args.output)
     print(f"wrote {args.output} (columns: base, T<=r = resolutions up to r from transfer, "
           "B<=r = up to r from base, transfer)")
 
@@ -153,8 +153,7 @@ def cmd_align(args) -> None:
     out = Path(args.output)
     paths = [out] if len(faces) == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(len(faces))]
     for face, path in zip(faces, paths):
-        with atomic_write(path) as tmp:
-            face.image.save(tmp, format="PNG")
+        save_image(face.image, path)
     found = faces[0].faces_in_photo
     more = f" ({len(faces)} faces)" if len(faces) > 1 else (
         f" (the largest of {found} faces; --all writes each)" if found > 1 else "")
@@ -191,13 +190,11 @@ def cmd_toonify(args) -> None:
     from .align import load_image  # dlib is imported only by the commands that need it
     photo = load_image(args.photo)
     result = toonifier.toonify(photo, spec, _projection_config(args), progress=_print_progress)
-    with atomic_write(args.output) as tmp:
-        result.toon.save(tmp, format="PNG")
+    save_image(result.toon, args.output)
     print(f"wrote {args.output} ({spec.describe()})")
     if args.sheet:
         sheet = Path(args.output).with_suffix(".sheet.png")
-        with atomic_write(sheet) as tmp:
-            result.side_by_side(photo).save(tmp, format="PNG")
+        save_image(result.side_by_side(photo), sheet)
         print(f"wrote {sheet} (photo | aligned | reconstruction | toonified)")
 
 
@@ -256,9 +253,7 @@ def cmd_blend_many(args) -> None:
 def cmd_animate(args) -> None:
     from .animate import save_gif, sweep_frames, sweep_specs, walk_frames
     from .engine import BlendEngine
-    device = _device(args.device)
-    engine = BlendEngine(formats.load_generator(args.base, device=device),
-                         formats.load_generator(args.transfer, device=device))
+    engine = BlendEngine(*_load_pair(args.base, args.transfer, args.device))
     if args.walk:
         spec = spec_from_args(args)
         frames = walk_frames(engine, spec, parse_seeds(args.walk), steps=args.frames, psi=args.psi)

@@ -85,6 +85,11 @@ def make_grid(arrays: np.ndarray, columns: int | None = None, pad: int = 2) -> n
     return grid
 
 
-def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> None:
+def save_image(image: Image.Image, path: str | Path) -> None:
+    """Write a PIL image as PNG, atomically (a reader never sees half a file)."""
     with atomic_write(path) as tmp:
-        to_pil(array, scale).save(tmp, format="PNG")
+        image.save(tmp, format="PNG")
+
+
+def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> None:
+    save_image(to_pil(array, scale), path)
