@@ -50,7 +50,8 @@ class BlendEngine:
             key = MAPPING if res is None else res
             return (key, "noise_const" in name)
 
-        order = sorted(tensors, key=lambda n: (str(group_of(n)[0]), group_of(n)[1], n))
+        groups = {name: group_of(name) for name in tensors}
+        order = sorted(tensors, key=lambda n: (str(groups[n][0]), groups[n][1], n))
         sizes = [tensors[n].numel() for n in order]
         self._base = torch.cat([tensors[n].detach().reshape(-1).float() for n in order]).to(device)
         self._transfer = torch.cat([transfer_state[n].reshape(-1).float() for n in order]).to(device)
@@ -58,7 +59,7 @@ class BlendEngine:
         self._slices: dict[tuple, _Slice] = {}
         offset = 0
         for name, size in zip(order, sizes):
-            key = group_of(name)
+            key = groups[name]
             sl = self._slices.setdefault(key, _Slice(offset, offset))
             sl.stop = offset + size
             self._rebind(name, self._out[offset: offset + size].view(tensors[name].shape))
