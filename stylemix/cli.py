@@ -6,6 +6,7 @@ Every failure a user can cause prints one line, ``stylemix: error: …``, and ex
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -365,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
+    except BrokenPipeError:  # the reader (e.g. `| head`) stopped listening: not an error to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except StylemixError as exc:
         print(f"stylemix: error: {exc}", file=sys.stderr)
         return 1

@@ -162,3 +162,11 @@ def test_blend_several_models(capsys, tmp_path):
     rc, _, err = run(capsys, "blend", NV_BASE, NV_TRANSFER, ROSINALITY, "--model-alphas", "4:1",
                      "-o", tmp_path / "x.pt")
     assert rc == 1 and "need 2 --model-alphas lists" in err
+
+
+def test_closed_pipe_is_not_an_error():
+    # The reader leaves before stylemix writes (`| true`): no error line, exit status 0.
+    script = f"{sys.executable} -m stylemix info {NV_BASE} | true; echo \"status=${{PIPESTATUS[0]}}\""
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert "status=0" in proc.stdout and "Broken pipe" not in proc.stderr, proc.stderr
