@@ -267,6 +267,107 @@ def cmd_animate(args) -> None:
     print(f"wrote {args.output}: {len(frames)} frames, {what}")
 
 
+def _train_config(args) -> "TrainConfig":
+    from .train import TrainConfig
+    return TrainConfig(batch=args.batch, kimg=args.kimg, regress_kimg=args.regress_kimg,
+                       g_lr=args.lr, d_lr=args.lr, r1_gamma=args.gamma, augment=args.augment,
+                       xflip=not args.no_xflip, seed=args.seed, snapshot_kimg=args.snapshot_kimg)
+
+
+def _run_training(trainer, ckpt: dict | None) -> None:
+    if ckpt is not None:
+        trainer.load_state(ckpt)
+    trainer.run()
+    print(f"wrote {Path(trainer.out_dir) / 'generator.safetensors'}")
+
+
+def _resume_checkpoint(out_dir: str) -> dict | None:
+    """The checkpoint already in OUT (to continue an interrupted run), if any."""
+    from .train import read_trainer_checkpoint
+    return read_trainer_checkpoint(out_dir) if Path(out_dir).is_dir() else None
+
+
+def cmd_train(args) -> None:
+    from .networks.discriminator import Discriminator
+    from .train import (ImageFolder, Trainer, matching_discriminator_config,
+                        networks_from_checkpoint, small_generator_config)
+    device = _device(args.device)
+    data = ImageFolder(args.data, args.resolution)
+    for name, why in data.skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    ckpt = _resume_checkpoint(args.output)
+    if ckpt is not None:
+        G, D, G_ema = networks_from_checkpoint(ckpt)
+        print(f"resuming {args.output} at {ckpt['nimg'] / 1000:.1f} kimg")
+    else:
+        cfg = small_generator_config(args.resolution, z_dim=args.z_dim, channel_base=args.channel_base,
+                                     channel_max=args.channel_max, mapping_layers=args.mapping_layers)
+        cfg.w_dim = args.w_dim or args.z_dim
+        G, G_ema = Generator(cfg), None
+        D = Discriminator(matching_discriminator_config(cfg))
+    trainer = Trainer(G, D, data, _train_config(args), args.output, G_ema=G_ema, device=device)
+    _run_training(trainer, ckpt)
+
+
+def _pretrained(path: str):
+    """(G, D or None, G_ema) to fine-tune from: a trainer checkpoint or any model file."""
+    import copy
+
+    from .networks.discriminator import Discriminator
+    from .train import matching_discriminator_config, networks_from_checkpoint, read_trainer_checkpoint
+    ckpt = read_trainer_checkpoint(path)
+    if ckpt is not None:
+        return networks_from_checkpoint(ckpt)
+    if Path(path).is_dir():
+        raise StylemixError(f"{path} is a folder without a stylemix checkpoint.pt")
+    G_ema, D = formats.load_generator_and_discriminator(path)
+    G = formats.load_generator(path, network="G") if formats.detect_format(path) == "nvidia_pkl" \
+        else copy.deepcopy(G_ema)
+    if D is None:
+        print(f"{os.path.basename(path)} has no discriminator stylemix can read: starting a new one "
+              "(fine-tuning takes longer)", file=sys.stderr)
+        D = Discriminator(matching_discriminator_config(G_ema.config))
+    return G, D, G_ema
+
+
+def cmd_finetune(args) -> None:
+    from .train import ImageFolder, Trainer, networks_from_checkpoint
+    device = _device(args.device)
+    ckpt = _resume_checkpoint(args.output)
+    if ckpt is not None:
+        G, D, G_ema = networks_from_checkpoint(ckpt)
+        print(f"resuming {args.output} at {ckpt['nimg'] / 1000:.1f} kimg")
+    else:
+        G, D, G_ema = _pretrained(args.base)
+    data = ImageFolder(args.data, G.img_resolution)
+    for name, why in data.skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    trainer = Trainer(G, D, data, _train_config(args), args.output, G_ema=G_ema, device=device)
+    _run_training(trainer, ckpt)
+
+
+def _add_training_options(parser, kimg: float, augment: str) -> None:
+    parser.add_argument("--kimg", type=float, default=kimg,
+                        help=f"train until this many thousand images were shown (default {kimg:g})")
+    parser.add_argument("--regress-kimg", type=float, default=0.0,
+                        help="first regress G(z) onto the images for this many kimg; needs a "
+                             "latents.npy in DATA_DIR (see tools/build_base_faces.py)")
+    parser.add_argument("--batch", type=int, default=16, help="minibatch size, a multiple of 4")
+    parser.add_argument("--lr", type=float, default=0.0025, help="Adam learning rate of G and D")
+    parser.add_argument("--gamma", type=float, default=None,
+                        help="R1 weight (default 0.0002·resolution²/batch)")
+    parser.add_argument("--augment", default=augment,
+                        help=f"DiffAugment policy: comma list of color, translation, cutout; "
+                             f"empty for none (default {augment})")
+    parser.add_argument("--no-xflip", action="store_true", help="do not mirror training images")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--snapshot-kimg", type=float, default=10.0,
+                        help="write a checkpoint every this many kimg (default 10)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output folder; a checkpoint already there is resumed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stylemix", description=(
         "Blend StyleGAN2 generators by resolution (layer swapping). Reads NVIDIA .pkl, "
@@ -358,6 +459,24 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--device", default=None)
     tf.add_argument("-o", "--output", required=True, help="OUT.png")
     tf.set_defaults(func=cmd_toonify)
+
+    tr = sub.add_parser("train", help="train a small StyleGAN2 from scratch on a folder of images")
+    tr.add_argument("data", help="folder of images (square crops are taken from the centre)")
+    tr.add_argument("--resolution", type=int, default=64)
+    tr.add_argument("--z-dim", type=int, default=128)
+    tr.add_argument("--w-dim", type=int, default=None, help="default: same as --z-dim")
+    tr.add_argument("--channel-base", type=int, default=4096)
+    tr.add_argument("--channel-max", type=int, default=128)
+    tr.add_argument("--mapping-layers", type=int, default=2)
+    _add_training_options(tr, kimg=200, augment="translation")
+    tr.set_defaults(func=cmd_train)
+
+    ft = sub.add_parser("finetune", help="fine-tune a model on a (small) folder of images: "
+                                         "the transferred model of a blend pair")
+    ft.add_argument("base", help="model file (.pkl/.pt/.safetensors) or a `train` output folder")
+    ft.add_argument("data", help="folder of images of the new domain")
+    _add_training_options(ft, kimg=30, augment="color,translation,cutout")
+    ft.set_defaults(func=cmd_finetune)
     return p
 
 
