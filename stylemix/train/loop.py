@@ -287,13 +287,14 @@ class Trainer:
 def read_trainer_checkpoint(path: str | os.PathLike) -> dict | None:
     """The checkpoint dict if ``path`` (or ``path``/checkpoint.pt) is a stylemix trainer
     checkpoint, else None. Read with weights_only=True: it may come from anywhere."""
+    from ..formats import detect_format
     from ..formats.rosinality import read_checkpoint
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
-        if not path.is_file():
-            return None
     try:
+        if not path.is_file() or detect_format(path) != "rosinality":  # torch.save files only
+            return None
         ckpt = read_checkpoint(path)
     except ModelLoadError:
         return None

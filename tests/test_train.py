@@ -1,0 +1,232 @@
+"""The trainer at tiny scale: augmentation, data loading, adversarial and regression steps,
+checkpoints that resume, fine-tuning through the CLI, and the data builders' pure parts."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import stylemix
+from stylemix.cli import main as cli
+from stylemix.networks import Generator
+from stylemix.networks.discriminator import Discriminator
+from stylemix.train import (DatasetError, ImageFolder, Trainer, TrainConfig, diff_augment,
+                            matching_discriminator_config, networks_from_checkpoint, parse_policy,
+                            read_trainer_checkpoint, small_generator_config)
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _image_folder(path: Path, count: int = 8, size: int = 16, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path / f"{i:03d}.png")
+    return path
+
+
+def _tiny_trainer(tmp_path, data, **overrides) -> Trainer:
+    cfg = small_generator_config(16, z_dim=8, channel_base=64, channel_max=8, mapping_layers=1)
+    G, D = Generator(cfg), Discriminator(matching_discriminator_config(cfg))
+    settings = dict(batch=4, kimg=0.016, snapshot_kimg=1000, augment="translation", log_every=1)
+    settings.update(overrides)
+    return Trainer(G, D, data, TrainConfig(**settings), tmp_path / "run", log=lambda line: None)
+
+
+# --- augmentation ----------------------------------------------------------------------------
+def test_augment_keeps_shape_and_passes_gradients():
+    x = torch.randn(6, 3, 16, 16, requires_grad=True)
+    y = diff_augment(x, parse_policy("color,translation,cutout"))
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_translation_moves_content_and_fills_with_zeros():
+    torch.manual_seed(3)
+    x = torch.ones(64, 3, 16, 16)
+    y = diff_augment(x, ("translation",))
+    shifted = (y == 0).flatten(1).any(1)
+    assert shifted.any(), "no image was shifted"
+    assert set(y.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_cutout_zeroes_a_quarter_of_each_image():
+    y = diff_augment(torch.ones(32, 3, 16, 16), ("cutout",))
+    zero_fraction = (y == 0).float().mean(dim=[1, 2, 3])
+    assert ((zero_fraction > 0.1) & (zero_fraction <= 0.35)).all()
+
+
+def test_unknown_policy_is_named():
+    with pytest.raises(ValueError, match="blur"):
+        parse_policy("color,blur")
+
+
+# --- data ----------------------------------------------------------------------------------
+def test_image_folder_crops_resizes_and_skips_non_images(tmp_path):
+    Image.new("RGB", (40, 20), (255, 0, 0)).save(tmp_path / "wide.jpg")
+    rgba = Image.new("RGBA", (16, 16), (0, 0, 0, 0))
+    rgba.save(tmp_path / "clear.png")
+    (tmp_path / "notes.png").write_bytes(b"not an image at all")
+    data = ImageFolder(tmp_path, 8)
+    assert data.images.shape == (2, 3, 8, 8) and data.images.dtype == torch.uint8
+    assert [name for name, _ in data.skipped] == ["notes.png"]
+    assert (data.images[0] == 255).all()           # transparent → white background
+    assert data.images[1, 0].float().mean() > 200  # red stays red after the centre crop
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(DatasetError, match="no such folder"):
+        ImageFolder(tmp_path / "missing", 16)
+    with pytest.raises(DatasetError, match="holds no images"):
+        ImageFolder(tmp_path, 16)
+    (tmp_path / "a.png").write_bytes(b"junk")
+    with pytest.raises(DatasetError, match="none of the 1 files"):
+        ImageFolder(tmp_path, 16)
+
+
+def test_latents_must_match_the_images(tmp_path):
+    folder = _image_folder(tmp_path / "d", count=4)
+    np.save(folder / "latents.npy", np.zeros((3, 8), np.float32))
+    with pytest.raises(DatasetError, match="one latent row per image"):
+        ImageFolder(folder, 16)
+    np.save(folder / "latents.npy", np.zeros((4, 8), np.float32))
+    z, x = ImageFolder(folder, 16).paired_batch(2, torch.Generator().manual_seed(0))
+    assert z.shape == (2, 8) and x.shape == (2, 3, 16, 16)
+
+
+# --- training --------------------------------------------------------------------------------
+def test_adversarial_step_updates_both_networks_and_ema(tmp_path):
+    data = ImageFolder(_image_folder(tmp_path / "d"), 16)
+    trainer = _tiny_trainer(tmp_path, data)
+    g0 = [p.clone() for p in trainer.G.parameters()]
+    d0 = [p.clone() for p in trainer.D.parameters()]
+    stats = trainer.step()  # step 0 also runs R1
+    assert {"G_loss", "D_loss", "R1"} <= set(stats) and all(np.isfinite(list(stats.values())))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(trainer.G_ema.parameters(), trainer.G.parameters()))
+    assert "R1" not in trainer.step()  # lazy: only every r1_interval steps
+
+
+def test_regression_phase_fits_the_teacher_images(tmp_path):
+    folder = _image_folder(tmp_path / "d", count=4)
+    np.save(folder / "latents.npy", np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32))
+    trainer = _tiny_trainer(tmp_path, ImageFolder(folder, 16), regress_kimg=1, g_lr=0.01)
+    losses = [trainer.step()["L1"] for _ in range(60)]
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    assert trainer.state.nimg == 60 * 4
+
+
+def test_checkpoint_resumes_where_it_stopped(tmp_path):
+    data = ImageFolder(_image_folder(tmp_path / "d"), 16)
+    trainer = _tiny_trainer(tmp_path, data, kimg=0.012)
+    trainer.run()
+    ckpt = read_trainer_checkpoint(tmp_path / "run")
+    assert ckpt is not None and ckpt["nimg"] == 12
+    G, D, G_ema = networks_from_checkpoint(ckpt)
+    assert torch.equal(G_ema.synthesis.b16.torgb.weight, trainer.G_ema.synthesis.b16.torgb.weight)
+    resumed = Trainer(G, D, data, TrainConfig(batch=4, kimg=0.02, augment="translation"),
+                      tmp_path / "run", G_ema=G_ema, log=lambda line: None)
+    resumed.load_state(ckpt)
+    assert resumed.state.nimg == 12 and resumed.state.step == 3
+    resumed.run()
+    assert resumed.state.nimg == 20
+    shipped = stylemix.load_generator(tmp_path / "run" / "generator.safetensors")
+    assert torch.equal(shipped.synthesis.b16.torgb.weight, resumed.G_ema.synthesis.b16.torgb.weight)
+    assert (tmp_path / "run" / "samples.png").is_file()
+
+
+def test_trainer_rejects_mismatched_data(tmp_path):
+    data = ImageFolder(_image_folder(tmp_path / "d", size=32), 32)
+    with pytest.raises(stylemix.StylemixError, match="32 px"):
+        _tiny_trainer(tmp_path, data)
+
+
+def test_a_hostile_checkpoint_is_not_taken_for_a_trainer_checkpoint(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (print, ("ran",))
+    bad = tmp_path / "checkpoint.pt"
+    torch.save({"format": "stylemix-trainer", "x": Boom()}, bad)
+    assert read_trainer_checkpoint(bad) is None
+
+
+# --- the command line ---------------------------------------------------------------------------
+def test_cli_train_then_finetune_then_blend(tmp_path, capsys):
+    base_data = _image_folder(tmp_path / "faces", count=8, seed=1)
+    style_data = _image_folder(tmp_path / "style", count=8, seed=2)
+    base_run, ft_run = tmp_path / "base", tmp_path / "ft"
+    common = ["--batch", "4", "--snapshot-kimg", "1"]
+    assert cli(["train", str(base_data), "--resolution", "16", "--z-dim", "8", "--channel-base", "64",
+                "--channel-max", "8", "--mapping-layers", "1", "--kimg", "0.008", *common,
+                "-o", str(base_run)]) == 0
+    assert cli(["finetune", str(base_run), str(style_data), "--kimg", "0.016", *common,
+                "-o", str(ft_run)]) == 0
+    out = capsys.readouterr().out
+    assert "kimg" in out and "generator.safetensors" in out
+    base = stylemix.load_generator(base_run / "generator.safetensors")
+    transfer = stylemix.load_generator(ft_run / "generator.safetensors")
+    stylemix.check_compatible(base, transfer)
+    assert read_trainer_checkpoint(ft_run)["nimg"] == 16  # counts from the base's 8 kimg
+    # Running the same command again resumes from OUT's checkpoint instead of starting over.
+    assert cli(["finetune", str(base_run), str(style_data), "--kimg", "0.02", *common,
+                "-o", str(ft_run)]) == 0
+    assert "resuming" in capsys.readouterr().out
+    assert read_trainer_checkpoint(ft_run)["nimg"] == 20
+
+
+def test_cli_finetune_from_an_nvidia_pickle_uses_its_discriminator(tmp_path, capsys):
+    from conftest import NV_BASE
+    G = stylemix.load_generator(NV_BASE)
+    data = _image_folder(tmp_path / "style", count=4, size=G.img_resolution)
+    assert cli(["finetune", str(NV_BASE), str(data), "--kimg", "0.004", "--batch", "4",
+                "-o", str(tmp_path / "ft")]) == 0
+    assert "no discriminator" not in capsys.readouterr().err
+    tuned = stylemix.load_generator(tmp_path / "ft" / "generator.safetensors")
+    stylemix.check_compatible(G, tuned)
+
+
+def test_cli_finetune_errors_are_one_line(tmp_path, capsys):
+    assert cli(["finetune", str(tmp_path / "nope.pkl"), str(tmp_path), "-o", str(tmp_path / "o")]) == 1
+    assert "no such model file" in capsys.readouterr().err
+
+
+# --- data builders -------------------------------------------------------------------------------
+def test_emoji_builder_keeps_only_head_glyphs():
+    heads = _tool("build_emoji_heads")
+    assert heads.is_head_glyph("1f468")
+    assert heads.is_head_glyph("1f469-1f3fd-200d-1f9b1")
+    assert heads.is_head_glyph("1f471-1f3fb-200d-2640-fe0f")
+    assert not heads.is_head_glyph("1f468-1f3fb-200d-1f4bb")  # technologist: head and body
+    assert not heads.is_head_glyph("1f46e-1f3fd")              # police officer
+    webp = io.BytesIO()
+    Image.new("RGBA", (256, 256), (0, 0, 0, 0)).save(webp, "WEBP")
+    out = heads.compose(webp.getvalue(), (200, 180, 160))
+    assert out.size == (heads.OUT_SIZE, heads.OUT_SIZE)
+    assert np.asarray(out)[0, 0].tolist() == [200, 180, 160]
+
+
+def test_face_builder_reads_a_dcgan_state_dict(tmp_path):
+    faces = _tool("build_base_faces")
+    net = faces.dcgan_generator()
+    state = {f"main.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"netG_state_dict": state}, tmp_path / "weights.tar")
+    loaded = faces.load_dcgan(tmp_path / "weights.tar")
+    z, images = faces.sample_faces(loaded, 3, seed=5, batch=2)
+    assert z.shape == (3, 100) and images.shape == (3, 64, 64, 3) and images.dtype == np.uint8
+    z2, images2 = faces.sample_faces(loaded, 3, seed=5, batch=2)
+    assert np.array_equal(images, images2) and np.array_equal(z, z2)
