@@ -134,7 +134,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                     "structure (pose, head shape), high ones the texture and rendering.")
         with gr.Row():
             sliders = [gr.Slider(0, 1, value=v, step=0.05, label=f"{r} px", min_width=80,
-                                 visible=r in start_res)
+                                 visible=r in start_res, elem_id=f"alpha-{r}")
                        for r, v in zip(ALL_RESOLUTIONS, start_values)]
         with gr.Row():
             preset = gr.Dropdown(PRESETS, value=PRESETS[0], label="preset")
@@ -149,10 +149,10 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                 new_seed = gr.Button("random seed")
                 psi = gr.Slider(0, 1.2, value=0.7, step=0.05, label="truncation ψ")
             with gr.Row():
-                triptych = [gr.Image(label=n, type="numpy", format="png")
+                triptych = [gr.Image(label=n, type="numpy", format="png", elem_id=f"view-{n}")
                             for n in ("base", "blend", "transfer")]
             grid = gr.Image(label=f"blend, the next {GRID_SEEDS} seeds", type="numpy", format="png")
-            timing = gr.Markdown()
+            timing = gr.Markdown(elem_id="timing")
             with gr.Row():
                 export_pkl = gr.Button("export .pkl")
                 export_st = gr.Button("export .safetensors")
