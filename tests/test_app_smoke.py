@@ -1,5 +1,8 @@
 """The app: the page builds, and a running server answers the Blend and Toonify controls."""
 
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,7 +12,7 @@ import gradio as gr
 import stylemix
 import app
 from stylemix.toonify import Toonifier
-from stylemix.ui import PRESETS
+from stylemix.ui import PRESETS, export_blend
 from conftest import FIXTURES, NV_BASE, NV_TRANSFER, ROSINALITY, render
 
 SWAP16 = [1, 1, 1, 0, 0, 0, 0, 0, 0]  # one slider per 4…1024 px; ≤ 16 from transfer
@@ -173,3 +176,20 @@ def test_models_picked_and_uploaded(tmp_path):
         assert not (tmp_path / "CANARY").exists()
     finally:
         demo.close()
+
+
+def test_exports_land_in_a_per_session_area_that_is_pruned(tmp_path, nv_pair):
+    from stylemix.ui.exports import ExportArea
+    area = ExportArea(tmp_path / "exports", max_age_s=60)
+    first = Path(export_blend(*nv_pair, stylemix.BlendSpec.swap(16), ".safetensors", area, "alice"))
+    other = Path(export_blend(*nv_pair, stylemix.BlendSpec.swap(8), ".safetensors", area, "bob"))
+    assert first.is_file() and first.parent.parent == area.session_dir("alice")
+    assert other.parent.parent == area.session_dir("bob") != area.session_dir("alice")
+    assert first.name.startswith("stylemix-") and first.name.endswith(".safetensors")
+    assert not list(tmp_path.glob("*.tmp*")) and not list(first.parent.glob("*.tmp*"))
+    assert area.session_dir("../../etc").parent == area.root  # ids are hashed, never paths
+    assert area.prune(now=time.time() + 120) == 2 and not first.exists() and not other.exists()
+    area.path_for("alice", "x.png").write_bytes(b"x")
+    area.forget("alice")
+    assert not area.session_dir("alice").exists()
+

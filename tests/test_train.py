@@ -181,7 +181,7 @@ def test_cli_train_then_finetune_then_blend(tmp_path, capsys):
     base = stylemix.load_generator(base_run / "generator.safetensors")
     transfer = stylemix.load_generator(ft_run / "generator.safetensors")
     stylemix.check_compatible(base, transfer)
-    assert read_trainer_checkpoint(ft_run)["nimg"] == 16  # counts from the base's 8 kimg
+    assert read_trainer_checkpoint(ft_run)["nimg"] == 16  # --kimg counts fine-tuning only
     # Running the same command again resumes from OUT's checkpoint instead of starting over.
     assert cli(["finetune", str(base_run), str(style_data), "--kimg", "0.02", *common,
                 "-o", str(ft_run)]) == 0

@@ -21,6 +21,7 @@ from ..errors import StylemixError
 from ..project import ProjectionConfig
 from ..render import make_grid, render_seeds, to_pil, to_uint8
 from ..toonify import Toonifier
+from .exports import ExportArea
 from .pairs import PairCache, check_upload, friendly, list_models, resolve_model
 
 DISPLAY_SIZE = 256  # small models are enlarged with nearest-neighbour to at least this
@@ -81,17 +82,25 @@ def render_grid(toonifier: Toonifier, seed: int, psi: float, spec: BlendSpec) ->
     return make_grid(np.stack([enlarge(t, size) for t in tiles]), columns=GRID_SEEDS)
 
 
-def export_blend(G_base, G_transfer, spec: BlendSpec, suffix: str) -> str:
-    """Write the blend to a fresh temporary folder; the file name records the recipe."""
-    path = Path(tempfile.mkdtemp(prefix="stylemix-")) / f"stylemix-{spec.describe()}{suffix}"
+def export_blend(G_base, G_transfer, spec: BlendSpec, suffix: str,
+                 exports: ExportArea | None = None, session: str | None = None) -> str:
+    """Write the blend (atomically) into the session's export folder; the name records the recipe."""
+    name = f"stylemix-{spec.describe()}{suffix}"
+    path = exports.path_for(session, name) if exports else Path(tempfile.mkdtemp(prefix="stylemix-")) / name
     formats.save(blend(G_base, G_transfer, spec), path)
     return str(path)
 
 
+def _session(request) -> str | None:
+    return getattr(request, "session_hash", None)
+
+
 def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path = MODELS_DIR,
-               max_upload_mb: int = 1024, cache: PairCache | None = None) -> gr.Blocks:
+               max_upload_mb: int = 1024, cache: PairCache | None = None,
+               exports: ExportArea | None = None) -> gr.Blocks:
     """The page; ``base_path``/``transfer_path`` is the pair every new visitor starts on."""
     cache = cache or PairCache(device=device)
+    exports = exports or ExportArea()
     models_dir = Path(models_dir)
     try:
         default_key, default = cache.load(Path(base_path), Path(transfer_path))
@@ -115,7 +124,8 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
     start_values = preset_alphas(start_res, PRESETS[0], start_res[len(start_res) // 2 - 1], 0.5, 0.5) \
         if default else [0.0] * len(ALL_RESOLUTIONS)
 
-    with gr.Blocks(title="stylemix", analytics_enabled=False) as demo:
+    # delete_cache: Gradio's own copies of served files go after an hour, checked every 10 min.
+    with gr.Blocks(title="stylemix", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("# stylemix — resolution-dependent GAN blending")
         status = gr.Markdown(f"**{problem}**" if problem else "")
         pair_key = gr.State(default_key)
@@ -205,12 +215,13 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             note = f"Loaded {base.name} + {transfer.name} ({res[-1]} px)."
             return key, note, None, *slider_updates(res, values)
 
-        def save_png(image, label: str) -> str:
-            path = Path(tempfile.mkdtemp(prefix="stylemix-")) / f"toonified-{label}.png"
+        def save_png(image, label: str, session: str | None) -> str:
+            path = exports.path_for(session, f"toonified-{label}.png")
             image.save(path)
             return str(path)
 
-        def run_toonify(key, photo_value, steps_value, mapping_value, *alphas, progress=gr.Progress()):
+        def run_toonify(key, photo_value, steps_value, mapping_value, *alphas, progress=gr.Progress(),
+                        request: gr.Request = None):
             """Show the aligned face at once, then project (with a progress bar) and render."""
             toonifier = pair(key)
             if photo_value is None:
@@ -234,22 +245,23 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             except StylemixError as exc:
                 raise gr.Error(friendly(exc))
             yield (result, enlarge(face.image), enlarge(base_img), enlarge(toon_img),
-                   save_png(toon_img, spec.describe()))
+                   save_png(toon_img, spec.describe(), _session(request)))
 
-        def rerender_toon(key, result, mapping_value, *alphas):
+        def rerender_toon(key, result, mapping_value, *alphas, request: gr.Request = None):
             toonifier = cache.get(key)
             if result is None or toonifier is None or result.ws.shape[1] != toonifier.G_base.num_ws:
                 return gr.update(), gr.update()
             spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
             toon_img = toonifier.render(result, spec)
-            return enlarge(toon_img), save_png(toon_img, spec.describe())
+            return enlarge(toon_img), save_png(toon_img, spec.describe(), _session(request))
 
         def do_export(suffix):
-            def handler(key, mapping_value, *alphas):
+            def handler(key, mapping_value, *alphas, request: gr.Request = None):
                 toonifier = pair(key)
                 try:
                     spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
-                    return export_blend(toonifier.G_base, toonifier.G_transfer, spec, suffix)
+                    return export_blend(toonifier.G_base, toonifier.G_transfer, spec, suffix,
+                                        exports, _session(request))
                 except StylemixError as exc:
                     raise gr.Error(friendly(exc))
             return handler
@@ -283,5 +295,9 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                  show_progress_on=[reconstruction, toon], api_name="run_toonify")
         gr.Button("re-render toon", visible=False).click(
             rerender_toon, [pair_key, latent, mapping, *sliders], [toon, download], api_name="rerender_toon")
+        def forget_session(request: gr.Request):
+            exports.forget(_session(request))
+
+        demo.unload(forget_session)
     demo.max_upload_mb = max_upload_mb  # app.py passes it to launch() as max_file_size
     return demo
