@@ -385,3 +385,19 @@ def test_gigantic_declared_tensor_is_refused_without_allocating(tmp_path):
     path.write_bytes(pickle.dumps({"G_ema": _HugeView()}))
     with pytest.raises(stylemix.ModelLoadError, match="does not fit its storage"):
         stylemix.load_generator(path)
+
+
+def test_zip_bomb_checkpoint_is_refused_before_inflating(tmp_path):
+    """A .pt whose member deflates to 1 GiB: refused from the zip directory alone."""
+    import zipfile
+    from stylemix.errors import UnsafeModelFileError
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("archive/data/0", "w", force_zip64=True) as member:
+            chunk = bytes(2**20)
+            for _ in range(1024):
+                member.write(chunk)
+        archive.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+    assert bomb.stat().st_size < 5 * 2**20
+    with pytest.raises(UnsafeModelFileError, match="compressed"):
+        stylemix.load_generator(bomb)

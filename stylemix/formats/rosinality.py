@@ -18,6 +18,7 @@ import json
 import os
 import pickle
 import re
+import zipfile
 
 import torch
 
@@ -33,9 +34,32 @@ _LAYER_PARTS = {  # rosinality suffix → NVIDIA suffix, for StyledConv and ToRG
 }
 
 
+def _check_zip_container(path: str | os.PathLike, name: str) -> None:
+    """Refuse zip bombs before torch inflates anything: torch.save stores members uncompressed,
+    so a compressed member, or members adding up to more than the file holds, is not a real
+    checkpoint."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{name} is a damaged zip archive ({exc})") from None
+    size = os.path.getsize(path)
+    for member in members:
+        if member.compress_type != zipfile.ZIP_STORED:
+            raise UnsafeModelFileError(
+                f"refusing to load {name}: member '{member.filename}' is compressed, which "
+                f"torch.save never does (it would inflate to {member.file_size} bytes)")
+    declared = sum(m.file_size for m in members)
+    if declared > size:
+        raise ModelLoadError(f"{name} declares {declared} bytes of contents in a {size}-byte file")
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """``torch.load`` restricted to tensors and plain containers; names any other global."""
     name = os.path.basename(path)
+    _check_zip_container(path, name)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
