@@ -1,16 +1,20 @@
 """Load test: many concurrent browser sessions with different α and seeds against one server.
 
-    python bench/load.py [--clients 16] [--requests 500]
+    python bench/load.py [--clients 16] [--requests 512] [--base B --transfer T]
 
-Every answer is compared with the library's own render for the same inputs (the page shows
-the model pixels enlarged 4×); prints requests/s, errors, mismatches and the server process's
-memory at the start, a fifth of the way in and at the end. Traffic stays on 127.0.0.1.
+The server runs as its own process (`python app.py`), so the memory figures are the server's
+alone: its resident memory (VmRSS from /proc) is sampled every 32 answered requests. Every
+answer is compared with the library's own render for the same inputs (the page shows the
+model pixels enlarged); prints requests/s, errors, mismatches and the memory series. Traffic
+stays on 127.0.0.1. `run()` (used by the short test) serves in-process instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import socket
+import subprocess
 import resource
 import sys
 import threading
@@ -28,8 +32,11 @@ from stylemix.ui import ALL_RESOLUTIONS, build_demo  # noqa: E402
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia"
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS"):
                 return int(line.split()[1]) / 1024
@@ -90,17 +97,93 @@ def run(clients: int, requests: int, seed: int = 0) -> dict:
     return stats
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_server(base: Path, transfer: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--base", str(base),
+                               "--transfer", str(transfer), "--port", str(port), "--device", "cpu"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(600):
+        if server.poll() is not None:
+            raise RuntimeError("the app exited while starting")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server, url
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the app did not start listening within a minute")
+
+
+def run_separate(clients: int, requests: int, base: Path, transfer: Path, seed: int = 0) -> dict:
+    """Load test against `python app.py` in its own process; samples that process's memory."""
+    from gradio_client import Client
+    pair = (stylemix.load_generator(base), stylemix.load_generator(transfer))
+    server, url = _start_server(base, transfer)
+    stats = {"errors": 0, "mismatches": 0, "done": 0, "rss_mb": [rss_mb(server.pid)]}
+    lock = threading.Lock()
+    per_client = max(1, requests // clients)
+    scale = max(1, 256 // pair[0].img_resolution)
+
+    def session(i: int):
+        rng = random.Random(seed * 1000 + i)
+        client = Client(url, verbose=False)
+        for _ in range(per_client):
+            request = random_request(rng)
+            try:
+                shown = client.predict(request[0], request[1], request[2], *request[3],
+                                       api_name="/render_blend")[1]
+                pixels = np.asarray(Image.open(shown).convert("RGB"))[::scale, ::scale]
+                ok = np.array_equal(pixels, expected_image(pair, request))
+            except Exception:
+                with lock:
+                    stats["errors"] += 1
+                continue
+            with lock:
+                stats["done"] += 1
+                stats["mismatches"] += not ok
+                if stats["done"] % 32 == 0:
+                    stats["rss_mb"].append(rss_mb(server.pid))
+
+    try:
+        start = time.perf_counter()
+        threads = [threading.Thread(target=session, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stats["seconds"] = time.perf_counter() - start
+        stats["rss_mb"].append(rss_mb(server.pid))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return stats
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=512)
+    parser.add_argument("--base", type=Path, default=ROOT / "models" / "base.safetensors")
+    parser.add_argument("--transfer", type=Path, default=ROOT / "models" / "transfer.safetensors")
     args = parser.parse_args()
-    s = run(args.clients, args.requests)
+    s = run_separate(args.clients, args.requests, args.base, args.transfer)
     total = s["done"] + s["errors"]
-    print(f"{args.clients} concurrent sessions, {total} requests in {s['seconds']:.1f} s "
-          f"→ {total / s['seconds']:.1f} requests/s (each: 3 renders + a 4-seed grid)")
+    print(f"{args.base.name} + {args.transfer.name}: {args.clients} concurrent sessions, {total} "
+          f"requests in {s['seconds']:.1f} s → {total / s['seconds']:.1f} requests/s "
+          "(each: 3 renders + a 4-seed grid)")
     print(f"errors {s['errors']}, answers different from the library's render {s['mismatches']}")
-    print("server process memory (MB): " + " → ".join(f"{m:.0f}" for m in s["rss_mb"]))
+    series = s["rss_mb"]
+    print(f"server process memory (MB), every 32 requests: " + " ".join(f"{m:.0f}" for m in series))
+    warm = series[len(series) // 5:]
+    print(f"after warm-up: min {min(warm):.0f}, max {max(warm):.0f}, "
+          f"last − first {warm[-1] - warm[0]:+.0f} MB")
 
 
 if __name__ == "__main__":
