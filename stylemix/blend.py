@@ -9,11 +9,17 @@ so α = 0 is the base model and α = 1 the transferred one.  Every parameter of 
 follow a separate ``mapping`` weight (base by default, as in the paper).  Noise maps are
 buffers, not learned: they are never averaged (that would shrink their variance) but taken from
 whichever model dominates the block (transfer when α_r > 0.5).
+
+Channel-dependent α (the paper's "further work") refines one resolution further: chosen
+output channels of that block's feature maps (the rows of its convolution weights and biases,
+and of the 4×4 const) take their own α, so a single feature can come from the other model.
+The block's styles (affine), noise strengths and torgb keep the block's α.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -25,6 +31,13 @@ from .errors import BlendSpecError, IncompatibleModelsError
 from .networks import Generator
 
 _BLOCK_RE = re.compile(r"synthesis\.b(\d+)\.")
+# Tensors whose first axis is the block's output channel (feature map).
+_CHANNEL_RE = re.compile(r"synthesis\.b\d+\.(const|(conv0|conv1|skip)\.(weight|bias))")
+
+
+def is_channel_tensor(name: str) -> bool:
+    """True when axis 0 of parameter ``name`` indexes the block's output feature maps."""
+    return _CHANNEL_RE.fullmatch(name) is not None
 
 
 def resolution_of(name: str) -> int | None:
@@ -66,6 +79,7 @@ class BlendSpec:
     width: float | None = None
     table: tuple[tuple[int, float], ...] = field(default_factory=tuple)
     mapping: float = 0.0  # 0 = mapping network and w_avg from base, 1 = from transfer
+    channel_table: tuple[tuple[int, int, float], ...] = field(default_factory=tuple)  # (res, channel, α)
 
     # -- constructors -------------------------------------------------------------------------
     @classmethod
@@ -108,6 +122,29 @@ class BlendSpec:
             table.append((res, alpha))
         return cls("per_resolution", table=tuple(sorted(table)), mapping=_parse_mapping(mapping))
 
+    def with_channels(self, resolution: int, channels, alpha: float) -> "BlendSpec":
+        """This spec, with ``channels`` of block ``resolution`` set to their own ``alpha``."""
+        resolution, alpha = int(resolution), float(alpha)
+        if resolution < 4 or not math.log2(resolution).is_integer():
+            raise BlendSpecError(f"resolution {resolution} is not a power of two ≥ 4")
+        if not math.isfinite(alpha):
+            raise BlendSpecError("channel alpha must be finite")
+        chosen = sorted({int(c) for c in channels})
+        if not chosen:
+            raise BlendSpecError(f"no channels given for {resolution} px")
+        if chosen[0] < 0:
+            raise BlendSpecError(f"channel {chosen[0]} is negative")
+        keep = [t for t in self.channel_table if not (t[0] == resolution and t[1] in chosen)]
+        table = tuple(sorted(keep + [(resolution, c, alpha) for c in chosen]))
+        return dataclasses.replace(self, channel_table=table)
+
+    def channel_alphas(self) -> dict[int, dict[int, float]]:
+        """{resolution: {channel: α}} for the channels that differ from their block's α."""
+        out: dict[int, dict[int, float]] = {}
+        for res, channel, alpha in self.channel_table:
+            out.setdefault(res, {})[channel] = alpha
+        return out
+
     # -- evaluation ---------------------------------------------------------------------------
     def alphas(self, resolutions: list[int]) -> dict[int, float]:
         """α for each block resolution of a concrete model."""
@@ -132,8 +169,7 @@ class BlendSpec:
             return {r: table.get(r, 0.0) for r in resolutions}
         raise BlendSpecError(f"unknown blend kind {self.kind!r}")
 
-    def describe(self) -> str:
-        """Short, file-name-safe label, e.g. ``swap16-lowT``, ``alpha0.5``, ``res4-1_8-0.5``."""
+    def _describe_resolutions(self) -> str:
         tail = "" if self.mapping == 0 else f"-map{_num(self.mapping)}"
         if self.kind == "swap":
             return f"swap{self.r_swap}-low{self.low[0].upper()}{tail}"
@@ -143,16 +179,25 @@ class BlendSpec:
             return f"smooth{_num(self.centre)}w{_num(self.width)}-low{self.low[0].upper()}{tail}"
         return "res" + ("_".join(f"{r}-{_num(a)}" for r, a in self.table) or "-base") + tail
 
+    def describe(self) -> str:
+        """Short, file-name-safe label, e.g. ``swap16-lowT``, ``alpha0.5``, ``res4-1_8-0.5``;
+        channel overrides add ``-ch16x3`` (3 channels of 16 px have their own α)."""
+        channels = "".join(f"-ch{r}x{len(c)}" for r, c in self.channel_alphas().items())
+        return self._describe_resolutions() + channels
+
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if v is not None and v != ()}
         if self.table:
             d["table"] = [list(t) for t in self.table]
+        if self.channel_table:
+            d["channel_table"] = [list(t) for t in self.channel_table]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "BlendSpec":
         d = dict(d)
         d["table"] = tuple(tuple(t) for t in d.get("table", ()))
+        d["channel_table"] = tuple((int(r), int(c), float(a)) for r, c, a in d.get("channel_table", ()))
         return cls(**d)
 
 
@@ -179,15 +224,41 @@ def check_compatible(G_base: Generator, G_transfer: Generator) -> None:
                 f"{list(b[name].shape)} in transfer")
 
 
+def channel_alpha_vector(block_alpha: float, overrides: Mapping[int, float], channels: int,
+                         name: str = "") -> torch.Tensor:
+    """α per output channel: the block's α, except where ``overrides`` say otherwise."""
+    bad = [c for c in overrides if not 0 <= c < channels]
+    if bad:
+        raise BlendSpecError(f"channel {bad[0]} does not exist: {name or 'the block'} has "
+                             f"{channels} channels (0-{channels - 1})")
+    vec = torch.full([channels], float(block_alpha))
+    for c, alpha in overrides.items():
+        vec[c] = alpha
+    return vec
+
+
 def blend_state(base: Mapping[str, torch.Tensor], transfer: Mapping[str, torch.Tensor],
                 alphas: Mapping[int, float], mapping_alpha: float,
-                buffers: set[str] = frozenset()) -> dict[str, torch.Tensor]:
-    """Per-parameter interpolation; ``buffers`` are picked (α > 0.5 → transfer), not averaged."""
+                buffers: set[str] = frozenset(),
+                channel_alphas: Mapping[int, Mapping[int, float]] | None = None
+                ) -> dict[str, torch.Tensor]:
+    """Per-parameter interpolation; ``buffers`` are picked (α > 0.5 → transfer), not averaged.
+    ``channel_alphas`` ({res: {channel: α}}) overrides α for single output channels."""
     out = {}
+    channel_alphas = channel_alphas or {}
+    unknown = sorted(set(channel_alphas) - set(alphas))
+    if unknown:
+        raise BlendSpecError(f"channel α given for {unknown[0]} px, but the models' resolutions "
+                             f"are {', '.join(map(str, sorted(alphas)))}")
     for name, a in base.items():
         b = transfer[name].to(a.device)
         res = resolution_of(name)
         alpha = mapping_alpha if res is None else alphas[res]
+        if res in channel_alphas and is_channel_tensor(name):
+            vec = channel_alpha_vector(alpha, channel_alphas[res], a.shape[0], name)
+            vec = vec.to(a.device, a.dtype).reshape(-1, *[1] * (a.ndim - 1))
+            out[name] = a + vec * (b - a)
+            continue
         if name in buffers:
             out[name] = (b if alpha > 0.5 else a).clone()
         elif alpha == 0:
@@ -212,7 +283,7 @@ def blend(G_base: Generator, G_transfer: Generator, spec: BlendSpec) -> Generato
     buffers = {name for name, _ in G_base.named_buffers()}
     mapping_alpha = spec.mapping
     state = blend_state(G_base.state_dict(), G_transfer.state_dict(), alphas, mapping_alpha,
-                        buffers=buffers - {"mapping.w_avg"})
+                        buffers=buffers - {"mapping.w_avg"}, channel_alphas=spec.channel_alphas())
     out = copy.deepcopy(G_base)
     out.load_state_dict(state)
     if mapping_alpha not in (0.0, 1.0):
@@ -234,6 +305,8 @@ def blend_many(G_base: Generator, transfers: list[Generator], specs: list[BlendS
     """
     if len(transfers) != len(specs) or not transfers:
         raise BlendSpecError("give one blend spec per transferred model")
+    if any(spec.channel_table for spec in specs):
+        raise BlendSpecError("channel α is supported for two-model blends only")
     if mapping is not None and not 0 <= mapping < len(transfers):
         raise BlendSpecError(f"mapping must name one of the {len(transfers)} transferred models")
     for G in transfers:

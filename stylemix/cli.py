@@ -84,16 +84,30 @@ def spec_from_args(args) -> BlendSpec:
     if len(chosen) != 1:
         raise BlendSpecError("choose exactly one of --swap, --alpha, --smooth, --alphas")
     if args.swap is not None:
-        return BlendSpec.swap(args.swap, low=args.low, mapping=args.mapping)
-    if args.alpha is not None:
-        return BlendSpec.linear(args.alpha, mapping=args.mapping)
-    if args.smooth is not None:
+        spec = BlendSpec.swap(args.swap, low=args.low, mapping=args.mapping)
+    elif args.alpha is not None:
+        spec = BlendSpec.linear(args.alpha, mapping=args.mapping)
+    elif args.smooth is not None:
         try:
             centre, width = (float(v) for v in args.smooth.split(","))
         except ValueError:
             raise BlendSpecError(f"--smooth wants CENTRE,WIDTH (e.g. 16,0.5), not '{args.smooth}'") from None
-        return BlendSpec.smooth(centre, width, low=args.low, mapping=args.mapping)
-    return BlendSpec.per_resolution(_parse_table(args.alphas), mapping=args.mapping)
+        spec = BlendSpec.smooth(centre, width, low=args.low, mapping=args.mapping)
+    else:
+        spec = BlendSpec.per_resolution(_parse_table(args.alphas), mapping=args.mapping)
+    for text in getattr(args, "channels", None) or []:
+        spec = spec.with_channels(*_parse_channels(text))
+    return spec
+
+
+def _parse_channels(text: str) -> tuple[int, list[int], float]:
+    """'16:3+7+12=1' → (16, [3, 7, 12], 1.0)."""
+    try:
+        head, alpha = text.split("=")
+        res, chans = head.split(":")
+        return int(res), [int(c) for c in chans.split("+")], float(alpha)
+    except ValueError:
+        raise BlendSpecError(f"--channels wants RES:C+C+…=ALPHA (e.g. 16:3+7=1), not '{text}'") from None
 
 
 def cmd_blend(args) -> None:
@@ -209,6 +223,9 @@ def _add_blend_options(parser) -> None:
                         help="which model gives the low resolutions for --swap/--smooth (default transfer)")
     parser.add_argument("--mapping", default="base",
                         help="mapping network from base, transfer, blend (½) or a weight (default base)")
+    parser.add_argument("--channels", action="append", metavar="RES:C+C…=ALPHA",
+                        help="give single feature maps of one resolution their own α, e.g. "
+                             "16:3+7=0 (repeatable; find channels with `stylemix channels`)")
 
 
 def _add_projection_options(parser) -> None:
@@ -265,6 +282,26 @@ def cmd_animate(args) -> None:
         what = f"{args.sweep} sweep for seed {args.seed}"
     save_gif(frames, args.output, fps=args.fps)
     print(f"wrote {args.output}: {len(frames)} frames, {what}")
+
+
+def cmd_channels(args) -> None:
+    from .channels import rank_channels
+    from .engine import BlendEngine
+    G_base, G_transfer = _load_pair(args.base, args.transfer, args.device)
+    spec = spec_from_args(args)
+    box = None
+    if args.box:
+        try:
+            box = tuple(float(v) for v in args.box.split(","))
+            assert len(box) == 4
+        except (ValueError, AssertionError):
+            raise BlendSpecError(f"--box wants LEFT,TOP,RIGHT,BOTTOM fractions, not '{args.box}'") from None
+    effects = rank_channels(BlendEngine(G_base, G_transfer), spec, args.res, parse_seeds(args.seeds),
+                            psi=args.psi, box=box)
+    print(f"channels of the {args.res} px block, most influential first "
+          f"(mean |Δ pixel| when one channel is flipped to the other model, blend {spec.describe()}):")
+    for e in effects[: args.top]:
+        print(f"{e.channel:5d}  {e.change:.4f}")
 
 
 def _train_config(args) -> "TrainConfig":
@@ -459,6 +496,19 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--device", default=None)
     tf.add_argument("-o", "--output", required=True, help="OUT.png")
     tf.set_defaults(func=cmd_toonify)
+
+    ch = sub.add_parser("channels", help="rank one resolution's channels by how much swapping "
+                                         "each changes the image (for --channels)")
+    ch.add_argument("base")
+    ch.add_argument("transfer")
+    ch.add_argument("--res", type=int, required=True, help="block resolution, e.g. 16")
+    _add_blend_options(ch)
+    ch.add_argument("--seeds", default="0-7")
+    ch.add_argument("--psi", type=float, default=0.7)
+    ch.add_argument("--box", default=None, help="LEFT,TOP,RIGHT,BOTTOM fractions: measure only there")
+    ch.add_argument("--top", type=int, default=16, help="how many channels to list (default 16)")
+    ch.add_argument("--device", default=None)
+    ch.set_defaults(func=cmd_channels)
 
     tr = sub.add_parser("train", help="train a small StyleGAN2 from scratch on a folder of images")
     tr.add_argument("data", help="folder of images (square crops are taken from the centre)")

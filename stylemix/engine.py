@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .blend import BlendSpec, check_compatible, resolution_of
+from .errors import BlendSpecError
+from .blend import BlendSpec, channel_alpha_vector, check_compatible, is_channel_tensor, resolution_of
 from .networks import Generator
 
 MAPPING = "mapping"
@@ -57,14 +58,20 @@ class BlendEngine:
         self._transfer = torch.cat([transfer_state[n].reshape(-1).float() for n in order]).to(device)
         self._out = self._base.clone()
         self._slices: dict[tuple, _Slice] = {}
+        # Channel tensors per resolution: (offset, channels, row size); a channel is one row.
+        self._channel_rows: dict[int, list[tuple[int, int, int, str]]] = {}
         offset = 0
         for name, size in zip(order, sizes):
             key = groups[name]
             sl = self._slices.setdefault(key, _Slice(offset, offset))
             sl.stop = offset + size
             self._rebind(name, self._out[offset: offset + size].view(tensors[name].shape))
+            if is_channel_tensor(name):
+                channels = tensors[name].shape[0]
+                self._channel_rows.setdefault(key[0], []).append((offset, channels, size // channels, name))
             offset += size
         self._applied: dict[object, float] = {}
+        self._applied_channels: dict[int, dict[int, float]] = {}
         self._lock = threading.Lock()
         self.set_alphas({r: 0.0 for r in self.resolutions}, mapping=0.0)
 
@@ -82,10 +89,23 @@ class BlendEngine:
         return self._out.numel()
 
     @torch.no_grad()
-    def set_alphas(self, alphas: dict[int, float], mapping: float = 0.0) -> None:
-        """Recompose: rewrite only the slices whose α changed since the last call."""
+    def set_alphas(self, alphas: dict[int, float], mapping: float = 0.0,
+                   channels: dict[int, dict[int, float]] | None = None) -> None:
+        """Recompose: rewrite only the slices whose α changed since the last call.
+        ``channels`` ({res: {channel: α}}) gives single feature maps their own α."""
         wanted = {r: float(alphas.get(r, 0.0)) for r in self.resolutions}
         wanted[MAPPING] = float(mapping)
+        channels = {int(r): {int(c): float(a) for c, a in chs.items()}
+                    for r, chs in (channels or {}).items() if chs}
+        for res, chs in channels.items():
+            if res not in self._channel_rows:
+                raise BlendSpecError(f"channel α given for {res} px, but the models' resolutions "
+                                     f"are {', '.join(map(str, self.resolutions))}")
+            for _, count, _, name in self._channel_rows[res]:
+                channel_alpha_vector(0.0, chs, count, name)  # validates the channel numbers
+        for res in set(channels) | set(self._applied_channels):
+            if channels.get(res) != self._applied_channels.get(res):
+                self._applied.pop((res, False), None)  # the block must be rewritten
         for (key, pick), sl in self._slices.items():
             alpha = wanted[key]
             if self._applied.get((key, pick)) == alpha:
@@ -94,11 +114,22 @@ class BlendEngine:
             torch.lerp(self._base[sl.start: sl.stop], self._transfer[sl.start: sl.stop], weight,
                        out=self._out[sl.start: sl.stop])
             self._applied[(key, pick)] = alpha
+            if not pick and key in channels:
+                self._apply_channels(key, channels[key])
             if key == MAPPING and alpha not in (0.0, 1.0):
                 self.generator.estimate_w_avg()  # blended mapping: its own mean w, as blend() does
+        self._applied_channels = channels
+
+    def _apply_channels(self, res: int, chs: dict[int, float]) -> None:
+        """Overwrite the rows of the chosen channels with their own α."""
+        for offset, _, row, _ in self._channel_rows[res]:
+            for channel, alpha in chs.items():
+                lo, hi = offset + channel * row, offset + (channel + 1) * row
+                torch.lerp(self._base[lo:hi], self._transfer[lo:hi], alpha, out=self._out[lo:hi])
 
     def set_spec(self, spec: BlendSpec) -> None:
-        self.set_alphas(spec.alphas(self.resolutions), mapping=spec.mapping)
+        self.set_alphas(spec.alphas(self.resolutions), mapping=spec.mapping,
+                        channels=spec.channel_alphas())
 
     @contextmanager
     def session(self, spec_or_alphas, mapping: float | None = None):

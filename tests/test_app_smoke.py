@@ -193,3 +193,21 @@ def test_exports_land_in_a_per_session_area_that_is_pruned(tmp_path, nv_pair):
     area.forget("alice")
     assert not area.session_dir("alice").exists()
 
+
+
+def test_channel_panel_ranks_applies_and_clears(client, nv_pair):
+    table, suggested = client.predict(16, "whole image", 3, 0.7, "base", *SWAP16, api_name="/rank_channels")
+    assert "| channel | change |" in table and len(suggested.split(",")) == 4
+    channels = [int(c) for c in suggested.split(",")]
+    assert "take α = 0" in client.predict(16, suggested, 0, api_name="/set_channels")
+    shown = client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")
+    spec = stylemix.BlendSpec.swap(16).with_channels(16, channels, 0.0)
+    expected = stylemix.render.to_uint8(stylemix.render.render_seeds(stylemix.blend(*nv_pair, spec), [3], psi=0.7))[0]
+    assert np.array_equal(np.asarray(Image.open(shown[1]).convert("RGB"))[::4, ::4], expected)
+    assert "ch16x4" in shown[4]
+    with pytest.raises(Exception, match="channels 0–127"):
+        client.predict(16, "3, 500", 1, api_name="/set_channels")
+    with pytest.raises(Exception, match="whole numbers"):
+        client.predict(16, "eyes", 1, api_name="/set_channels")
+    client.predict(api_name="/clear_channels")
+    assert "ch16" not in client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")[4]

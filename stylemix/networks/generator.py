@@ -135,14 +135,20 @@ class SynthesisNetwork(nn.Module):
         ws = torch.as_tensor(ws, device=self.b4.const.device).float()
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        x = img = None
+        return self.run_blocks(ws, None, None, self.block_resolutions, noise_mode, force_fp32)[1]
+
+    def run_blocks(self, ws: torch.Tensor, x, img, resolutions: list[int], noise_mode: str = "const",
+                   force_fp32: bool = False):
+        """Run only ``resolutions`` (consecutive blocks) from features ``x`` and skip image ``img``:
+        lets a caller that changes one block reuse everything below it."""
         w_idx = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
-            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            if res in resolutions:
+                block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+                x, img = block(x, img, block_ws, noise_mode, force_fp32)
             w_idx += block.num_conv
-            x, img = block(x, img, block_ws, noise_mode, force_fp32)
-        return img
+        return x, img
 
 
 class Generator(nn.Module):

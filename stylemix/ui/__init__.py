@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import formats
 from ..blend import BlendSpec, blend
+from ..channels import block_channels, rank_channels
 from ..errors import StylemixError
 from ..project import ProjectionConfig
 from ..render import make_grid, render_seeds, to_pil, to_uint8
@@ -37,12 +38,31 @@ def enlarge(image, size: int = DISPLAY_SIZE) -> np.ndarray:
     return np.asarray(to_pil(arr, max(1, size // arr.shape[0])))
 
 
-def spec_from_sliders(resolutions: list[int], alphas, mapping: str) -> BlendSpec:
-    """Slider values (one per ALL_RESOLUTIONS) as a spec for a pair with these resolutions.
+def spec_from_sliders(resolutions: list[int], alphas, mapping: str,
+                      channels: dict | None = None) -> BlendSpec:
+    """Slider values (one per ALL_RESOLUTIONS) as a spec for a pair with these resolutions;
+    ``channels`` ({"res", "channels", "alpha"}, from the Channels panel) adds channel α.
 
     Zeros are left out (unlisted means base) to keep labels short."""
     table = {r: float(a) for r, a in zip(ALL_RESOLUTIONS, alphas) if r in resolutions and float(a) != 0}
-    return BlendSpec.per_resolution(table, mapping=mapping)
+    spec = BlendSpec.per_resolution(table, mapping=mapping)
+    if channels and channels.get("res") in resolutions and channels.get("channels"):
+        spec = spec.with_channels(channels["res"], channels["channels"], channels["alpha"])
+    return spec
+
+
+REGIONS = {"whole image": None, "upper half (eyes, hair)": (0, 0, 1, 0.5),
+           "lower half (mouth, chin)": (0, 0.5, 1, 1), "centre (the face)": (0.25, 0.25, 0.75, 0.75),
+           "left half": (0, 0, 0.5, 1), "right half": (0.5, 0, 1, 1)}
+
+
+def parse_channel_list(text: str) -> list[int]:
+    """'3, 17 42' → [3, 17, 42]; anything else is a clear error."""
+    parts = [p for p in str(text or "").replace(",", " ").split() if p]
+    try:
+        return sorted({int(p) for p in parts})
+    except ValueError:
+        raise StylemixError(f"channels must be whole numbers separated by commas, not '{text}'") from None
 
 
 def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, width: float) -> list[float]:
@@ -153,6 +173,23 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             preset_width = gr.Slider(0.25, 2, value=0.5, step=0.25, label="ramp width (octaves)")
             apply_preset = gr.Button("apply preset")
             mapping = gr.Radio(["base", "transfer", "blend"], value="base", label="mapping network from")
+        channel_pick = gr.State(None)  # {"res", "channels", "alpha"} of this session, or None
+        with gr.Accordion("Channels: blend single feature maps of one resolution", open=False):
+            gr.Markdown("Find the channels of a resolution that change the picture most when taken "
+                        "from the other model (optionally inside one area), then give just those "
+                        "their own α. The rest of the block keeps its slider's α.")
+            with gr.Row():
+                ch_res = gr.Dropdown(start_res, value=start_res[len(start_res) // 2] if start_res else None,
+                                     label="resolution (px)")
+                ch_region = gr.Dropdown(list(REGIONS), value="whole image", label="measure in")
+                ch_rank = gr.Button("rank channels")
+            ch_ranking = gr.Markdown()
+            with gr.Row():
+                ch_list = gr.Textbox(label="channels (e.g. 3, 17, 42)", elem_id="channel-list")
+                ch_alpha = gr.Slider(0, 1, value=1, step=0.05, label="their α")
+                ch_apply = gr.Button("apply to these channels")
+                ch_clear = gr.Button("clear")
+            ch_status = gr.Markdown("No channel has its own α.")
         with gr.Tab("Blend"):
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, label="seed", minimum=0)
@@ -179,12 +216,12 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                 toon = gr.Image(label="toonified (blend)", type="numpy", format="png")
             download = gr.File(label="download the result")
 
-        def update_blend(key, seed_value, psi_value, mapping_value, *alphas):
+        def update_blend(key, chans, seed_value, psi_value, mapping_value, *alphas):
             if not key:
                 return None, None, None, None, ""
             toonifier = pair(key)
             try:
-                spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
+                spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value, chans)
                 start = time.perf_counter()
                 blend_img = render_one(toonifier, spec, seed_value, psi_value)
                 ms = (time.perf_counter() - start) * 1000
@@ -208,25 +245,26 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                 key, toonifier = cache.load(base, transfer)
             except (StylemixError, OSError) as exc:
                 gr.Warning(friendly(exc))  # the page keeps its current pair
-                return (gr.update(), f"**Not loaded: {friendly(exc)}**", gr.update(),
-                        *[gr.update()] * len(sliders))
+                return (gr.update(), f"**Not loaded: {friendly(exc)}**", gr.update(), gr.update(),
+                        gr.update(), *[gr.update()] * len(sliders))
             res = toonifier.G_base.block_resolutions
             values = preset_alphas(res, PRESETS[0], res[len(res) // 2 - 1], 0.5, 0.5)
             note = f"Loaded {base.name} + {transfer.name} ({res[-1]} px)."
-            return key, note, None, *slider_updates(res, values)
+            channel_res = gr.update(choices=res, value=res[len(res) // 2])
+            return key, note, None, None, channel_res, *slider_updates(res, values)
 
         def save_png(image, label: str, session: str | None) -> str:
             path = exports.path_for(session, f"toonified-{label}.png")
             image.save(path)
             return str(path)
 
-        def run_toonify(key, photo_value, steps_value, mapping_value, *alphas, progress=gr.Progress(),
+        def run_toonify(key, chans, photo_value, steps_value, mapping_value, *alphas, progress=gr.Progress(),
                         request: gr.Request = None):
             """Show the aligned face at once, then project (with a progress bar) and render."""
             toonifier = pair(key)
             if photo_value is None:
                 raise gr.Error("Upload a photo first.")
-            spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
+            spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value, chans)
             total = int(steps_value)
             every = max(1, total // 50)  # ~50 progress updates: each one costs a round trip
 
@@ -247,54 +285,95 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             yield (result, enlarge(face.image), enlarge(base_img), enlarge(toon_img),
                    save_png(toon_img, spec.describe(), _session(request)))
 
-        def rerender_toon(key, result, mapping_value, *alphas, request: gr.Request = None):
+        def rerender_toon(key, chans, result, mapping_value, *alphas, request: gr.Request = None):
             toonifier = cache.get(key)
             if result is None or toonifier is None or result.ws.shape[1] != toonifier.G_base.num_ws:
                 return gr.update(), gr.update()
-            spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
+            spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value, chans)
             toon_img = toonifier.render(result, spec)
             return enlarge(toon_img), save_png(toon_img, spec.describe(), _session(request))
 
         def do_export(suffix):
-            def handler(key, mapping_value, *alphas, request: gr.Request = None):
+            def handler(key, chans, mapping_value, *alphas, request: gr.Request = None):
                 toonifier = pair(key)
                 try:
-                    spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value)
+                    spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value, chans)
                     return export_blend(toonifier.G_base, toonifier.G_transfer, spec, suffix,
                                         exports, _session(request))
                 except StylemixError as exc:
                     raise gr.Error(friendly(exc))
             return handler
 
+        def rank(key, chans, res, region, seed_value, psi_value, mapping_value, *alphas):
+            toonifier = pair(key)
+            try:
+                spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value, chans)
+                seeds = [int(seed_value) + i for i in range(4)]
+                effects = rank_channels(toonifier.engine, spec, int(res), seeds, float(psi_value),
+                                        box=REGIONS.get(region))
+            except StylemixError as exc:
+                raise gr.Error(friendly(exc))
+            top = effects[:12]
+            rows = "\n".join(f"| {e.channel} | {e.change:.3f} |" for e in top)
+            return (f"Most influential of the {len(effects)} channels at {int(res)} px "
+                    f"({region}; mean pixel change when flipped, seeds {seeds[0]}–{seeds[-1]}):\n\n"
+                    f"| channel | change |\n|---|---|\n{rows}",
+                    ", ".join(str(e.channel) for e in top[:4]))
+
+        def set_channels(key, res, text, alpha):
+            toonifier = pair(key)
+            try:
+                channels = parse_channel_list(text)
+                if not channels:
+                    raise StylemixError("list at least one channel, e.g. 3, 17")
+                chans = {"res": int(res), "channels": channels, "alpha": float(alpha)}
+                count = block_channels(toonifier.G_base, int(res))
+                if channels[-1] >= count or channels[0] < 0:
+                    raise StylemixError(f"the {int(res)} px block has channels 0–{count - 1}")
+            except StylemixError as exc:
+                raise gr.Error(friendly(exc))
+            return chans, (f"Channels {', '.join(map(str, channels))} of {int(res)} px take "
+                           f"α = {float(alpha):g}.")
+
         def apply(key, p, r, a, w):
             res = pair(key).G_base.block_resolutions
             return preset_alphas(res, p, min(int(r), res[-2]), a, w)
 
-        blend_inputs = [pair_key, seed, psi, mapping, *sliders]
+        blend_inputs = [pair_key, channel_pick, seed, psi, mapping, *sliders]
         blend_outputs = [*triptych, grid, timing]
-        for control in blend_inputs[1:]:
+        for control in blend_inputs[2:]:
             control.change(update_blend, blend_inputs, blend_outputs, trigger_mode="always_last",
                            api_name=False)
         demo.load(update_blend, blend_inputs, blend_outputs, api_name="render_blend")
-        pair_outputs = [pair_key, status, latent, *sliders]
+        pair_outputs = [pair_key, status, latent, channel_pick, ch_res, *sliders]
         load_picked.click(lambda b, t: load_pair(b, t, False), [pick_base, pick_transfer], pair_outputs,
                           api_name="load_models").then(update_blend, blend_inputs, blend_outputs)
         load_uploaded.click(lambda b, t: load_pair(b, t, True), [up_base, up_transfer], pair_outputs,
                             api_name="load_uploads").then(update_blend, blend_inputs, blend_outputs)
+        toon_inputs = [pair_key, channel_pick, latent, mapping, *sliders]
         for control in [mapping, *sliders]:
-            control.change(rerender_toon, [pair_key, latent, mapping, *sliders], [toon, download],
+            control.change(rerender_toon, toon_inputs, [toon, download],
                            trigger_mode="always_last", api_name=False)
+        ch_rank.click(rank, [pair_key, channel_pick, ch_res, ch_region, seed, psi, mapping, *sliders],
+                      [ch_ranking, ch_list], api_name="rank_channels")
+        ch_apply.click(set_channels, [pair_key, ch_res, ch_list, ch_alpha], [channel_pick, ch_status],
+                       api_name="set_channels").then(
+            update_blend, blend_inputs, blend_outputs).then(rerender_toon, toon_inputs, [toon, download])
+        ch_clear.click(lambda: (None, "No channel has its own α."), None, [channel_pick, ch_status],
+                       api_name="clear_channels").then(
+            update_blend, blend_inputs, blend_outputs).then(rerender_toon, toon_inputs, [toon, download])
         new_seed.click(lambda: random.randrange(2 ** 31), None, seed, api_name=False)
         apply_preset.click(apply, [pair_key, preset, preset_r, preset_alpha, preset_width], sliders,
                            api_name="preset")
-        export_pkl.click(do_export(".pkl"), [pair_key, mapping, *sliders], exported, api_name="export_pkl")
-        export_st.click(do_export(".safetensors"), [pair_key, mapping, *sliders], exported,
+        export_inputs = [pair_key, channel_pick, mapping, *sliders]
+        export_pkl.click(do_export(".pkl"), export_inputs, exported, api_name="export_pkl")
+        export_st.click(do_export(".safetensors"), export_inputs, exported,
                         api_name="export_safetensors")
-        go.click(run_toonify, [pair_key, photo, steps, mapping, *sliders],
+        go.click(run_toonify, [pair_key, channel_pick, photo, steps, mapping, *sliders],
                  [latent, aligned, reconstruction, toon, download],
                  show_progress_on=[reconstruction, toon], api_name="run_toonify")
         gr.Button("re-render toon", visible=False).click(
-            rerender_toon, [pair_key, latent, mapping, *sliders], [toon, download], api_name="rerender_toon")
+            rerender_toon, toon_inputs, [toon, download], api_name="rerender_toon")
         def forget_session(request: gr.Request):
             exports.forget(_session(request))
 
