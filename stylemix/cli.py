@@ -306,7 +306,7 @@ def cmd_channels(args) -> None:
 
 def _train_config(args) -> "TrainConfig":
     from .train import TrainConfig
-    return TrainConfig(batch=args.batch, kimg=args.kimg, regress_kimg=args.regress_kimg,
+    return TrainConfig(batch=args.batch, kimg=args.kimg,
                        g_lr=args.lr, d_lr=args.lr, r1_gamma=args.gamma, augment=args.augment,
                        xflip=not args.no_xflip, seed=args.seed, snapshot_kimg=args.snapshot_kimg)
 
@@ -386,9 +386,6 @@ def cmd_finetune(args) -> None:
 def _add_training_options(parser, kimg: float, augment: str) -> None:
     parser.add_argument("--kimg", type=float, default=kimg,
                         help=f"train until this many thousand images were shown (default {kimg:g})")
-    parser.add_argument("--regress-kimg", type=float, default=0.0,
-                        help="first regress G(z) onto the images for this many kimg; needs a "
-                             "latents.npy in DATA_DIR (see tools/build_base_faces.py)")
     parser.add_argument("--batch", type=int, default=16, help="minibatch size, a multiple of 4")
     parser.add_argument("--lr", type=float, default=0.0025, help="Adam learning rate of G and D")
     parser.add_argument("--gamma", type=float, default=None,

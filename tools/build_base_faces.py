@@ -10,9 +10,7 @@ never imported or installed, so it is not a runtime dependency.
     python tools/build_base_faces.py /tmp/wheels/gan_face_generate-1.1.1-py3-none-any.whl \
         data/base_faces --count 8000
 
-The output is a folder of PNGs plus `latents.npy`, the DCGAN input z of each image in file
-order, identical for the same --seed and --count. The trainer can use those (z, image)
-pairs for a fast supervised warm start (`--regress-kimg`) before adversarial training.
+The output is a folder of PNGs, identical for the same --seed, --count and machine type.
 """
 
 from __future__ import annotations
@@ -59,17 +57,16 @@ def load_dcgan(wheel_or_tar: Path) -> nn.Module:
 
 
 @torch.no_grad()
-def sample_faces(net: nn.Module, count: int, seed: int, batch: int = 500):
-    """(z [count, 100] float32, uint8 faces [count, 64, 64, 3]), the same for the same seed."""
+def sample_faces(net: nn.Module, count: int, seed: int, batch: int = 500) -> np.ndarray:
+    """uint8 faces [count, 64, 64, 3], the same for the same seed and batch."""
     gen = torch.Generator().manual_seed(seed)
-    out, zs = [], []
+    out = []
     for start in range(0, count, batch):
         n = min(batch, count - start)
         z = torch.randn(n, LATENT_SIZE, 1, 1, generator=gen)
-        zs.append(z.flatten(1).numpy())
         img = net(z).clamp(-1, 1)
         out.append(((img + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
-    return np.concatenate(zs), np.concatenate(out)
+    return np.concatenate(out)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,9 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    latents, faces = sample_faces(load_dcgan(args.weights), args.count, args.seed)
+    faces = sample_faces(load_dcgan(args.weights), args.count, args.seed)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    np.save(args.out_dir / "latents.npy", latents)
     for i, face in enumerate(faces):
         Image.fromarray(face).save(args.out_dir / f"{i:06d}.png")
     print(f"wrote {len(faces)} faces to {args.out_dir}")

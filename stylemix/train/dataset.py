@@ -65,20 +65,6 @@ class ImageFolder:
             raise DatasetError(f"none of the {len(files)} files in {folder} is a readable image")
         self.folder, self.resolution = folder, resolution
         self.images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-        self.latents = self._read_latents(folder / "latents.npy", len(files))
-
-    def _read_latents(self, path: Path, file_count: int) -> torch.Tensor | None:
-        """The teacher's z per image (in file order) when the folder has a matching latents.npy."""
-        if not path.is_file():
-            return None
-        try:
-            z = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise DatasetError(f"{path.name} is not a readable .npy array ({exc})") from None
-        if z.ndim != 2 or len(z) != file_count or self.skipped:
-            raise DatasetError(f"{path.name} must hold one latent row per image "
-                               f"({file_count} readable images), got shape {list(z.shape)}")
-        return torch.from_numpy(z.astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -92,9 +78,3 @@ class ImageFolder:
             x[flip] = x[flip].flip(-1)
         return x
 
-    def paired_batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(z, image) pairs from latents.npy, for regression onto a teacher generator."""
-        if self.latents is None:
-            raise DatasetError(f"{self.folder} has no latents.npy: nothing to regress onto")
-        idx = torch.randint(len(self.images), (size,), generator=generator)
-        return self.latents[idx], self.images[idx].float().div(127.5).sub(1)

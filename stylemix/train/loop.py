@@ -2,11 +2,7 @@
 
 The recipe follows StyleGAN2(-ADA) at small scale: non-saturating logistic loss, lazy R1
 on reals, style mixing, an exponential moving average of G (the generator you ship), and
-DiffAugment on everything D sees. When the data folder holds the latents that made each
-image (a teacher generator's samples, as for the default base model), an optional first
-phase regresses G(z) onto the teacher's image for the same z: supervised, several times
-cheaper per image than adversarial steps, so a CPU gets recognisable faces early; the
-adversarial phase then sharpens them. Path-length regularisation is left out: it costs a
+DiffAugment on everything D sees. Path-length regularisation is left out: it costs a
 second generator pass per step, which matters on a CPU, and blends do not need it.
 
 Checkpoints hold plain tensors and numbers only, so ``resume`` reads them with
@@ -44,8 +40,7 @@ GENERATOR_NAME = "generator.safetensors"
 class TrainConfig:
     """Optimisation settings; the defaults suit 64-256 px on a few thousand images or fewer."""
     batch: int = 16
-    kimg: float = 100.0                 # total, including the regression phase
-    regress_kimg: float = 0.0           # supervised warm start on (latent, image) pairs
+    kimg: float = 100.0
     g_lr: float = 0.0025
     d_lr: float = 0.0025
     r1_gamma: float | None = None       # None: StyleGAN2-ADA's heuristic 0.0002 * res² / batch
@@ -135,33 +130,8 @@ class Trainer:
     def _d(self, img: torch.Tensor) -> torch.Tensor:
         return self.D(diff_augment(img, self.policy) if self.policy else img)
 
-    def regress_step(self) -> dict[str, float]:
-        """G(z) ≈ teacher image: L1 at full and at half resolution."""
-        n = self.config.batch
-        z, target = self.data.paired_batch(n, self.rng)
-        if z.shape[1] != self.G.z_dim:
-            raise StylemixError(f"latents.npy has {z.shape[1]} dimensions but the generator's z "
-                                f"has {self.G.z_dim}")
-        z, target = z.to(self.device), target.to(self.device)
-        self.G.requires_grad_(True)
-        ws = self.G.mapping(z)
-        img = self.G.synthesis(ws, noise_mode="random")
-        loss = (img - target).abs().mean() + (F.avg_pool2d(img, 2) - F.avg_pool2d(target, 2)).abs().mean()
-        self.G_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.G_opt.step()
-        self.G.requires_grad_(False)
-        with torch.no_grad():
-            self.G.mapping.w_avg.lerp_(ws[:, 0].mean(0), 1 - 0.995)
-        self.state.nimg += n
-        self.state.step += 1
-        self._update_ema()
-        return {"L1": loss.item()}
-
     def step(self) -> dict[str, float]:
-        """One adversarial step, or a regression step while still in the warm-start phase."""
-        if self.state.nimg < self.config.regress_kimg * 1000:
-            return self.regress_step()
+        """One adversarial step: G, then D (with R1 every r1_interval steps)."""
         cfg, n = self.config, self.config.batch
         stats = {}
         # Generator: make D call fakes real.
