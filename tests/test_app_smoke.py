@@ -211,3 +211,14 @@ def test_channel_panel_ranks_applies_and_clears(client, nv_pair):
         client.predict(16, "eyes", 1, api_name="/set_channels")
     client.predict(api_name="/clear_channels")
     assert "ch16" not in client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")[4]
+
+
+def test_animation_download(client):
+    from stylemix.ui import ANIMATIONS
+    sweep, download = client.predict(list(ANIMATIONS)[1], 2, 0.7, "base", *SWAP16, api_name="/animation")
+    with Image.open(download) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 2 * 4 - 2  # swaps at 4…32, there and back
+        assert gif.size == (256, 256)
+    walk = client.predict(list(ANIMATIONS)[3], 2, 0.7, "base", *SWAP16, api_name="/animation")[1]
+    with Image.open(walk) as gif:
+        assert gif.n_frames == 4 * 8

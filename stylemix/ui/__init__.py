@@ -51,6 +51,9 @@ def spec_from_sliders(resolutions: list[int], alphas, mapping: str,
     return spec
 
 
+ANIMATIONS = {"sweep α from base to transfer": "alpha", "sweep the swap resolution": "swap",
+              "sweep a smooth ramp's centre": "smooth", "walk through 4 seeds with this blend": "walk"}
+
 REGIONS = {"whole image": None, "upper half (eyes, hair)": (0, 0, 1, 0.5),
            "lower half (mouth, chin)": (0, 0.5, 1, 1), "centre (the face)": (0.25, 0.25, 0.75, 0.75),
            "left half": (0, 0, 0.5, 1), "right half": (0.5, 0, 1, 1)}
@@ -204,6 +207,11 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                 export_pkl = gr.Button("export .pkl")
                 export_st = gr.Button("export .safetensors")
                 exported = gr.File(label="exported blend")
+            with gr.Row():
+                anim_kind = gr.Dropdown(list(ANIMATIONS), value=list(ANIMATIONS)[0], label="animation")
+                make_anim = gr.Button("make GIF")
+                anim_preview = gr.Image(label="animation", type="filepath", format="gif", height=256)
+                anim_file = gr.File(label="download the GIF")
         with gr.Tab("Toonify"):
             latent = gr.State(None)
             with gr.Row():
@@ -335,6 +343,27 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             return chans, (f"Channels {', '.join(map(str, channels))} of {int(res)} px take "
                            f"α = {float(alpha):g}.")
 
+        def animation(key, chans, kind, seed_value, psi_value, mapping_value, *alphas,
+                      request: gr.Request = None):
+            from ..animate import save_gif, sweep_frames, sweep_specs, walk_frames
+            toonifier = pair(key)
+            try:
+                engine, what = toonifier.engine, ANIMATIONS[kind]
+                if what == "walk":
+                    spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping_value, chans)
+                    seeds = [int(seed_value) + i for i in range(4)]
+                    frames = walk_frames(engine, spec, seeds, steps=8, psi=float(psi_value))
+                    name = f"walk-{seeds[0]}-{seeds[-1]}-{spec.describe()}.gif"
+                else:
+                    specs = sweep_specs(what, engine.resolutions, 12)
+                    frames = sweep_frames(engine, specs, int(seed_value), psi=float(psi_value))
+                    name = f"sweep-{what}-seed{int(seed_value)}.gif"
+                path = exports.path_for(_session(request), name)
+                save_gif(frames, path, fps=8 if what == "swap" else 12)
+            except StylemixError as exc:
+                raise gr.Error(friendly(exc))
+            return str(path), str(path)
+
         def apply(key, p, r, a, w):
             res = pair(key).G_base.block_resolutions
             return preset_alphas(res, p, min(int(r), res[-2]), a, w)
@@ -369,6 +398,8 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
         export_pkl.click(do_export(".pkl"), export_inputs, exported, api_name="export_pkl")
         export_st.click(do_export(".safetensors"), export_inputs, exported,
                         api_name="export_safetensors")
+        make_anim.click(animation, [pair_key, channel_pick, anim_kind, seed, psi, mapping, *sliders],
+                        [anim_preview, anim_file], api_name="animation")
         go.click(run_toonify, [pair_key, channel_pick, photo, steps, mapping, *sliders],
                  [latent, aligned, reconstruction, toon, download],
                  show_progress_on=[reconstruction, toon], api_name="run_toonify")
