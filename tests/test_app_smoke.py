@@ -222,3 +222,36 @@ def test_animation_download(client):
     walk = client.predict(list(ANIMATIONS)[3], 2, 0.7, "base", *SWAP16, api_name="/animation")[1]
     with Image.open(walk) as gif:
         assert gif.n_frames == 4 * 8
+
+
+def test_mix_tab_blends_several_models(tmp_path, nv_pair):
+    """Two extra models (from models/) mixed with the pair's transfer: equals blend_many."""
+    import shutil
+    from gradio_client import Client
+    from stylemix.ui import ALL_RESOLUTIONS, MIX_MODELS
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(NV_TRANSFER, models / "toons.pkl")
+    shutil.copy(ROSINALITY, models / "faces.pt")
+    demo = app.build_demo(NV_BASE, NV_TRANSFER, models_dir=models)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        status = client.predict(["toons.pkl", "faces.pt"], [], api_name="/load_mix")
+        assert "with toons.pkl, faces.pt" in str(status)
+        rows = [[0] * len(ALL_RESOLUTIONS) for _ in range(MIX_MODELS)]
+        rows[0][:3] = [1, 1, 0]          # 4, 8 px from the pair's transfer
+        rows[1][3:5] = [0.5, 0.5]        # 32, 64 px half from toons.pkl
+        rows[2][2] = 0.25                # 16 px a quarter from faces.pt
+        base_img, mix_img, label = client.predict(5, 0.7, *sum(rows, []), api_name="/render_mix")
+        res = nv_pair[0].block_resolutions
+        specs = [stylemix.ui.spec_from_sliders(res, r, "base") for r in rows[:3]]
+        extra = [stylemix.load_generator(models / "toons.pkl"), stylemix.load_generator(models / "faces.pt")]
+        mixed = stylemix.blend_many(nv_pair[0], [nv_pair[1], *extra], specs)
+        expected = stylemix.render.to_uint8(stylemix.render.render_seeds(mixed, [5], psi=0.7))[0]
+        assert np.array_equal(np.asarray(Image.open(mix_img).convert("RGB"))[::4, ::4], expected)
+        assert "toons.pkl: res32-0.5_64-0.5" in label
+        with pytest.raises(Exception, match="not in the list of choices"):
+            client.predict(["../secret.pkl"], [], api_name="/load_mix")
+    finally:
+        demo.close()

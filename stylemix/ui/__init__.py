@@ -16,14 +16,14 @@ import gradio as gr
 import numpy as np
 
 from .. import formats
-from ..blend import BlendSpec, blend
+from ..blend import BlendSpec, blend, blend_many
 from ..channels import block_channels, rank_channels
 from ..errors import StylemixError
 from ..project import ProjectionConfig
 from ..render import make_grid, render_seeds, to_pil, to_uint8
 from ..toonify import Toonifier
 from .exports import ExportArea
-from .pairs import PairCache, check_upload, friendly, list_models, resolve_model
+from .pairs import ModelCache, PairCache, check_upload, friendly, list_models, resolve_model
 
 DISPLAY_SIZE = 256  # small models are enlarged with nearest-neighbour to at least this
 GRID_SEEDS = 4
@@ -82,6 +82,22 @@ def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, wid
     return [round(alphas.get(res, 0.0), 3) for res in ALL_RESOLUTIONS]
 
 
+MIX_MODELS = 4  # transferred models in the Mix tab: the pair's transfer and up to 3 more
+
+
+def render_mix(G_base, transfers: list, names: list[str], alphas, seed: int, psi: float):
+    """base | mix for one seed: θ = θ_base + Σ α_i,r (θ_i − θ_base), one slider row per model.
+
+    ``alphas`` holds MIX_MODELS rows of one value per ALL_RESOLUTIONS."""
+    res = G_base.block_resolutions
+    rows = [alphas[i * len(ALL_RESOLUTIONS):(i + 1) * len(ALL_RESOLUTIONS)] for i in range(len(transfers))]
+    specs = [spec_from_sliders(res, row, "base") for row in rows]
+    mixed = blend_many(G_base, transfers, specs)
+    images = [enlarge(to_uint8(render_seeds(G, [int(seed)], psi=float(psi)))[0]) for G in (G_base, mixed)]
+    label = " + ".join(f"{name}: {spec.describe()}" for name, spec in zip(names, specs))
+    return images, label
+
+
 BASE_ONLY = BlendSpec.linear(0.0)
 TRANSFER_ONLY = BlendSpec.linear(1.0, mapping="transfer")
 
@@ -123,6 +139,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                exports: ExportArea | None = None) -> gr.Blocks:
     """The page; ``base_path``/``transfer_path`` is the pair every new visitor starts on."""
     cache = cache or PairCache(device=device)
+    models = ModelCache(device=device)
     exports = exports or ExportArea()
     models_dir = Path(models_dir)
     try:
@@ -212,7 +229,30 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                 make_anim = gr.Button("make GIF")
                 anim_preview = gr.Image(label="animation", type="filepath", format="gif", height=256)
                 anim_file = gr.File(label="download the GIF")
-        with gr.Tab("Toonify"):
+        with gr.Tab("Mix several models"):
+            gr.Markdown("Blend more than one transferred model into the base, each with its own α "
+                        "per resolution: θ = θ_base + Σ α (θ_model − θ_base) — e.g. structure from "
+                        "one, colours from another, texture from base. All must be fine-tuned from "
+                        "the loaded base. The first row is the loaded pair's transfer model.")
+            with gr.Row():
+                mix_pick = gr.Dropdown(offered, multiselect=True, max_choices=MIX_MODELS - 1,
+                                       label="more models from models/")
+                mix_upload = gr.File(file_count="multiple", label="or upload them",
+                                     file_types=[".pkl", ".pt", ".pth", ".safetensors"])
+                mix_load = gr.Button("use these models")
+            mix_keys = gr.State([])  # content hashes of this session's extra models
+            mix_status = gr.Markdown()
+            mix_rows, mix_sliders = [], []
+            for i in range(MIX_MODELS):
+                with gr.Row(visible=i == 0) as row:
+                    mix_sliders += [gr.Slider(0, 1, value=0, step=0.05, label=f"model {i + 1}: {r} px",
+                                              min_width=80, visible=r in start_res)
+                                    for r in ALL_RESOLUTIONS]
+                mix_rows.append(row)
+            with gr.Row():
+                mix_images = [gr.Image(label=n, type="numpy", format="png") for n in ("base", "mix")]
+            mix_label = gr.Markdown()
+
             latent = gr.State(None)
             with gr.Row():
                 photo = gr.Image(label="photo", type="pil", sources=["upload", "webcam"], format="png")
@@ -254,12 +294,14 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             except (StylemixError, OSError) as exc:
                 gr.Warning(friendly(exc))  # the page keeps its current pair
                 return (gr.update(), f"**Not loaded: {friendly(exc)}**", gr.update(), gr.update(),
-                        gr.update(), *[gr.update()] * len(sliders))
+                        gr.update(), gr.update(), *[gr.update()] * (len(sliders) + len(mix_sliders)))
             res = toonifier.G_base.block_resolutions
             values = preset_alphas(res, PRESETS[0], res[len(res) // 2 - 1], 0.5, 0.5)
             note = f"Loaded {base.name} + {transfer.name} ({res[-1]} px)."
             channel_res = gr.update(choices=res, value=res[len(res) // 2])
-            return key, note, None, None, channel_res, *slider_updates(res, values)
+            mix_updates = [gr.update(visible=r in res, value=0) for _ in range(MIX_MODELS)
+                           for r in ALL_RESOLUTIONS]
+            return (key, note, None, None, channel_res, [], *slider_updates(res, values), *mix_updates)
 
         def save_png(image, label: str, session: str | None) -> str:
             path = exports.path_for(session, f"toonified-{label}.png")
@@ -364,6 +406,43 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                 raise gr.Error(friendly(exc))
             return str(path), str(path)
 
+        def load_mix(key, picked, uploaded):
+            pair(key)
+            limit = max_upload_mb * 2**20
+            try:
+                paths = [resolve_model(n, models_dir) for n in (picked or [])]
+                paths += [check_upload(getattr(f, "name", f), None, limit) for f in (uploaded or [])]
+                if len(paths) > MIX_MODELS - 1:
+                    raise StylemixError(f"mix at most {MIX_MODELS - 1} models besides the pair's transfer")
+                keys = [models.load(p) for p in paths]
+                base = pair(key).G_base
+                for p, k in zip(paths, keys):
+                    try:
+                        blend_many(base, [models.get(k)], [BlendSpec.linear(0.0)])
+                    except StylemixError as exc:
+                        raise StylemixError(f"{p.name}: {exc}") from None
+            except (StylemixError, OSError) as exc:
+                raise gr.Error(friendly(exc))
+            names = [p.name for p in paths]
+            note = "Mixing the pair's transfer" + (" with " + ", ".join(names) if names else " only") + "."
+            return ([{"key": k, "name": n} for k, n in zip(keys, names)], note,
+                    *[gr.update(visible=i <= len(keys)) for i in range(MIX_MODELS)])
+
+        def update_mix(key, extras, seed_value, psi_value, *alphas):
+            toonifier = cache.get(key) if key else None
+            if toonifier is None:
+                return None, None, ""
+            transfers = [toonifier.G_transfer] + [models.get(e["key"]) for e in extras or []]
+            if any(G is None for G in transfers):
+                raise gr.Error("A mixed model was unloaded to save memory: press 'use these models' again.")
+            names = ["transfer"] + [e["name"] for e in extras or []]
+            try:
+                (base_img, mix_img), label = render_mix(toonifier.G_base, transfers, names, alphas,
+                                                        seed_value, psi_value)
+            except StylemixError as exc:
+                raise gr.Error(friendly(exc))
+            return base_img, mix_img, label
+
         def apply(key, p, r, a, w):
             res = pair(key).G_base.block_resolutions
             return preset_alphas(res, p, min(int(r), res[-2]), a, w)
@@ -374,7 +453,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             control.change(update_blend, blend_inputs, blend_outputs, trigger_mode="always_last",
                            api_name=False)
         demo.load(update_blend, blend_inputs, blend_outputs, api_name="render_blend")
-        pair_outputs = [pair_key, status, latent, channel_pick, ch_res, *sliders]
+        pair_outputs = [pair_key, status, latent, channel_pick, ch_res, mix_keys, *sliders, *mix_sliders]
         load_picked.click(lambda b, t: load_pair(b, t, False), [pick_base, pick_transfer], pair_outputs,
                           api_name="load_models").then(update_blend, blend_inputs, blend_outputs)
         load_uploaded.click(lambda b, t: load_pair(b, t, True), [up_base, up_transfer], pair_outputs,
@@ -398,6 +477,13 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
         export_pkl.click(do_export(".pkl"), export_inputs, exported, api_name="export_pkl")
         export_st.click(do_export(".safetensors"), export_inputs, exported,
                         api_name="export_safetensors")
+        mix_inputs = [pair_key, mix_keys, seed, psi, *mix_sliders]
+        mix_outputs = [*mix_images, mix_label]
+        mix_load.click(load_mix, [pair_key, mix_pick, mix_upload], [mix_keys, mix_status, *mix_rows],
+                       api_name="load_mix").then(update_mix, mix_inputs, mix_outputs)
+        for control in [seed, psi, *mix_sliders]:
+            control.change(update_mix, mix_inputs, mix_outputs, trigger_mode="always_last", api_name=False)
+        gr.Button("render mix", visible=False).click(update_mix, mix_inputs, mix_outputs, api_name="render_mix")
         make_anim.click(animation, [pair_key, channel_pick, anim_kind, seed, psi, mapping, *sliders],
                         [anim_preview, anim_file], api_name="animation")
         go.click(run_toonify, [pair_key, channel_pick, photo, steps, mapping, *sliders],

@@ -95,3 +95,29 @@ class PairCache:
 def friendly(exc: Exception) -> str:
     """A loader's message with any server path reduced to its file name."""
     return re.sub(r"(?:/[^\s/:'\"]+)+/([^\s/:'\"]+)", r"\1", str(exc))
+
+
+class ModelCache:
+    """Single generators by content hash (the extra models of the Mix tab), least recently used out."""
+
+    def __init__(self, device: str = "cpu", max_models: int = 8):
+        self.device, self.max_models = device, max_models
+        self._models: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, path: Path) -> str:
+        key = file_sha256(path)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return key
+        G = formats.load_generator(path, device=self.device)
+        with self._lock:
+            self._models[key] = G
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+        return key
+
+    def get(self, key: str):
+        with self._lock:
+            return self._models.get(key)
