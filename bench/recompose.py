@@ -1,6 +1,7 @@
 """Slider → new weights and slider → new image: the engine against a deep-copy baseline.
 
-    python bench/recompose.py [--big]   (--big adds a random 1024 px config-f pair)
+    python bench/recompose.py [--big]   (default pair, fixture pair; --big adds a random
+                                         1024 px config-f pair)
 
 Baseline: deepcopy the base generator and load_state_dict the blended state (what an app
 without an engine does per slider move). Prints a table; numbers are medians.
@@ -87,6 +88,9 @@ def main():
     torch.set_grad_enabled(False)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device cpu")
+    models = Path(__file__).resolve().parents[1] / "models"
+    bench_pair("default pair (models/)", stylemix.load_generator(models / "base.safetensors"),
+               stylemix.load_generator(models / "transfer.safetensors"), args.repeat)
     bench_pair("fixture pair (skip64)", stylemix.load_generator(FIXTURES / "skip64_base.pkl"),
                stylemix.load_generator(FIXTURES / "skip64_transfer.pkl"), args.repeat)
     if args.big:

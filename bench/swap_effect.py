@@ -2,8 +2,9 @@
 
     python bench/swap_effect.py [BASE TRANSFER] [--seeds 64]   (default: the pair in models/)
 
-For every swap resolution, prints the mean 8×8 distance of each swap to the transfer model
-and the mean high-pass distance to the base model (see stylemix/swap_effect.py).
+For every swap resolution, prints the mean distance of each swap to the transfer model in
+8×8 light/dark layout, and to the base model in rendering (mean colour and fine-detail
+strength); see stylemix/swap_effect.py.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
     print(f"{Path(args.base).name} + {Path(args.transfer).name}, psi {args.psi}")
-    print("| swap at | coarse→T lowT | coarse→T lowB | lowT closer | fine→B lowT | fine→B lowB | lowT closer | effect |")
+    print("| swap at | layout→T lowT | layout→T lowB | lowT closer | rendering→B lowT | rendering→B lowB | lowT closer | effect |")
     print("|---|---|---|---|---|---|---|---|")
     for r in G_base.block_resolutions[:-1]:
         e = measure_swap_effect(G_base, G_transfer, r, list(range(args.seeds)), psi=args.psi)
