@@ -68,6 +68,11 @@ def parse_channel_list(text: str) -> list[int]:
         raise StylemixError(f"channels must be whole numbers separated by commas, not '{text}'") from None
 
 
+def toonify_swap(resolutions: list[int]) -> int:
+    """Where a page opens: the paper's Toonify swap at 16 px when the pair has it."""
+    return 16 if 16 in resolutions[:-1] else resolutions[max(0, len(resolutions) // 2 - 1)]
+
+
 def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, width: float) -> list[float]:
     """Slider values (one per ALL_RESOLUTIONS) for a preset (r: swap resolution or ramp centre)."""
     if preset == PRESETS[0]:
@@ -161,7 +166,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                 for r, v in zip(ALL_RESOLUTIONS, values or [None] * len(ALL_RESOLUTIONS))]
 
     start_res = default.G_base.block_resolutions if default else []
-    start_values = preset_alphas(start_res, PRESETS[0], start_res[len(start_res) // 2 - 1], 0.5, 0.5) \
+    start_values = preset_alphas(start_res, PRESETS[0], toonify_swap(start_res), 0.5, 0.5) \
         if default else [0.0] * len(ALL_RESOLUTIONS)
 
     # delete_cache: Gradio's own copies of served files go after an hour, checked every 10 min.
@@ -296,7 +301,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                 return (gr.update(), f"**Not loaded: {friendly(exc)}**", gr.update(), gr.update(),
                         gr.update(), gr.update(), *[gr.update()] * (len(sliders) + len(mix_sliders)))
             res = toonifier.G_base.block_resolutions
-            values = preset_alphas(res, PRESETS[0], res[len(res) // 2 - 1], 0.5, 0.5)
+            values = preset_alphas(res, PRESETS[0], toonify_swap(res), 0.5, 0.5)
             note = f"Loaded {base.name} + {transfer.name} ({res[-1]} px)."
             channel_res = gr.update(choices=res, value=res[len(res) // 2])
             mix_updates = [gr.update(visible=r in res, value=0) for _ in range(MIX_MODELS)
