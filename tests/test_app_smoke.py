@@ -68,7 +68,7 @@ def test_export_pkl_and_safetensors(client, nv_pair):
     z = np.random.RandomState(0).randn(2, 64).astype(np.float32)
     import torch
     expected = render(stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16)), torch.from_numpy(z))
-    for endpoint, suffix in (("/export_pkl", ".pkl"), ("/export_safetensors", ".safetensors")):
+    for endpoint, suffix in (("/export_pkl", ".pkl"), ("/export_pt", ".pt"), ("/export_safetensors", ".safetensors")):
         path = client.predict("base", *SWAP16, api_name=endpoint)
         assert path.endswith(f"stylemix-res4-1_8-1_16-1{suffix}")
         assert torch.allclose(render(stylemix.load_generator(path), torch.from_numpy(z)), expected)
@@ -253,5 +253,21 @@ def test_mix_tab_blends_several_models(tmp_path, nv_pair):
         assert "toons.pkl: res32-0.5_64-0.5" in label
         with pytest.raises(Exception, match="not in the list of choices"):
             client.predict(["../secret.pkl"], [], api_name="/load_mix")
+    finally:
+        demo.close()
+
+
+def test_default_pair_exports_say_why_pkl_needs_an_nvidia_base():
+    """The shipped pair is safetensors: .pt and .safetensors export, .pkl explains itself."""
+    from gradio_client import Client
+    demo = app.build_demo(app.DEFAULT_BASE, app.DEFAULT_TRANSFER)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        for endpoint in ("/export_pt", "/export_safetensors"):
+            path = client.predict("base", *SWAP16, api_name=endpoint)
+            stylemix.check_compatible(stylemix.load_generator(path), stylemix.load_generator(app.DEFAULT_BASE))
+        with pytest.raises(Exception, match="needs an NVIDIA .pkl as its template"):
+            client.predict("base", *SWAP16, api_name="/export_pkl")
     finally:
         demo.close()

@@ -226,7 +226,8 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             grid = gr.Image(label=f"blend, the next {GRID_SEEDS} seeds", type="numpy", format="png")
             timing = gr.Markdown(elem_id="timing")
             with gr.Row():
-                export_pkl = gr.Button("export .pkl")
+                export_pkl = gr.Button("export .pkl (NVIDIA; needs an NVIDIA .pkl base)")
+                export_pt = gr.Button("export .pt (rosinality)")
                 export_st = gr.Button("export .safetensors")
                 exported = gr.File(label="exported blend")
             with gr.Row():
@@ -480,6 +481,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                            api_name="preset")
         export_inputs = [pair_key, channel_pick, mapping, *sliders]
         export_pkl.click(do_export(".pkl"), export_inputs, exported, api_name="export_pkl")
+        export_pt.click(do_export(".pt"), export_inputs, exported, api_name="export_pt")
         export_st.click(do_export(".safetensors"), export_inputs, exported,
                         api_name="export_safetensors")
         mix_inputs = [pair_key, mix_keys, seed, psi, *mix_sliders]
