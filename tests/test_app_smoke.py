@@ -20,7 +20,10 @@ HIGH = [0, 0, 0, 1, 1, 0, 0, 0, 0]    # 32 and 64 px from transfer
 
 
 def test_page_builds():
-    assert isinstance(app.build_demo(NV_BASE, NV_TRANSFER), gr.Blocks)
+    demo = app.build_demo(NV_BASE, NV_TRANSFER)
+    assert isinstance(demo, gr.Blocks)
+    tabs = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+    assert tabs == ["Blend", "Mix several models", "Toonify"]
 
 
 def test_triptych_shows_a_real_blend(nv_pair):
@@ -196,8 +199,10 @@ def test_exports_land_in_a_per_session_area_that_is_pruned(tmp_path, nv_pair):
 
 
 def test_channel_panel_ranks_applies_and_clears(client, nv_pair):
-    table, suggested = client.predict(16, "whole image", 3, 0.7, "base", *SWAP16, api_name="/rank_channels")
+    table, suggested, alpha = client.predict(16, "whole image", 3, 0.7, "base", *SWAP16,
+                                             api_name="/rank_channels")
     assert "| channel | change |" in table and len(suggested.split(",")) == 4
+    assert alpha == 0  # the 16 px block comes from transfer, so the suggestion is base
     channels = [int(c) for c in suggested.split(",")]
     assert "take α = 0" in client.predict(16, suggested, 0, api_name="/set_channels")
     shown = client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")

@@ -258,7 +258,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             with gr.Row():
                 mix_images = [gr.Image(label=n, type="numpy", format="png") for n in ("base", "mix")]
             mix_label = gr.Markdown()
-
+        with gr.Tab("Toonify"):
             latent = gr.State(None)
             with gr.Row():
                 photo = gr.Image(label="photo", type="pil", sources=["upload", "webcam"], format="png")
@@ -371,10 +371,13 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                 raise gr.Error(friendly(exc))
             top = effects[:12]
             rows = "\n".join(f"| {e.channel} | {e.change:.3f} |" for e in top)
+            block_alpha = spec.alphas(toonifier.G_base.block_resolutions)[int(res)]
+            suggested_alpha = 0.0 if block_alpha > 0.5 else 1.0
             return (f"Most influential of the {len(effects)} channels at {int(res)} px "
-                    f"({region}; mean pixel change when flipped, seeds {seeds[0]}–{seeds[-1]}):\n\n"
+                    f"({region}; mean pixel change when one channel is taken from the other model, "
+                    f"seeds {seeds[0]}–{seeds[-1]}). The four strongest are filled in below:\n\n"
                     f"| channel | change |\n|---|---|\n{rows}",
-                    ", ".join(str(e.channel) for e in top[:4]))
+                    ", ".join(str(e.channel) for e in top[:4]), suggested_alpha)
 
         def set_channels(key, res, text, alpha):
             toonifier = pair(key)
@@ -469,7 +472,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             control.change(rerender_toon, toon_inputs, [toon, download],
                            trigger_mode="always_last", api_name=False)
         ch_rank.click(rank, [pair_key, channel_pick, ch_res, ch_region, seed, psi, mapping, *sliders],
-                      [ch_ranking, ch_list], api_name="rank_channels")
+                      [ch_ranking, ch_list, ch_alpha], api_name="rank_channels")
         ch_apply.click(set_channels, [pair_key, ch_res, ch_list, ch_alpha], [channel_pick, ch_status],
                        api_name="set_channels").then(
             update_blend, blend_inputs, blend_outputs).then(rerender_toon, toon_inputs, [toon, download])
