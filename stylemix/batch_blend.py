@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call, vmap
 
-from .blend import BlendSpec, channel_alpha_vector, check_compatible, is_channel_tensor, resolution_of
+from .blend import BlendSpec, channel_alpha_vector, check_compatible
 from .errors import BlendSpecError
 from .networks import Generator
 
@@ -32,12 +32,12 @@ class BlendBatch:
 
     def _alpha(self, name: str, a: torch.Tensor, specs: list[BlendSpec], tables) -> torch.Tensor:
         """α per sample for tensor ``name``, shaped to broadcast against [N, *a.shape]."""
-        res = resolution_of("synthesis." + name)
+        res = self.G_base.resolution_of("synthesis." + name)
         rows = []
         for spec, table in zip(specs, tables):
             block = table[res]
             channels = spec.channel_alphas().get(res)
-            if channels and is_channel_tensor("synthesis." + name):
+            if channels and self.G_base.is_channel_tensor("synthesis." + name):
                 rows.append(channel_alpha_vector(block, channels, a.shape[0], name)
                             .view(-1, *[1] * (a.ndim - 1)))
             else:
@@ -58,7 +58,7 @@ class BlendBatch:
                 out[name] = a.expand(len(specs), *a.shape)
                 continue
             alpha = self._alpha(name, a, specs, tables)
-            if "noise_const" in name:  # noise maps are picked, never averaged
+            if self.G_base.is_picked("synthesis." + name):  # noise maps are picked, never averaged
                 out[name] = torch.where(alpha > 0.5, b, a)
             else:
                 out[name] = a + alpha * (b - a)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -29,21 +28,8 @@ import torch
 
 from .errors import BlendSpecError, IncompatibleModelsError
 from .networks import Generator
+from .networks.generator import is_channel_tensor, resolution_of
 
-_BLOCK_RE = re.compile(r"synthesis\.b(\d+)\.")
-# Tensors whose first axis is the block's output channel (feature map).
-_CHANNEL_RE = re.compile(r"synthesis\.b\d+\.(const|(conv0|conv1|skip)\.(weight|bias))")
-
-
-def is_channel_tensor(name: str) -> bool:
-    """True when axis 0 of parameter ``name`` indexes the block's output feature maps."""
-    return _CHANNEL_RE.fullmatch(name) is not None
-
-
-def resolution_of(name: str) -> int | None:
-    """The synthesis block resolution a parameter belongs to (None for the mapping network)."""
-    m = _BLOCK_RE.match(name)
-    return int(m.group(1)) if m else None
 
 
 def _parse_mapping(mapping) -> float:
@@ -208,9 +194,11 @@ def _num(x: float) -> str:
 def check_compatible(G_base: Generator, G_transfer: Generator) -> None:
     """Raise IncompatibleModelsError naming the first parameter the two models do not share."""
     if G_base.config.architecture != G_transfer.config.architecture:
+        family = {"stylegan2": "StyleGAN2", "stylegan3": "StyleGAN3"}
         raise IncompatibleModelsError(
-            f"cannot blend a '{G_base.config.architecture}' generator with a "
-            f"'{G_transfer.config.architecture}' one")
+            f"cannot blend a {family[G_base.family]} '{G_base.config.architecture}' generator with "
+            f"a {family[G_transfer.family]} '{G_transfer.config.architecture}' one: blend models "
+            "fine-tuned from one another")
     a, b = G_base.state_dict(), G_transfer.state_dict()
     sizes = f"(base {G_base.img_resolution} px, transfer {G_transfer.img_resolution} px)"
     for name in list(a) + [n for n in b if n not in a]:
@@ -222,6 +210,13 @@ def check_compatible(G_base: Generator, G_transfer: Generator) -> None:
             raise IncompatibleModelsError(
                 f"cannot blend: '{name}' has shape {list(a[name].shape)} in base but "
                 f"{list(b[name].shape)} in transfer")
+
+
+def check_channel_support(G: Generator, channels) -> None:
+    """Channel α needs feature maps shared by a whole resolution: StyleGAN2 blocks have them."""
+    if channels and not G.supports_channel_alpha:
+        raise BlendSpecError(f"channel α works with StyleGAN2 models only; this pair is "
+                             f"{G.config.architecture} (blend it by sampling rate instead)")
 
 
 def channel_alpha_vector(block_alpha: float, overrides: Mapping[int, float], channels: int,
@@ -240,10 +235,14 @@ def channel_alpha_vector(block_alpha: float, overrides: Mapping[int, float], cha
 def blend_state(base: Mapping[str, torch.Tensor], transfer: Mapping[str, torch.Tensor],
                 alphas: Mapping[int, float], mapping_alpha: float,
                 buffers: set[str] = frozenset(),
-                channel_alphas: Mapping[int, Mapping[int, float]] | None = None
-                ) -> dict[str, torch.Tensor]:
+                channel_alphas: Mapping[int, Mapping[int, float]] | None = None,
+                layout: Generator | None = None) -> dict[str, torch.Tensor]:
     """Per-parameter interpolation; ``buffers`` are picked (α > 0.5 → transfer), not averaged.
-    ``channel_alphas`` ({res: {channel: α}}) overrides α for single output channels."""
+    ``channel_alphas`` ({res: {channel: α}}) overrides α for single output channels.
+    ``layout`` is a generator of the models' family that says which group each tensor follows
+    (StyleGAN2 block names when omitted)."""
+    group_of = layout.resolution_of if layout is not None else resolution_of
+    channel_tensor = layout.is_channel_tensor if layout is not None else is_channel_tensor
     out = {}
     channel_alphas = channel_alphas or {}
     unknown = sorted(set(channel_alphas) - set(alphas))
@@ -252,9 +251,9 @@ def blend_state(base: Mapping[str, torch.Tensor], transfer: Mapping[str, torch.T
                              f"are {', '.join(map(str, sorted(alphas)))}")
     for name, a in base.items():
         b = transfer[name].to(a.device)
-        res = resolution_of(name)
+        res = group_of(name)
         alpha = mapping_alpha if res is None else alphas[res]
-        if res in channel_alphas and is_channel_tensor(name):
+        if res in channel_alphas and channel_tensor(name):
             vec = channel_alpha_vector(alpha, channel_alphas[res], a.shape[0], name)
             vec = vec.to(a.device, a.dtype).reshape(-1, *[1] * (a.ndim - 1))
             out[name] = a + vec * (b - a)
@@ -279,11 +278,12 @@ def blend(G_base: Generator, G_transfer: Generator, spec: BlendSpec) -> Generato
     if not isinstance(spec, BlendSpec):
         raise BlendSpecError("spec must be a stylemix.BlendSpec (e.g. BlendSpec.swap(16))")
     check_compatible(G_base, G_transfer)
+    check_channel_support(G_base, spec.channel_table)
     alphas = spec.alphas(G_base.block_resolutions)
-    buffers = {name for name, _ in G_base.named_buffers()}
+    buffers = {name for name, _ in G_base.named_buffers() if G_base.is_picked(name)}
     mapping_alpha = spec.mapping
     state = blend_state(G_base.state_dict(), G_transfer.state_dict(), alphas, mapping_alpha,
-                        buffers=buffers - {"mapping.w_avg"}, channel_alphas=spec.channel_alphas())
+                        buffers=buffers, channel_alphas=spec.channel_alphas(), layout=G_base)
     out = copy.deepcopy(G_base)
     out.load_state_dict(state)
     if mapping_alpha not in (0.0, 1.0):
@@ -313,12 +313,12 @@ def blend_many(G_base: Generator, transfers: list[Generator], specs: list[BlendS
         check_compatible(G_base, G)
     res = G_base.block_resolutions
     alphas = [spec.alphas(res) for spec in specs]
-    buffers = {name for name, _ in G_base.named_buffers()} - {"mapping.w_avg"}
+    buffers = {name for name, _ in G_base.named_buffers() if G_base.is_picked(name)}
     base_state = G_base.state_dict()
     states = [G.state_dict() for G in transfers]
     out_state = {}
     for name, a in base_state.items():
-        r = resolution_of(name)
+        r = G_base.resolution_of(name)
         if r is None:  # mapping network and w_avg: taken whole from one model
             src = base_state if mapping is None else states[mapping]
             out_state[name] = src[name].clone()

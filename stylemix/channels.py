@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .blend import BlendSpec
+from .blend import BlendSpec, check_channel_support
 from .engine import BlendEngine
 from .errors import BlendSpecError
 from .networks import Generator
@@ -26,6 +26,7 @@ class ChannelEffect:
 
 
 def block_channels(G: Generator, resolution: int) -> int:
+    check_channel_support(G, True)
     if resolution not in G.block_resolutions:
         raise BlendSpecError(f"{resolution} px is not a block of this model "
                              f"({', '.join(map(str, G.block_resolutions))})")

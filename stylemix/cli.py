@@ -41,16 +41,28 @@ def _describe(G: Generator, path: str) -> list[str]:
     fmt = {"nvidia_pkl": "NVIDIA network pickle", "rosinality": "rosinality checkpoint",
            "native": "stylemix safetensors", "tf_pkl": "TensorFlow StyleGAN2 pickle",
            }.get(getattr(src, "format", ""), "unknown")
+    if G.family == "stylegan3":
+        groups = G.layers_by_group()
+        shape_lines = [
+            f"architecture   StyleGAN3, {cfg.architecture} (alias-free)",
+            "α groups       by sampling rate: " + "; ".join(
+                f"{r} px: {len(names)} layers" for r, names in groups.items()),
+        ]
+    else:
+        shape_lines = [
+            "architecture   StyleGAN2, " + cfg.architecture,
+            "resolutions    " + ", ".join(f"{r}:{cfg.channels_at(r)}ch" for r in G.block_resolutions),
+            f"fp16 blocks    {'≥ %d px' % cfg.fp16_resolution if cfg.num_fp16_res else 'none'}"
+            f", conv_clamp {cfg.conv_clamp if cfg.conv_clamp is not None else 'none'}",
+        ]
     lines = [
         f"file           {path}",
         f"format         {fmt}" + (f" ({src.network})" if src and src.network else ""),
-        "architecture   StyleGAN2, " + cfg.architecture,
+        shape_lines[0],
         f"image          {G.img_resolution}x{G.img_resolution}, {G.img_channels} channels",
         f"latents        z_dim {G.z_dim}, w_dim {G.w_dim}, c_dim {G.c_dim}, num_ws {G.num_ws}",
         f"mapping        {cfg.mapping_layers} layers, lr multiplier {cfg.mapping_lr_multiplier:g}",
-        "resolutions    " + ", ".join(f"{r}:{cfg.channels_at(r)}ch" for r in G.block_resolutions),
-        f"fp16 blocks    {'≥ %d px' % cfg.fp16_resolution if cfg.num_fp16_res else 'none'}"
-        f", conv_clamp {cfg.conv_clamp if cfg.conv_clamp is not None else 'none'}",
+        *shape_lines[1:],
         f"parameters     {n_map + n_syn:,} (mapping {n_map:,}, synthesis {n_syn:,})",
     ]
     if G.blend_info:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import BlendSpecError
-from .blend import BlendSpec, channel_alpha_vector, check_compatible, is_channel_tensor, resolution_of
+from .blend import BlendSpec, channel_alpha_vector, check_channel_support, check_compatible
 from .networks import Generator
 
 MAPPING = "mapping"
@@ -42,14 +42,14 @@ class BlendEngine:
         self.generator.blend_info = None
         self.resolutions = self.generator.block_resolutions
         transfer_state = G_transfer.state_dict()
-        tensors = dict(self.generator.named_parameters())
-        tensors.update((n, b) for n, b in self.generator.named_buffers()
-                       if "noise_const" in n or n == "mapping.w_avg")
+        live = self.generator
+        tensors = dict(live.named_parameters())
+        tensors.update(live.named_buffers())
 
-        def group_of(name: str) -> tuple:  # (α key, is a noise map: picked, not interpolated)
-            res = resolution_of(name)
+        def group_of(name: str) -> tuple:  # (α key, picked whole (noise maps), not interpolated)
+            res = live.resolution_of(name)
             key = MAPPING if res is None else res
-            return (key, "noise_const" in name)
+            return (key, live.is_picked(name))
 
         groups = {name: group_of(name) for name in tensors}
         order = sorted(tensors, key=lambda n: (str(groups[n][0]), groups[n][1], n))
@@ -66,7 +66,7 @@ class BlendEngine:
             sl = self._slices.setdefault(key, _Slice(offset, offset))
             sl.stop = offset + size
             self._rebind(name, self._out[offset: offset + size].view(tensors[name].shape))
-            if is_channel_tensor(name):
+            if live.is_channel_tensor(name):
                 channels = tensors[name].shape[0]
                 self._channel_rows.setdefault(key[0], []).append((offset, channels, size // channels, name))
             offset += size
@@ -97,6 +97,7 @@ class BlendEngine:
         wanted[MAPPING] = float(mapping)
         channels = {int(r): {int(c): float(a) for c, a in chs.items()}
                     for r, chs in (channels or {}).items() if chs}
+        check_channel_support(self.generator, channels)
         for res, chs in channels.items():
             if res not in self._channel_rows:
                 raise BlendSpecError(f"channel α given for {res} px, but the models' resolutions "

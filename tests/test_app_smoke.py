@@ -165,7 +165,14 @@ def test_models_picked_and_uploaded(tmp_path):
         assert "Loaded skip64_base_rosinality.pt + skip64_transfer.pkl" in out[0]
         sg3 = FIXTURES / "stylegan3" / "sg3t64_base.pkl"
         out = client.predict(handle_file(str(sg3)), handle_file(str(NV_TRANSFER)), api_name="/load_uploads")
-        assert "Not loaded" in out[0] and "StyleGAN3" in out[0]
+        assert "Not loaded" in out[0] and "StyleGAN3" in out[0] and "StyleGAN2" in out[0]
+        # A StyleGAN3 pair loads; the page says how its sliders group the layers, and renders.
+        sg3_transfer = FIXTURES / "stylegan3" / "sg3t64_transfer.pkl"
+        out = client.predict(handle_file(str(sg3)), handle_file(str(sg3_transfer)), api_name="/load_uploads")
+        assert "Loaded sg3t64_base.pkl + sg3t64_transfer.pkl (64 px)" in out[0]
+        assert "sampling rate" in out[0] and "32 px = L4_52_128" in out[0]
+        images = client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")
+        assert all(images[i] is not None for i in range(3))
         evil = tmp_path / "evil.pkl"
         import os, pickle
 

@@ -125,7 +125,7 @@ def test_blend_records_its_recipe(nv_pair):
 @pytest.mark.parametrize("other,needle", [
     (dict(img_resolution=64), r"'synthesis\.b64\.\S+' exists in transfer but not in base \(base 32 px, transfer 64 px\)"),
     (dict(channel_max=16), r"'synthesis\.b4\.const' has shape \[32, 4, 4\] in base but \[16, 4, 4\]"),
-    (dict(architecture="resnet"), "'skip' generator with a 'resnet'"),
+    (dict(architecture="resnet"), "'skip' generator with a StyleGAN2 'resnet'"),
     (dict(w_dim=8), r"'synthesis\.b4\.conv1\.affine\.weight' has shape"),
 ])
 def test_mismatched_pairs_name_the_first_difference(other, needle):

@@ -70,7 +70,8 @@ def test_blend_to_pkl_matches_fixture_and_preview(capsys, tmp_path, renders):
 
 @pytest.mark.parametrize("args,needle", [
     (["info", "/no/such.pkl"], "no such model file"),
-    (["info", FIXTURES / "stylegan3" / "sg3t64_base.pkl"], "StyleGAN3"),
+    (["blend", FIXTURES / "stylegan3" / "sg3t64_base.pkl", FIXTURES / "stylegan3" / "sg3r64_transfer.pkl",
+      "--swap", "16", "-o", "x.pkl"], "'stylegan3-t' generator with a StyleGAN3 'stylegan3-r'"),
     (["blend", NV_BASE, NV_TRANSFER, "--swap", "16", "--alpha", "0.5", "-o", "x.pkl"], "exactly one of"),
     (["blend", NV_BASE, NV_TRANSFER, "--swap", "12", "-o", "x.pkl"], "power of two"),
     (["blend", NV_BASE, NV_TRANSFER, "--smooth", "16", "-o", "x.pkl"], "CENTRE,WIDTH"),

@@ -282,12 +282,6 @@ def test_pickle_of_wrong_container(tmp_path):
         stylemix.load_generator(path)
 
 
-@pytest.mark.parametrize("name", ["sg3t64_base.pkl", "sg3r64_base.pkl"])
-def test_stylegan3_is_named_unsupported(name):
-    with pytest.raises(stylemix.UnsupportedModelError, match="StyleGAN3"):
-        stylemix.load_generator(FIXTURES / "stylegan3" / name)
-
-
 TF_PICKLE = FIXTURES / "tf" / "skip64_base_tf.pkl"
 
 

@@ -13,6 +13,7 @@ import torch
 
 from ..errors import ModelLoadError
 from ..networks import Generator, GeneratorConfig
+from ..networks.stylegan3 import Generator3, StyleGAN3Config
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,11 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def build_generator(config: GeneratorConfig, tensors: dict[str, torch.Tensor],
+def build_generator(config: GeneratorConfig | StyleGAN3Config, tensors: dict[str, torch.Tensor],
                     source: ModelSource | None, device: str | torch.device = "cpu",
                     what: str = "the file") -> Generator:
     """Instantiate our network for ``config`` and fill it, naming the first thing that does not fit."""
-    G = Generator(config)
+    G = Generator3(config) if isinstance(config, StyleGAN3Config) else Generator(config)
     expected = G.state_dict()
     for name, value in expected.items():
         if name not in tensors:

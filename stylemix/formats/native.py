@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from ..errors import ModelLoadError
 from ..networks import Generator, GeneratorConfig
+from ..networks.stylegan3 import StyleGAN3Config
 from .common import ModelSource, atomic_write, build_generator, file_sha256
 
 FORMAT_TAG = "stylemix-generator"
@@ -37,7 +38,13 @@ def load(path: str | os.PathLike, device="cpu") -> Generator:
     except SafetensorError as exc:
         raise ModelLoadError(f"{name} is not a readable safetensors file ({exc})") from None
     try:
-        config = GeneratorConfig.from_dict(json.loads(meta["config"]))
+        config_dict = json.loads(meta["config"])
+        if not isinstance(config_dict, dict):
+            raise TypeError("config is not a JSON object")
+        if config_dict.get("generator") == "stylegan3":
+            config = StyleGAN3Config.from_dict(config_dict)
+        else:
+            config = GeneratorConfig.from_dict(config_dict)
         blend_info = json.loads(meta["blend"]) if meta.get("blend") else None
     except (KeyError, json.JSONDecodeError, TypeError) as exc:
         raise ModelLoadError(f"{name} has a malformed stylemix config ({exc})") from None

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import ExportError, ModelLoadError, UnsupportedModelError
 from ..networks import Generator, GeneratorConfig
-from . import tf_pkl
+from . import nvidia_sg3, tf_pkl
 from .common import ModelSource, atomic_write, build_generator, file_sha256
 from .safe_pickle import PersistentRecord, PickleContents, TFNetworkRecord, safe_load_pickle
 
@@ -41,10 +41,6 @@ def _generator_record(root, network: str) -> PersistentRecord:
     if not isinstance(record, PersistentRecord):
         raise ModelLoadError(f"'{network}' in the pickle is not an NVIDIA network object")
     synthesis = record.children().get("synthesis")
-    child_names = set(synthesis.children()) if isinstance(synthesis, PersistentRecord) else set()
-    if "input" in child_names or any(n.startswith("L") and "_" in n for n in child_names):
-        raise UnsupportedModelError(
-            f"'{network}' is a StyleGAN3 generator (alias-free, -t/-r); only StyleGAN2 is supported yet")
     if record.class_name != "Generator" or not isinstance(synthesis, PersistentRecord):
         raise UnsupportedModelError(
             f"'{network}' is a {record.class_name}, not a StyleGAN2 Generator")
@@ -64,7 +60,10 @@ def _generator_from_root(root, path, network: str, device) -> Generator:
     if tf_pkl.is_tf_root(root):
         return tf_pkl.from_root(root, path, network=network, device=device)
     record = _generator_record(root, network)
-    config = GeneratorConfig.from_nvidia_kwargs(record.init_kwargs)
+    if nvidia_sg3.is_stylegan3(record):
+        config = nvidia_sg3.config_from_record(record)
+    else:
+        config = GeneratorConfig.from_nvidia_kwargs(record.init_kwargs)
     source = ModelSource("nvidia_pkl", os.path.abspath(path), file_sha256(path), network)
     return build_generator(config, record.named_tensors(), source, device,
                            what=f"'{network}' of {os.path.basename(path)}")

@@ -7,6 +7,7 @@ Module and parameter names are NVIDIA stylegan2-ada-pytorch's (``mapping.fc0.wei
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -14,6 +15,21 @@ from torch import nn
 from .config import GeneratorConfig
 from .layers import Conv2dLayer, FullyConnectedLayer, SynthesisLayer, ToRGBLayer
 from .ops import make_fir_filter, normalize_2nd_moment, upsample2d
+
+_BLOCK_RE = re.compile(r"synthesis\.b(\d+)\.")
+# Tensors whose first axis is the block's output channel (feature map).
+_CHANNEL_RE = re.compile(r"synthesis\.b\d+\.(const|(conv0|conv1|skip)\.(weight|bias))")
+
+
+def is_channel_tensor(name: str) -> bool:
+    """True when axis 0 of StyleGAN2 parameter ``name`` indexes the block's output feature maps."""
+    return _CHANNEL_RE.fullmatch(name) is not None
+
+
+def resolution_of(name: str) -> int | None:
+    """The StyleGAN2 block resolution a parameter belongs to (None for the mapping network)."""
+    m = _BLOCK_RE.match(name)
+    return int(m.group(1)) if m else None
 
 
 class MappingNetwork(nn.Module):
@@ -154,23 +170,41 @@ class SynthesisNetwork(nn.Module):
         return x, img
 
 
-class Generator(nn.Module):
-    """The whole generator; ``config`` says its shape, ``source`` where it was loaded from."""
+class StyleGenerator(nn.Module):
+    """What every generator family shares: a mapping network, latents, the full forward pass,
+    and the questions a blend asks of it (which α group a tensor follows, which tensors are
+    picked rather than averaged)."""
 
-    def __init__(self, config: GeneratorConfig):
+    mapping: MappingNetwork
+    synthesis: nn.Module
+
+    def __init__(self, config):
         super().__init__()
         self.config = config
         self.z_dim, self.c_dim, self.w_dim = config.z_dim, config.c_dim, config.w_dim
         self.img_resolution, self.img_channels = config.img_resolution, config.img_channels
-        self.synthesis = SynthesisNetwork(config)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(config, self.num_ws)
         self.source = None      # formats.ModelSource, set by the loaders
         self.blend_info = None  # dict describing the blend that produced this generator, if any
 
+    family = "stylegan2"
+    supports_channel_alpha = True
+
     @property
     def block_resolutions(self) -> list[int]:
+        """The α groups of the synthesis network, by resolution in pixels."""
         return list(self.synthesis.block_resolutions)
+
+    def resolution_of(self, name: str) -> int | None:
+        """The α group (resolution) a state-dict entry follows; None for the mapping network."""
+        return resolution_of(name)
+
+    def is_channel_tensor(self, name: str) -> bool:
+        """True when axis 0 of ``name`` indexes its group's output feature maps (channel α)."""
+        return is_channel_tensor(name)
+
+    def is_picked(self, name: str) -> bool:
+        """True for buffers a blend takes whole from the dominant model instead of averaging."""
+        return name.endswith("noise_const") or name.endswith("resample_filter")
 
     @torch.no_grad()
     def sample_w(self, samples: int = 10_000, seed: int = 0) -> torch.Tensor:
@@ -193,3 +227,13 @@ class Generator(nn.Module):
                 noise_mode: str = "const", force_fp32: bool = False) -> torch.Tensor:
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32)
+
+
+class Generator(StyleGenerator):
+    """The StyleGAN2 generator; ``config`` says its shape, ``source`` where it was loaded from."""
+
+    def __init__(self, config: GeneratorConfig):
+        super().__init__(config)
+        self.synthesis = SynthesisNetwork(config)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(config, self.num_ws)

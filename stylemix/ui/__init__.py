@@ -103,6 +103,23 @@ def render_mix(G_base, transfers: list, names: list[str], alphas, seed: int, psi
     return images, label
 
 
+def slider_labels(G) -> dict[int, str]:
+    """Slider label per α group: "16 px" for StyleGAN2 blocks; StyleGAN3 layers have no single
+    resolution, so its sliders name the sampling rate and how many layers it drives."""
+    if getattr(G, "family", "stylegan2") != "stylegan3":
+        return {r: f"{r} px" for r in G.block_resolutions}
+    return {r: f"{r} px · {len(names)} layers" for r, names in G.layers_by_group().items()}
+
+
+def family_note(G) -> str:
+    """One line for the page when the pair is StyleGAN3: what the sliders mean there."""
+    if getattr(G, "family", "stylegan2") != "stylegan3":
+        return ""
+    groups = "; ".join(f"{r} px = {', '.join(names)}" for r, names in G.layers_by_group().items())
+    return (f" StyleGAN3 ({G.config.architecture}): its layers have no single resolution, so each "
+            f"slider drives the layers of one sampling rate ({groups}). Channel α is StyleGAN2-only.")
+
+
 BASE_ONLY = BlendSpec.linear(0.0)
 TRANSFER_ONLY = BlendSpec.linear(1.0, mapping="transfer")
 
@@ -161,8 +178,10 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             raise gr.Error("Load a model pair first (the Models section).")
         return toonifier
 
-    def slider_updates(resolutions, values=None):
-        return [gr.update(visible=r in resolutions, **({} if values is None else {"value": v}))
+    def slider_updates(resolutions, values=None, labels=None):
+        labels = labels or {}
+        return [gr.update(visible=r in resolutions, label=labels.get(r, f"{r} px"),
+                          **({} if values is None else {"value": v}))
                 for r, v in zip(ALL_RESOLUTIONS, values or [None] * len(ALL_RESOLUTIONS))]
 
     start_res = default.G_base.block_resolutions if default else []
@@ -172,7 +191,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
     # delete_cache: Gradio's own copies of served files go after an hour, checked every 10 min.
     with gr.Blocks(title="stylemix", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("# stylemix — resolution-dependent GAN blending")
-        status = gr.Markdown(f"**{problem}**" if problem else "")
+        status = gr.Markdown(f"**{problem}**" if problem else family_note(default.G_base).strip())
         pair_key = gr.State(default_key)
         with gr.Accordion("Models", open=default is None):
             offered = list_models(models_dir)
@@ -188,7 +207,8 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
         gr.Markdown("α per resolution: **0 = base, 1 = transfer**. Low resolutions shape the "
                     "structure (pose, head shape), high ones the texture and rendering.")
         with gr.Row():
-            sliders = [gr.Slider(0, 1, value=v, step=0.05, label=f"{r} px", min_width=80,
+            start_labels = slider_labels(default.G_base) if default else {}
+            sliders = [gr.Slider(0, 1, value=v, step=0.05, label=start_labels.get(r, f"{r} px"), min_width=80,
                                  visible=r in start_res, elem_id=f"alpha-{r}")
                        for r, v in zip(ALL_RESOLUTIONS, start_values)]
         with gr.Row():
@@ -303,11 +323,13 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                         gr.update(), gr.update(), *[gr.update()] * (len(sliders) + len(mix_sliders)))
             res = toonifier.G_base.block_resolutions
             values = preset_alphas(res, PRESETS[0], toonify_swap(res), 0.5, 0.5)
-            note = f"Loaded {base.name} + {transfer.name} ({res[-1]} px)."
+            note = f"Loaded {base.name} + {transfer.name} ({toonifier.G_base.img_resolution} px)." \
+                + family_note(toonifier.G_base)
             channel_res = gr.update(choices=res, value=res[len(res) // 2])
             mix_updates = [gr.update(visible=r in res, value=0) for _ in range(MIX_MODELS)
                            for r in ALL_RESOLUTIONS]
-            return (key, note, None, None, channel_res, [], *slider_updates(res, values), *mix_updates)
+            return (key, note, None, None, channel_res, [],
+                    *slider_updates(res, values, slider_labels(toonifier.G_base)), *mix_updates)
 
         def save_png(image, label: str, session: str | None) -> str:
             path = exports.path_for(session, f"toonified-{label}.png")
