@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import stylemix
+from stylemix import BlendSpec
 from stylemix.formats import detect_format
 from stylemix.formats.safe_pickle import PersistentRecord, safe_load_pickle
 from conftest import FIXTURES, NV_BASE, ROSINALITY, random_generator, render
@@ -300,8 +301,8 @@ def test_tf_pickle_g_and_exports(tmp_path):
     Gs = stylemix.load_generator(TF_PICKLE)
     stylemix.save(Gs, tmp_path / "from_tf.safetensors")
     assert stylemix.load_generator(tmp_path / "from_tf.safetensors").config == Gs.config
-    with pytest.raises(stylemix.ExportError, match="needs an NVIDIA .pkl as its template"):
-        stylemix.save(Gs, tmp_path / "from_tf.pkl")
+    stylemix.save(Gs, tmp_path / "from_tf.pkl")  # a TF pickle again, Gs rewritten in place
+    assert (tmp_path / "from_tf.pkl").read_bytes() == TF_PICKLE.read_bytes()  # unchanged weights
 
 
 def test_records_are_inert():
@@ -395,3 +396,36 @@ def test_zip_bomb_checkpoint_is_refused_before_inflating(tmp_path):
     assert bomb.stat().st_size < 5 * 2**20
     with pytest.raises(UnsafeModelFileError, match="compressed"):
         stylemix.load_generator(bomb)
+
+
+def test_tf_base_blend_exports_to_a_tf_pickle(tmp_path, nv_pair, renders):
+    """A .pkl of a blend whose base is a TF pickle is that TF pickle with Gs rewritten."""
+    base = stylemix.load_generator(TF_PICKLE)
+    B = stylemix.blend(base, nv_pair[1], BlendSpec.swap(16))
+    out = tmp_path / "blend.pkl"
+    stylemix.save(B, out)
+    assert out.stat().st_size == TF_PICKLE.stat().st_size
+    R = stylemix.load_generator(out)
+    assert R.source.format == "tf_pkl"
+    assert all(torch.equal(R.state_dict()[k], v) for k, v in B.state_dict().items())
+    ws = torch.from_numpy(renders["swap16_lowT_psi1.0_ws"])
+    with torch.no_grad():
+        assert (R.synthesis(ws) - torch.from_numpy(renders["swap16_lowT_psi1.0_img"])).abs().max() < 1e-4
+    # G (the training network) and D are untouched.
+    G_written, G_template = (stylemix.load_generator(p, network="G") for p in (out, TF_PICKLE))
+    assert all(torch.equal(a, b) for a, b in zip(G_written.state_dict().values(),
+                                                 G_template.state_dict().values()))
+
+
+def test_tf_export_needs_a_tf_template(tmp_path, nv_pair):
+    with pytest.raises(stylemix.ExportError, match="TF pickle as its template"):
+        stylemix.save(nv_pair[0], tmp_path / "x.pkl", format="tf_pkl")
+
+
+def test_array_location_checks_the_opcode_header():
+    from stylemix.formats.safe_pickle import _payload_start
+    raw = b"\x00\x00\x80?"
+    # The same four bytes first occur inside a BINUNICODE string, then as a real SHORT_BINBYTES.
+    data = b"X\x04\x00\x00\x00" + raw + b"C\x04" + raw + b"."
+    assert _payload_start(data, raw, 0) == data.rindex(raw)
+    assert _payload_start(b"X\x04\x00\x00\x00" + raw, raw, 0) is None

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from ..errors import ExportError, ModelLoadError
 from ..networks import Generator
-from . import native, nvidia_pkl, rosinality
+from . import native, nvidia_pkl, rosinality, tf_pkl
 from .common import ModelSource
 from .safe_pickle import TORCH_LEGACY_MAGIC
 
-FORMATS = ("nvidia_pkl", "rosinality", "native")
+FORMATS = ("nvidia_pkl", "tf_pkl", "rosinality", "native")
 _SAVE_BY_SUFFIX = {".pkl": "nvidia_pkl", ".pt": "rosinality", ".pth": "rosinality",
                    ".safetensors": "native"}
 
@@ -81,13 +81,17 @@ def format_for_path(path: str | os.PathLike) -> str:
 def save(G: Generator, path: str | os.PathLike, format: str | None = None) -> None:
     """Write ``G`` atomically; the format follows the extension unless given.
 
-    ``.pkl`` writes an NVIDIA pickle, which needs the NVIDIA .pkl that G (or its blend base)
-    was loaded from as template; otherwise an ExportError says so.
+    ``.pkl`` writes a pickle of the kind G (or its blend base) was loaded from — an NVIDIA
+    PyTorch pickle, or an old TensorFlow one — using that file as the template; a generator
+    from any other format gets an ExportError saying so.
     """
     fmt = format or format_for_path(path)
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
-    {"nvidia_pkl": nvidia_pkl.save, "rosinality": rosinality.save, "native": native.save}[fmt](G, path)
+    if fmt == "nvidia_pkl" and format is None and getattr(G.source, "format", None) == "tf_pkl":
+        fmt = "tf_pkl"  # a .pkl of a TF base is a TF pickle again
+    {"nvidia_pkl": nvidia_pkl.save, "tf_pkl": tf_pkl.save, "rosinality": rosinality.save,
+     "native": native.save}[fmt](G, path)
 
 
 __all__ = ["FORMATS", "ModelSource", "detect_format", "format_for_path", "load_discriminator",

@@ -176,6 +176,31 @@ def _numpy_reconstruct(cls, shape, typecode):
     return np.ndarray.__new__(np.ndarray, shape, typecode)
 
 
+class LocatedArray(np.ndarray):
+    """An array that remembers where its raw bytes sit in the pickle (``stylemix_offset``), so
+    TF export can overwrite them in place.  Only made when the caller asks to locate arrays."""
+
+    stylemix_offset: int | None = None
+
+
+# Opcodes that carry a bytes payload, and the size of their length field (protocol ≥ 3).
+_BYTES_OPCODES = {b"C": 1, b"B": 4, b"\x8e": 8}
+
+
+def _payload_start(data: bytes, raw: bytes, cursor: int) -> int | None:
+    """Where ``raw`` starts as a whole bytes payload at or after ``cursor`` (its opcode header
+    checked, so a short array never matches stray bytes inside some other opcode)."""
+    start = data.find(raw, cursor)
+    while start >= 0:
+        for opcode, width in _BYTES_OPCODES.items():
+            head = start - width - 1
+            if head >= 0 and data[head:head + 1] == opcode and \
+                    int.from_bytes(data[head + 1:start], "little") == len(raw):
+                return start
+        start = data.find(raw, start + 1)
+    return None
+
+
 def _numpy_scalar(dtype, data=None):
     if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
         raise UnsafeModelFileError("pickle asks for a numpy scalar of a disallowed type")
@@ -222,10 +247,11 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 
 
 class _AllowListUnpickler(pickle.Unpickler):
-    def __init__(self, file, data: bytes | None):
+    def __init__(self, file, data: bytes | None, locate_arrays: bool = False):
         super().__init__(file)
         self._data = data
         self._cursor = 0
+        self._locate_arrays = locate_arrays
         self.slots: dict[int, StorageSlot] = {}
 
     def find_class(self, module: str, name: str):
@@ -239,7 +265,26 @@ class _AllowListUnpickler(pickle.Unpickler):
                 "only NVIDIA network pickles with plain tensors are accepted")
         if target is _load_storage_bytes and self._data is not None:
             return self._load_and_locate
+        if target is _numpy_reconstruct and self._locate_arrays:
+            return self._reconstruct_located
         return target
+
+    def _reconstruct_located(self, cls, shape, typecode):
+        _numpy_reconstruct(cls, shape, typecode)  # the same checks
+        arr = np.ndarray.__new__(LocatedArray, shape, typecode)
+        unpickler = self
+
+        def setstate(state):
+            np.ndarray.__setstate__(arr, state)
+            raw = state[4] if isinstance(state, tuple) and len(state) == 5 else None
+            if isinstance(raw, bytes) and raw:
+                start = _payload_start(unpickler._data, raw, unpickler._cursor)
+                if start is not None:
+                    unpickler._cursor = start + len(raw)
+                    arr.stylemix_offset = start
+            del arr.__dict__["__setstate__"]  # done: drop the reference to the unpickler
+        arr.__dict__["__setstate__"] = setstate
+        return arr
 
     def persistent_load(self, pid):
         raise UnsafeModelFileError("refusing to load: the pickle uses persistent ids")
@@ -255,9 +300,14 @@ class _AllowListUnpickler(pickle.Unpickler):
         return storage
 
 
-def safe_load_pickle(data: bytes, locate_storages: bool = False) -> PickleContents:
-    """Unpickle ``data`` through the allow-list; never imports or runs code from it."""
-    unpickler = _AllowListUnpickler(io.BytesIO(data), data if locate_storages else None)
+def safe_load_pickle(data: bytes, locate_storages: bool = False,
+                     locate_arrays: bool = False) -> PickleContents:
+    """Unpickle ``data`` through the allow-list; never imports or runs code from it.
+
+    ``locate_storages`` / ``locate_arrays`` record where tensor storages / numpy arrays keep
+    their raw bytes in ``data``, for in-place export."""
+    unpickler = _AllowListUnpickler(io.BytesIO(data), data if (locate_storages or locate_arrays) else None,
+                                    locate_arrays)
     try:
         root = unpickler.load()
     except ModelLoadError:

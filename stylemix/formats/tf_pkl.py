@@ -14,14 +14,15 @@ Read through the same allow-listed unpickler (no TensorFlow, nothing executed); 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..errors import ModelLoadError, UnsupportedModelError
+from ..errors import ExportError, ModelLoadError, UnsupportedModelError
 from ..networks import Generator, GeneratorConfig
-from .common import ModelSource, build_generator, file_sha256
-from .safe_pickle import TFNetworkRecord
+from .common import ModelSource, atomic_write, build_generator, file_sha256
+from .safe_pickle import TFNetworkRecord, safe_load_pickle
 
 NETWORKS = {"G_ema": 2, "Gs": 2, "G": 0}
 _HARMLESS = {"label_size", "num_fp16_res", "conv_clamp", "architecture", "mapping_layers",
@@ -73,34 +74,62 @@ def _config(kwargs: dict) -> GeneratorConfig:
         raise ModelLoadError(f"TensorFlow generator lacks setting {exc}") from None
 
 
-def to_nvidia(cfg: GeneratorConfig, mapping: dict, synthesis: dict, top: dict) -> dict[str, torch.Tensor]:
-    def t(array) -> torch.Tensor:
-        return torch.from_numpy(np.array(array, dtype=np.float32, copy=True))  # keeps 0-d shapes
+@dataclass(frozen=True)
+class Link:
+    """One TF variable and the state-dict entry it becomes."""
 
-    out: dict[str, torch.Tensor] = {}
+    ours: str   # our (NVIDIA PyTorch) name
+    where: str  # "mapping", "synthesis" or "top" (variables of the generator itself)
+    tf: str     # TF variable name
+    kind: str   # how the array is laid out: see _TO_OURS
+
+
+# TF layout → ours, and back. Convolutions are [k, k, in, out] in TF; upsampling ones are also
+# flipped in space there; TF stores modulation biases minus one.
+_TO_OURS = {
+    "plain": lambda a: a,
+    "dense": lambda a: a.T,
+    "conv": lambda a: a.transpose(3, 2, 0, 1),
+    "conv_flip": lambda a: a[::-1, ::-1].transpose(3, 2, 0, 1),
+    "mod_bias": lambda a: a + 1,
+    "const": lambda a: a[0],
+    "noise": lambda a: a[0, 0],
+}
+_TO_TF = {
+    "plain": lambda t: t,
+    "dense": lambda t: t.T,
+    "conv": lambda t: t.transpose(2, 3, 1, 0),
+    "conv_flip": lambda t: t.transpose(2, 3, 1, 0)[::-1, ::-1],
+    "mod_bias": lambda t: t - 1,
+    "const": lambda t: t[None],
+    "noise": lambda t: t[None, None],
+}
+
+
+def links(cfg: GeneratorConfig, with_avg: bool = True) -> list[Link]:
+    """Every TF variable of a generator with this config, and where it goes."""
+    out: list[Link] = []
     for i in range(cfg.mapping_layers):
-        out[f"mapping.fc{i}.weight"] = t(mapping[f"Dense{i}/weight"].T)
-        out[f"mapping.fc{i}.bias"] = t(mapping[f"Dense{i}/bias"])
+        out += [Link(f"mapping.fc{i}.weight", "mapping", f"Dense{i}/weight", "dense"),
+                Link(f"mapping.fc{i}.bias", "mapping", f"Dense{i}/bias", "plain")]
     if cfg.c_dim:
-        out["mapping.embed.weight"] = t(mapping["LabelEmbed/weight"].T)
-        out["mapping.embed.bias"] = t(mapping["LabelEmbed/bias"])
-    if "dlatent_avg" in top:
-        out["mapping.w_avg"] = t(top["dlatent_avg"])
+        out += [Link("mapping.embed.weight", "mapping", "LabelEmbed/weight", "dense"),
+                Link("mapping.embed.bias", "mapping", "LabelEmbed/bias", "plain")]
+    if with_avg:
+        out.append(Link("mapping.w_avg", "top", "dlatent_avg", "plain"))
 
-    def layer(nv: str, tf: str, flip: bool = False, modulated: bool = True, noise: bool = True):
-        w = synthesis[f"{tf}/weight"]
-        if flip:
-            w = w[::-1, ::-1]
-        out[f"{nv}.weight"] = t(w.transpose(3, 2, 0, 1))
-        if f"{tf}/bias" in synthesis:
-            out[f"{nv}.bias"] = t(synthesis[f"{tf}/bias"])
+    def layer(nv: str, tf: str, flip: bool = False, modulated: bool = True, noise: bool = True,
+              bias: bool = True):
+        out.append(Link(f"{nv}.weight", "synthesis", f"{tf}/weight", "conv_flip" if flip else "conv"))
+        if bias:
+            out.append(Link(f"{nv}.bias", "synthesis", f"{tf}/bias", "plain"))
         if modulated:
-            out[f"{nv}.affine.weight"] = t(synthesis[f"{tf}/mod_weight"].T)
-            out[f"{nv}.affine.bias"] = t(synthesis[f"{tf}/mod_bias"] + 1)  # TF stores bias − 1
+            out.append(Link(f"{nv}.affine.weight", "synthesis", f"{tf}/mod_weight", "dense"))
+            out.append(Link(f"{nv}.affine.bias", "synthesis", f"{tf}/mod_bias", "mod_bias"))
         if noise:
-            out[f"{nv}.noise_strength"] = t(synthesis[f"{tf}/noise_strength"])
+            out.append(Link(f"{nv}.noise_strength", "synthesis", f"{tf}/noise_strength", "plain"))
 
-    out["synthesis.b4.const"] = t(synthesis["4x4/Const/const"][0])
+    out.append(Link("synthesis.b4.const", "synthesis", "4x4/Const/const", "const"))
     layer("synthesis.b4.conv1", "4x4/Conv")
     noise_layers = ["synthesis.b4.conv1"]
     for res in cfg.block_resolutions:
@@ -110,27 +139,84 @@ def to_nvidia(cfg: GeneratorConfig, mapping: dict, synthesis: dict, top: dict) -
             layer(f"{nv}.conv1", f"{tf}/Conv1")
             noise_layers += [f"{nv}.conv0", f"{nv}.conv1"]
             if cfg.architecture == "resnet":
-                layer(f"{nv}.skip", f"{tf}/Skip", modulated=False, noise=False)
+                layer(f"{nv}.skip", f"{tf}/Skip", modulated=False, noise=False, bias=False)
         if res == cfg.img_resolution or cfg.architecture == "skip":
             layer(f"{nv}.torgb", f"{tf}/ToRGB", noise=False)
-    for i, name in enumerate(noise_layers):
-        out[f"{name}.noise_const"] = t(synthesis[f"noise{i}"][0, 0])
+    out += [Link(f"{name}.noise_const", "synthesis", f"noise{i}", "noise")
+            for i, name in enumerate(noise_layers)]
     return out
+
+
+def to_nvidia(cfg: GeneratorConfig, mapping: dict, synthesis: dict, top: dict) -> dict[str, torch.Tensor]:
+    groups = {"mapping": mapping, "synthesis": synthesis, "top": top}
+    out: dict[str, torch.Tensor] = {}
+    for link in links(cfg, with_avg="dlatent_avg" in top):
+        array = _TO_OURS[link.kind](groups[link.where][link.tf])
+        out[link.ours] = torch.from_numpy(np.array(array, dtype=np.float32, copy=True))  # keeps 0-d
+    return out
+
+
+def _network_variables(record: TFNetworkRecord) -> dict[str, dict[str, np.ndarray]]:
+    state = record.state if isinstance(record.state, dict) else {}
+    components = state.get("components") or {}
+    if not all(isinstance(components.get(k), TFNetworkRecord) for k in ("mapping", "synthesis")):
+        raise ModelLoadError("the TensorFlow generator lacks its mapping/synthesis components")
+    return {"mapping": _variables(components["mapping"], "mapping"),
+            "synthesis": _variables(components["synthesis"], "synthesis"),
+            "top": _variables(record, "the generator")}
+
+
+def save(G: Generator, path: str | os.PathLike) -> None:
+    """Write ``G`` into a copy of the TF pickle it (or its blend base) came from, as the network
+    it was loaded from (``Gs`` unless ``G`` was asked for).
+
+    Like NVIDIA .pkl export, the original file is the template: only the bytes of Gs's arrays
+    change, so G, D, the stored build source and every setting stay as they were.  Without a
+    TF template there is nothing to write into: TF pickles carry NVIDIA's network source code,
+    which stylemix neither has nor ships.
+    """
+    src = G.source
+    if getattr(G, "family", "stylegan2") != "stylegan2":
+        raise ExportError("TensorFlow pickles hold StyleGAN2 generators only")
+    if src is None or src.format != "tf_pkl":
+        origin = "a file" if src is None else f"a {src.format} file"
+        raise ExportError(
+            f"cannot write a TensorFlow pickle: this generator comes from {origin}, and a TF "
+            "pickle needs a TF pickle as its template (blend with a TF .pkl as the base)")
+    if not os.path.exists(src.path) or file_sha256(src.path) != src.sha256:
+        raise ExportError(f"the template {src.path} has changed or gone since it was loaded; "
+                          "load the models again before exporting")
+    with open(src.path, "rb") as f:
+        data = bytearray(f.read())
+    root = safe_load_pickle(bytes(data), locate_arrays=True).root
+    record = root[NETWORKS.get(src.network or "Gs", 2)]  # the network G was loaded from
+    variables = _network_variables(record)
+    ours = {k: v.detach().to("cpu", torch.float32).numpy() for k, v in G.state_dict().items()}
+    cfg = _config(dict(record.state.get("static_kwargs") or {}))
+    if cfg.to_dict() != G.config.to_dict():
+        raise ExportError("the generator's shape differs from the TF template's")
+    for link in links(cfg, with_avg="dlatent_avg" in variables["top"]):
+        old = variables[link.where][link.tf]
+        new = np.asarray(_TO_TF[link.kind](ours[link.ours]), dtype=old.dtype)
+        offset = getattr(old, "stylemix_offset", None)
+        if offset is None or new.shape != old.shape or not (old.flags.c_contiguous or old.flags.f_contiguous):
+            raise ExportError(f"cannot locate the bytes of TF variable '{link.tf}' in the template "
+                              "(an unusual pickle layout); save as .pkl, .pt or .safetensors instead")
+        # Arrays keep the memory order they were pickled in (TF often stores Fortran order).
+        data[offset: offset + new.nbytes] = new.tobytes(order="C" if old.flags.c_contiguous else "F")
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def from_root(root, path: str | os.PathLike, network: str = "G_ema", device="cpu") -> Generator:
     if network not in NETWORKS:
         raise ValueError(f"network must be one of {tuple(NETWORKS)}, not {network!r}")
     record = root[NETWORKS[network]]
+    variables = _network_variables(record)
     state = record.state if isinstance(record.state, dict) else {}
-    components = state.get("components") or {}
-    if not all(isinstance(components.get(k), TFNetworkRecord) for k in ("mapping", "synthesis")):
-        raise ModelLoadError("the TensorFlow generator lacks its mapping/synthesis components")
     cfg = _config(dict(state.get("static_kwargs") or {}))
     try:
-        tensors = to_nvidia(cfg, _variables(components["mapping"], "mapping"),
-                            _variables(components["synthesis"], "synthesis"),
-                            _variables(record, "the generator"))
+        tensors = to_nvidia(cfg, variables["mapping"], variables["synthesis"], variables["top"])
     except KeyError as exc:
         raise ModelLoadError(f"the TensorFlow generator lacks variable {exc}") from None
     reference = Generator(cfg).state_dict()
@@ -140,6 +226,6 @@ def from_root(root, path: str | os.PathLike, network: str = "G_ema", device="cpu
     label = "Gs" if NETWORKS[network] == 2 else "G"  # TF's names for the EMA and raw generators
     source = ModelSource("tf_pkl", os.path.abspath(path), file_sha256(path), label)
     G = build_generator(cfg, tensors, source, device, what=os.path.basename(path))
-    if "dlatent_avg" not in _variables(record, "the generator"):
+    if "dlatent_avg" not in variables["top"]:
         G.estimate_w_avg()  # G (not Gs) carries no average: estimate it
     return G

@@ -246,7 +246,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
             grid = gr.Image(label=f"blend, the next {GRID_SEEDS} seeds", type="numpy", format="png")
             timing = gr.Markdown(elem_id="timing")
             with gr.Row():
-                export_pkl = gr.Button("export .pkl (NVIDIA; needs an NVIDIA .pkl base)")
+                export_pkl = gr.Button("export .pkl (needs a .pkl base: NVIDIA or TF)")
                 export_pt = gr.Button("export .pt (rosinality)")
                 export_st = gr.Button("export .safetensors")
                 exported = gr.File(label="exported blend")
