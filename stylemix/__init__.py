@@ -1,4 +1,4 @@
-"""stylemix: resolution-dependent blending of StyleGAN2 generators ("layer swapping", Toonify).
+"""stylemix: resolution-dependent blending of StyleGAN2 and StyleGAN3 generators ("layer swapping", Toonify).
 
     import stylemix
     G = stylemix.load_generator("ffhq.pkl")

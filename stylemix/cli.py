@@ -416,8 +416,8 @@ def _add_training_options(parser, kimg: float, augment: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stylemix", description=(
-        "Blend StyleGAN2 generators by resolution (layer swapping). Reads NVIDIA .pkl, "
-        "rosinality .pt and stylemix .safetensors files without running code from them."))
+        "Blend StyleGAN2 and StyleGAN3 generators by resolution (layer swapping). Reads NVIDIA .pkl, "
+        "old TensorFlow .pkl, rosinality .pt and stylemix .safetensors files without running code from them."))
     sub = p.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="describe a model file")
