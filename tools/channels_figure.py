@@ -9,15 +9,18 @@ where those channels changed the picture.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-import stylemix
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+import stylemix  # noqa: E402
 from stylemix import BlendSpec
-from stylemix.channels import rank_channels
-from stylemix.engine import BlendEngine
-from stylemix.render import make_grid, parse_seeds, render_seeds, to_uint8
+from stylemix.channels import rank_channels  # noqa: E402
+from stylemix.engine import BlendEngine  # noqa: E402
+from stylemix.render import make_grid, parse_seeds, render_seeds, to_uint8  # noqa: E402
 
 SCALE = 2
 
