@@ -219,3 +219,15 @@ def test_cli_info_and_blend(tmp_path):
     assert stylemix.load_generator(out).blend_info["label"] == "swap32-lowT"
     bad = run("blend", base, transfer, "--swap", "16", "--channels", "16:3=1", "-o", tmp_path / "c.pkl")
     assert bad.returncode != 0 and "StyleGAN2 models only" in bad.stderr
+
+
+def test_many_blends_in_one_pass():
+    from stylemix.batch_blend import BlendBatch
+    A, B = pair("sg3t64")
+    specs = [BlendSpec.swap(16), BlendSpec.swap(32, low="base")]
+    z = torch.from_numpy(np.random.RandomState(5).randn(1, A.z_dim)).float()
+    batched = BlendBatch(A, B).render(specs, z, psi=0.7)
+    for i, spec in enumerate(specs):
+        with torch.no_grad():
+            alone = stylemix.blend(A, B, spec)(z, truncation_psi=0.7)
+        assert (batched[i:i + 1] - alone).abs().max() < 1e-4

@@ -316,10 +316,10 @@ class SynthesisInput(nn.Module):
         t = self.affine(w)
         t = t / t[:, :2].norm(dim=1, keepdim=True)
         cos, sin, tx, ty = t.unbind(1)
-        rotate = torch.eye(3, device=w.device).repeat(batch, 1, 1)
-        rotate[:, 0, 0], rotate[:, 0, 1], rotate[:, 1, 0], rotate[:, 1, 1] = cos, -sin, sin, cos
-        shift = torch.eye(3, device=w.device).repeat(batch, 1, 1)
-        shift[:, 0, 2], shift[:, 1, 2] = -tx, -ty
+        one, zero = torch.ones_like(cos), torch.zeros_like(cos)
+        # Built out of place (not by writing into an identity), so vmap can batch blends.
+        rotate = torch.stack([cos, -sin, zero, sin, cos, zero, zero, zero, one], 1).reshape(batch, 3, 3)
+        shift = torch.stack([one, zero, -tx, zero, one, -ty, zero, zero, one], 1).reshape(batch, 3, 3)
         m = rotate @ shift @ self.transform.unsqueeze(0)
         phases = self.phases.unsqueeze(0) + (self.freqs @ m[:, :2, 2:]).squeeze(2)
         freqs = self.freqs @ m[:, :2, :2]
