@@ -95,7 +95,7 @@ def bench_sliders(A, B, repeat: int):
     i_base, i_fast = median_ms(baseline_image, repeat), median_ms(engine_image, repeat)
     row(f"slider ({one} px) → new weights, ms", f"{w_fast:.3f}", f"{w_base:.3f}", f"{w_base / w_fast:.0f}× faster")
     row("slider → new image (batch 1), ms", f"{i_fast:.2f}", f"{i_base:.2f}", f"{i_base / i_fast:.1f}× faster")
-    return engine
+    return engine, i_base, engine_image
 
 
 def bench_throughput(engine: BlendEngine, compile_it: bool, repeat: int):
@@ -187,7 +187,13 @@ def main():
     print(f"{Path(args.base).name} + {Path(args.transfer).name}: {n / 1e6:.2f} M parameters, "
           f"{A.img_resolution} px; {where}; torch {torch.__version__}\n")
     print("| measure | baseline | stylemix | note |\n|---|---|---|---|")
-    engine = bench_sliders(A, B, args.repeat)
+    engine, i_base, engine_image = bench_sliders(A, B, args.repeat)
+    if not args.skip_compile:
+        engine.compile()  # what `python app.py --compile` does
+        ms = median_ms(engine_image, args.repeat)
+        row("slider → new image, compiled engine, ms", f"{ms:.2f}", f"{i_base:.2f}",
+            f"{i_base / ms:.1f}× faster ({'compiled' if engine.compiled else 'compile failed: eager'})")
+        engine = BlendEngine(A, B)
     bench_throughput(engine, not args.skip_compile, args.repeat)
     if not args.skip_projection:
         bench_projection(A, B, args.targets)

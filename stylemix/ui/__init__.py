@@ -158,9 +158,10 @@ def _session(request) -> str | None:
 
 def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path = MODELS_DIR,
                max_upload_mb: int = 1024, cache: PairCache | None = None,
-               exports: ExportArea | None = None) -> gr.Blocks:
-    """The page; ``base_path``/``transfer_path`` is the pair every new visitor starts on."""
-    cache = cache or PairCache(device=device)
+               exports: ExportArea | None = None, compile: bool = False) -> gr.Blocks:
+    """The page; ``base_path``/``transfer_path`` is the pair every new visitor starts on.
+    ``compile`` renders through torch.compile (see BlendEngine.compile)."""
+    cache = cache or PairCache(device=device, compile=compile)
     models = ModelCache(device=device)
     exports = exports or ExportArea()
     models_dir = Path(models_dir)

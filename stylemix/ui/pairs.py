@@ -54,8 +54,8 @@ def check_upload(path: str, upload_root: Path | None, max_bytes: int) -> Path:
 class PairCache:
     """Toonifiers (engine + models) by (base, transfer) content hash, least recently used out."""
 
-    def __init__(self, device: str = "cpu", max_bytes: int = 4 << 30):
-        self.device, self.max_bytes = device, max_bytes
+    def __init__(self, device: str = "cpu", max_bytes: int = 4 << 30, compile: bool = False):
+        self.device, self.max_bytes, self.compile = device, max_bytes, compile
         self._pairs: OrderedDict[tuple[str, str], tuple[Toonifier, int]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -72,6 +72,8 @@ class PairCache:
         G_transfer = formats.load_generator(transfer, device=self.device)
         check_compatible(G_base, G_transfer)
         toonifier = Toonifier(G_base, G_transfer, discriminator=D)
+        if self.compile:
+            toonifier.engine.compile()
         # Both parents, the engine's three flat copies: about five times one model's weights.
         size = 5 * sum(p.numel() * p.element_size() for p in G_base.parameters())
         with self._lock:
