@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import stylemix
-from conftest import NV_BASE, ROSINALITY
+from conftest import FIXTURES, NV_BASE, ROSINALITY
 
 def _native_bytes() -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
@@ -19,13 +19,15 @@ def _native_bytes() -> bytes:
         return path.read_bytes()
 
 
-FILES = {"pkl": NV_BASE.read_bytes(), "pt": ROSINALITY.read_bytes(), "safetensors": _native_bytes()}
+FILES = {"pkl": NV_BASE.read_bytes(), "pt": ROSINALITY.read_bytes(), "safetensors": _native_bytes(),
+         "sg3.pkl": (FIXTURES / "stylegan3" / "sg3r64_base.pkl").read_bytes(),
+         "tf.pkl": (FIXTURES / "tf" / "skip64_base_tf.pkl").read_bytes()}
 FUZZ = settings(max_examples=60, deadline=10_000, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def _load(tmp_path, data: bytes, suffix: str):
-    path = tmp_path / f"fuzz.{suffix}"
+    path = tmp_path / f"fuzz.{suffix.rpartition('.')[2]}"
     path.write_bytes(data)
     try:
         stylemix.load_generator(path)
