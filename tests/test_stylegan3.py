@@ -231,3 +231,14 @@ def test_many_blends_in_one_pass():
         with torch.no_grad():
             alone = stylemix.blend(A, B, spec)(z, truncation_psi=0.7)
         assert (batched[i:i + 1] - alone).abs().max() < 1e-4
+
+
+def test_several_models_blend_by_rate():
+    from stylemix import blend_many
+    A, B = pair("sg3t64")
+    half = BlendSpec.per_resolution({16: 0.5})
+    mixed = blend_many(A, [B, B], [half, half])  # two halves of one model: all of it at 16 px
+    whole = stylemix.blend(A, B, BlendSpec.per_resolution({16: 1.0}))
+    z = torch.from_numpy(np.random.RandomState(2).randn(1, A.z_dim)).float()
+    with torch.no_grad():
+        assert (mixed(z) - whole(z)).abs().max() < 1e-4
