@@ -129,7 +129,7 @@ def cmd_blend(args) -> None:
     fmt = formats.format_for_path(args.output)
     G_base, G_transfer = _load_pair(args.base, args.transfer[0], args.device)
     B = blend(G_base, G_transfer, spec)
-    formats.save(B, args.output, format=fmt)
+    formats.save(B, args.output, format=fmt, template=args.template)
     alphas = B.blend_info["alphas"]
     print(f"blend {spec.describe()}: α " + ", ".join(f"{r}:{a:g}" for r, a in alphas.items()))
     print(f"wrote {args.output}")
@@ -273,7 +273,7 @@ def cmd_blend_many(args) -> None:
     G_base = formats.load_generator(args.base, device=device)
     transfers = [formats.load_generator(p, device=device) for p in args.transfer]
     B = blend_many(G_base, transfers, specs, mapping=mapping)
-    formats.save(B, args.output, format=fmt)
+    formats.save(B, args.output, format=fmt, template=args.template)
     for path, spec in zip(args.transfer, specs):
         alphas = spec.alphas(G_base.block_resolutions)
         print(f"{Path(path).name}: α " + ", ".join(f"{r}:{a:g}" for r, a in alphas.items()))
@@ -449,7 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--preview", default=None, help="also write base|blend|transfer rows for these seeds")
     bl.add_argument("--psi", type=float, default=0.7, help="truncation ψ for --preview")
     bl.add_argument("--device", default=None)
-    bl.add_argument("-o", "--output", required=True, help="OUT.pkl (NVIDIA), OUT.pt or OUT.safetensors")
+    bl.add_argument("-o", "--output", required=True,
+                    help="OUT.pkl (a pickle like the base's: NVIDIA or TF), OUT.pt or OUT.safetensors")
+    bl.add_argument("--template", default=None, metavar="FILE.pkl",
+                    help="write the .pkl into this NVIDIA or TF pickle of the same shape instead of "
+                         "the base's (e.g. a TF pickle for a blend of PyTorch models)")
     bl.set_defaults(func=cmd_blend)
 
     sh = sub.add_parser("sheet", help="contact sheet: base, every swap both ways, transfer")

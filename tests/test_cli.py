@@ -171,3 +171,11 @@ def test_closed_pipe_is_not_an_error():
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1])
     assert "status=0" in proc.stdout and "Broken pipe" not in proc.stderr, proc.stderr
+
+
+def test_blend_into_a_tf_template(tmp_path):
+    out = tmp_path / "blend_tf.pkl"
+    tf = FIXTURES / "tf" / "skip64_base_tf.pkl"
+    assert main(["blend", str(NV_BASE), str(NV_TRANSFER), "--swap", "16", "--template", str(tf),
+                 "-o", str(out)]) in (0, None)
+    assert stylemix.load_generator(out).source.format == "tf_pkl"

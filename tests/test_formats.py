@@ -429,3 +429,25 @@ def test_array_location_checks_the_opcode_header():
     data = b"X\x04\x00\x00\x00" + raw + b"C\x04" + raw + b"."
     assert _payload_start(data, raw, 0) == data.rindex(raw)
     assert _payload_start(b"X\x04\x00\x00\x00" + raw, raw, 0) is None
+
+
+def test_any_blend_writes_into_a_given_template(tmp_path, nv_pair):
+    """--template: a blend of PyTorch models into the TF pickle, a TF-based blend into an NVIDIA
+    pickle; the written network equals the blend, and a template of another shape is refused."""
+    B = stylemix.blend(*nv_pair, BlendSpec.swap(16))
+    stylemix.save(B, tmp_path / "as_tf.pkl", template=TF_PICKLE)
+    R = stylemix.load_generator(tmp_path / "as_tf.pkl")
+    assert R.source.format == "tf_pkl"
+    assert all(torch.equal(R.state_dict()[k], v) for k, v in B.state_dict().items())
+    T = stylemix.blend(stylemix.load_generator(TF_PICKLE), nv_pair[1], BlendSpec.swap(8))
+    stylemix.save(T, tmp_path / "as_nv.pkl", template=NV_BASE)
+    R = stylemix.load_generator(tmp_path / "as_nv.pkl")
+    assert R.source.format == "nvidia_pkl"
+    assert all(torch.equal(R.state_dict()[k], v) for k, v in T.state_dict().items())
+    with pytest.raises(stylemix.ExportError, match="differ at"):
+        stylemix.save(B, tmp_path / "x.pkl", template=FIXTURES / "stylegan3" / "sg3t64_base.pkl")
+    with pytest.raises(stylemix.ExportError, match=".pkl output only"):
+        stylemix.save(B, tmp_path / "x.safetensors", template=TF_PICKLE)
+    rosinality_blend = stylemix.blend(stylemix.load_generator(ROSINALITY), nv_pair[1], BlendSpec.swap(16))
+    with pytest.raises(stylemix.ExportError, match="--template"):
+        stylemix.save(rosinality_blend, tmp_path / "x.pkl")

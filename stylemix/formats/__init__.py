@@ -78,20 +78,35 @@ def format_for_path(path: str | os.PathLike) -> str:
     return _SAVE_BY_SUFFIX[suffix]
 
 
-def save(G: Generator, path: str | os.PathLike, format: str | None = None) -> None:
+def save(G: Generator, path: str | os.PathLike, format: str | None = None,
+         template: str | os.PathLike | None = None) -> None:
     """Write ``G`` atomically; the format follows the extension unless given.
 
     ``.pkl`` writes a pickle of the kind G (or its blend base) was loaded from — an NVIDIA
     PyTorch pickle, or an old TensorFlow one — using that file as the template; a generator
-    from any other format gets an ExportError saying so.
+    from any other format gets an ExportError saying so, unless ``template`` names a pickle
+    (NVIDIA or TF) of the same shape to write into.
     """
     fmt = format or format_for_path(path)
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
-    if fmt == "nvidia_pkl" and format is None and getattr(G.source, "format", None) == "tf_pkl":
+    if fmt in ("nvidia_pkl", "tf_pkl") and template is not None:
+        if detect_format(template) != "nvidia_pkl":
+            raise ExportError(f"{Path(template).name} is not a pickle to use as a template")
+        writer = tf_pkl.save if _is_tf_file(template) else nvidia_pkl.save
+        return writer(G, path, template=template)
+    if fmt == "nvidia_pkl" and getattr(G.source, "format", None) == "tf_pkl":
         fmt = "tf_pkl"  # a .pkl of a TF base is a TF pickle again
+    if template is not None:
+        raise ExportError("a template applies to .pkl output only")
     {"nvidia_pkl": nvidia_pkl.save, "tf_pkl": tf_pkl.save, "rosinality": rosinality.save,
      "native": native.save}[fmt](G, path)
+
+
+def _is_tf_file(path) -> bool:
+    """Whether a pickle holds an old TF ``(G, D, Gs)`` tuple (read safely, as data)."""
+    with open(path, "rb") as f:
+        return tf_pkl.is_tf_root(nvidia_pkl._read_pickle(f.read()).root)
 
 
 __all__ = ["FORMATS", "ModelSource", "detect_format", "format_for_path", "load_discriminator",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ModelLoadError
+from ..errors import ExportError, ModelLoadError
 from ..networks import Generator, GeneratorConfig
 from ..networks.stylegan3 import Generator3, StyleGAN3Config
 
@@ -85,3 +85,24 @@ def atomic_write(path: str | os.PathLike):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def template_for(G, kind: str, template: str | os.PathLike | None, default_network: str,
+                 needs: str) -> tuple[str, str]:
+    """(template file, network name) for writing ``G`` into a pickle of ``kind``: the given
+    ``template``, else the file G (or its blend base) was loaded from, checked unchanged."""
+    if template is not None:
+        if not Path(template).is_file():
+            raise ExportError(f"no such template file: {Path(template).name}")
+        return str(template), default_network
+    src = G.source
+    if src is None or src.format != kind:
+        origin = "a file" if src is None else f"a {src.format} file"
+        raise ExportError(
+            f"cannot write {needs}: this generator comes from {origin}, and {needs} needs "
+            f"{needs} as its template (blend with one as the base, pass --template FILE, or "
+            "save as .safetensors or .pt instead)")
+    if not os.path.exists(src.path) or file_sha256(src.path) != src.sha256:
+        raise ExportError(f"the template {Path(src.path).name} has changed or gone since it was "
+                          "loaded; load the models again before exporting")
+    return src.path, src.network or default_network

@@ -16,7 +16,7 @@ import torch
 from ..errors import ExportError, ModelLoadError, UnsupportedModelError
 from ..networks import Generator, GeneratorConfig
 from . import nvidia_sg3, tf_pkl
-from .common import ModelSource, atomic_write, build_generator, file_sha256
+from .common import ModelSource, atomic_write, build_generator, file_sha256, template_for
 from .safe_pickle import PersistentRecord, PickleContents, TFNetworkRecord, safe_load_pickle
 
 NETWORK_KEYS = ("G_ema", "G")
@@ -97,26 +97,18 @@ def load_with_discriminator(path: str | os.PathLike, network: str = "G_ema", dev
     return _generator_from_root(root, path, network, device), _discriminator_from_root(root, device)
 
 
-def save(G: Generator, path: str | os.PathLike) -> None:
-    """Write ``G`` into a copy of the NVIDIA pickle it (or its blend base) came from."""
-    src = G.source
-    if src is None or src.format != "nvidia_pkl":
-        origin = "a file" if src is None else f"a {src.format} file"
-        raise ExportError(
-            f"cannot write an NVIDIA .pkl: this generator comes from {origin}, and an NVIDIA pickle "
-            "needs an NVIDIA .pkl as its template (blend with an NVIDIA .pkl as the base, or "
-            "save as .safetensors or .pt instead)")
-    if not os.path.exists(src.path) or file_sha256(src.path) != src.sha256:
-        raise ExportError(f"the template {src.path} has changed or gone since it was loaded; "
-                          "load the models again before exporting")
-    with open(src.path, "rb") as f:
+def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | None = None) -> None:
+    """Write ``G`` into a copy of an NVIDIA pickle: ``template``, or by default the one G (or
+    its blend base) came from."""
+    template_path, network = template_for(G, "nvidia_pkl", template, "G_ema", "an NVIDIA .pkl")
+    with open(template_path, "rb") as f:
         data = bytearray(f.read())
     contents = _read_pickle(bytes(data), locate_storages=True)
-    template = _generator_record(contents.root, src.network).named_tensors()
+    template = _generator_record(contents.root, network).named_tensors()
     ours = G.state_dict()
     if set(template) != set(ours):
         missing = sorted(set(template) ^ set(ours))[0]
-        raise ExportError(f"generator and template {os.path.basename(src.path)} differ at '{missing}'")
+        raise ExportError(f"generator and template {os.path.basename(template_path)} differ at '{missing}'")
     for name, old in template.items():
         new = ours[name].detach().to("cpu")
         if tuple(new.shape) != tuple(old.shape):

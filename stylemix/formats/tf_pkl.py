@@ -21,7 +21,7 @@ import torch
 
 from ..errors import ExportError, ModelLoadError, UnsupportedModelError
 from ..networks import Generator, GeneratorConfig
-from .common import ModelSource, atomic_write, build_generator, file_sha256
+from .common import ModelSource, atomic_write, build_generator, file_sha256, template_for
 from .safe_pickle import TFNetworkRecord, safe_load_pickle
 
 NETWORKS = {"G_ema": 2, "Gs": 2, "G": 0}
@@ -166,7 +166,7 @@ def _network_variables(record: TFNetworkRecord) -> dict[str, dict[str, np.ndarra
             "top": _variables(record, "the generator")}
 
 
-def save(G: Generator, path: str | os.PathLike) -> None:
+def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | None = None) -> None:
     """Write ``G`` into a copy of the TF pickle it (or its blend base) came from, as the network
     it was loaded from (``Gs`` unless ``G`` was asked for).
 
@@ -175,26 +175,24 @@ def save(G: Generator, path: str | os.PathLike) -> None:
     TF template there is nothing to write into: TF pickles carry NVIDIA's network source code,
     which stylemix neither has nor ships.
     """
-    src = G.source
     if getattr(G, "family", "stylegan2") != "stylegan2":
         raise ExportError("TensorFlow pickles hold StyleGAN2 generators only")
-    if src is None or src.format != "tf_pkl":
-        origin = "a file" if src is None else f"a {src.format} file"
-        raise ExportError(
-            f"cannot write a TensorFlow pickle: this generator comes from {origin}, and a TF "
-            "pickle needs a TF pickle as its template (blend with a TF .pkl as the base)")
-    if not os.path.exists(src.path) or file_sha256(src.path) != src.sha256:
-        raise ExportError(f"the template {src.path} has changed or gone since it was loaded; "
-                          "load the models again before exporting")
-    with open(src.path, "rb") as f:
+    template_path, network = template_for(G, "tf_pkl", template, "Gs", "a TF pickle")
+    with open(template_path, "rb") as f:
         data = bytearray(f.read())
     root = safe_load_pickle(bytes(data), locate_arrays=True).root
-    record = root[NETWORKS.get(src.network or "Gs", 2)]  # the network G was loaded from
+    if not is_tf_root(root):
+        raise ExportError(f"{os.path.basename(template_path)} is not a TensorFlow StyleGAN2 pickle")
+    record = root[NETWORKS.get(network, 2)]  # the network G was loaded from
     variables = _network_variables(record)
     ours = {k: v.detach().to("cpu", torch.float32).numpy() for k, v in G.state_dict().items()}
     cfg = _config(dict(record.state.get("static_kwargs") or {}))
-    if cfg.to_dict() != G.config.to_dict():
-        raise ExportError("the generator's shape differs from the TF template's")
+    if cfg.architecture != G.config.architecture or cfg.c_dim != G.config.c_dim:
+        raise ExportError(f"the generator ({G.config.architecture}) does not fit the TF template "
+                          f"({cfg.architecture}, c_dim {cfg.c_dim})")
+    missing = [link.ours for link in links(cfg) if link.ours not in ours]
+    if missing:
+        raise ExportError(f"the TF template has a variable for '{missing[0]}', which this generator lacks")
     for link in links(cfg, with_avg="dlatent_avg" in variables["top"]):
         old = variables[link.where][link.tf]
         new = np.asarray(_TO_TF[link.kind](ours[link.ours]), dtype=old.dtype)
