@@ -1,7 +1,8 @@
 """Issue #6's table: every fast path against a plain baseline, measured in the same run.
 
     python bench/speed.py [--base models/base.safetensors --transfer models/transfer.safetensors]
-                          [--skip-projection] [--skip-compile] [--targets 4]
+                          [--skip-projection] [--skip-compile] [--targets 4] [--device cuda]
+    python bench/speed.py --config-f --device cuda     # the issue's random 1024 px config-f pair
 
 Rows (medians; the device is CUDA when present, else CPU):
 * slider → new weights: deep-copy + ``load_state_dict`` of a ``blend_state`` (baseline) against
@@ -130,7 +131,7 @@ def bench_throughput(engine: BlendEngine, compile_it: bool, repeat: int):
         eager_ips = batch * 1000 / eager_ms
         for name, ms, err in variants:
             ips = batch * 1000 / ms
-            row(f"images/s, batch {batch}: {name}", f"{ips:.0f}", f"{eager_ips:.0f} (eager fp32)",
+            row(f"images/s, batch {batch}: {name}", f"{ips:.3g}", f"{eager_ips:.3g} (eager fp32)",
                 f"{ips / eager_ips:.2f}×; max |error| vs fp32 {err:.1e}")
     if compiled is not None:
         print(f"\ntorch.compile took {compile_seconds:.0f} s (batch 1 and 8; cached compiles are faster)")
@@ -169,6 +170,20 @@ def bench_projection(A, B, targets: int):
           f"{time.perf_counter() - t:.1f} s")
 
 
+def config_f_pair(device: str):
+    """The issue's 30.4 M-parameter 1024 px generator with random weights, and a "fine-tuned"
+    copy (every parameter nudged), on ``device``."""
+    cfg = stylemix.GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024,
+                                   channel_base=32768, channel_max=512, num_fp16_res=4, conv_clamp=256)
+    torch.manual_seed(0)
+    A = stylemix.Generator(cfg).eval().requires_grad_(False)
+    B = copy.deepcopy(A)
+    with torch.no_grad():
+        for p in B.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    return A.to(device), B.to(device)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", default=str(ROOT / "models" / "base.safetensors"))
@@ -178,9 +193,16 @@ def main():
     parser.add_argument("--targets", type=int, default=4, help="base-model samples to project")
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument("--skip-projection", action="store_true")
+    parser.add_argument("--config-f", action="store_true",
+                        help="a random-weight 1024 px config-f pair (z=w=512, 8 mapping layers, "
+                             "channel_base 32768, channel_max 512) instead of the files")
     args = parser.parse_args()
-    A = stylemix.load_generator(args.base, device=args.device)
-    B = stylemix.load_generator(args.transfer, device=args.device)
+    if args.config_f:
+        A, B = config_f_pair(args.device)
+        args.base, args.transfer = "config-f base (random)", "config-f transfer (base + 1% noise)"
+    else:
+        A = stylemix.load_generator(args.base, device=args.device)
+        B = stylemix.load_generator(args.transfer, device=args.device)
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
         f"CPU, {torch.get_num_threads()} threads"
     n = sum(p.numel() for p in A.parameters())
