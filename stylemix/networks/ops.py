@@ -51,17 +51,24 @@ def make_fir_filter(taps=(1, 3, 3, 1)) -> torch.Tensor:
     return f / f.sum()
 
 
-def fir_filter(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int],
-               gain: float = 1.0) -> torch.Tensor:
-    """Pad (left, right, top, bottom; negative crops) and convolve each channel with ``f``."""
+def pad_crop(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Pad the last two axes by (left, right, top, bottom) zeros; negative values crop."""
     left, right, top, bottom = pad
     x = F.pad(x, [max(left, 0), max(right, 0), max(top, 0), max(bottom, 0)])
-    x = x[:, :, max(-top, 0): x.shape[2] - max(-bottom, 0), max(-left, 0): x.shape[3] - max(-right, 0)]
+    return x[..., max(-top, 0): x.shape[-2] - max(-bottom, 0),
+             max(-left, 0): x.shape[-1] - max(-right, 0)]
+
+
+def fir_filter(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int],
+               gain: float = 1.0, stride: int = 1) -> torch.Tensor:
+    """Pad (left, right, top, bottom; negative crops) and convolve each channel with ``f``
+    (keeping every ``stride``-th output pixel)."""
+    x = pad_crop(x, pad)
     channels = x.shape[1]
     # A true convolution flips the kernel; F.conv2d correlates, so flip it first.
     kernel = (f * gain).to(x.dtype).flip([0, 1])
     kernel = kernel[None, None].repeat(channels, 1, 1, 1)
-    return F.conv2d(x, kernel, groups=channels)
+    return F.conv2d(x, kernel, groups=channels, stride=stride)
 
 
 def insert_zeros(x: torch.Tensor, factor: int = 2) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import ModelLoadError, UnsupportedModelError
 from .generator import MappingNetwork, StyleGenerator
 from .layers import FullyConnectedLayer
-from .ops import insert_zeros
+from .ops import fir_filter, insert_zeros, pad_crop
 
 MAX_CHANNELS = 8192
 MAX_SIZE = 8192
@@ -200,27 +200,19 @@ def _resample_reference(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, do
 
     The plain definition: a 1-D ``f`` is applied along both axes (separable; each pass takes
     √gain), a 2-D one (the radial filters of -r) in one go.  :func:`resample` computes the same
-    faster; this one defines it and builds its matrices.
+    faster; this one defines it.
     """
     if up > 1:
         x = insert_zeros(x, up)
-    left, right, top, bottom = pad
-    x = F.pad(x, [max(left, 0), max(right, 0), max(top, 0), max(bottom, 0)])
-    x = x[:, :, max(-top, 0): x.shape[2] - max(-bottom, 0), max(-left, 0): x.shape[3] - max(-right, 0)]
-    channels = x.shape[1]
-    if f is not None:
-        f = f.to(x.dtype).flip(list(range(f.ndim)))  # convolution, not correlation
-        if f.ndim == 1:
-            f = f * math.sqrt(gain)
-            x = F.conv2d(x, f.reshape(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
-            x = F.conv2d(x, f.reshape(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
-        else:
-            x = F.conv2d(x, (f * gain)[None, None].repeat(channels, 1, 1, 1), groups=channels)
-    elif gain != 1:
-        x = x * gain
-    if down > 1:
-        x = x[:, :, ::down, ::down]
-    return x
+    if f is None:
+        x = pad_crop(x, pad) * gain
+    elif f.ndim == 1:
+        left, right, top, bottom = pad
+        x = fir_filter(x, f[None, :], (left, right, 0, 0), gain=math.sqrt(gain))
+        x = fir_filter(x, f[:, None], (0, 0, top, bottom), gain=math.sqrt(gain))
+    else:
+        x = fir_filter(x, f, pad, gain=gain)
+    return x[:, :, ::down, ::down] if down > 1 else x
 
 
 def _axis_matrix(f: torch.Tensor, n_in: int, up: int, down: int, pad: tuple[int, int],
@@ -230,9 +222,7 @@ def _axis_matrix(f: torch.Tensor, n_in: int, up: int, down: int, pad: tuple[int,
     rows = torch.eye(n_in, dtype=f.dtype, device=f.device)
     if up > 1:
         rows = F.pad(rows.unsqueeze(2), [0, up - 1]).reshape(n_in, n_in * up)
-    lo, hi = pad
-    rows = F.pad(rows, [max(lo, 0), max(hi, 0)])
-    rows = rows[:, max(-lo, 0): rows.shape[1] - max(-hi, 0)]
+    rows = pad_crop(rows, (pad[0], pad[1], 0, 0))
     kernel = (f.flip(0) * math.sqrt(gain)).reshape(1, 1, -1)
     return F.conv1d(rows.unsqueeze(1), kernel)[:, 0, ::down]
 
@@ -242,15 +232,10 @@ def resample(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1
     """:func:`_resample_reference`, fast: separable filters as two small matrix products per
     image (BLAS instead of depthwise convolutions over zero-filled maps), 2-D filters as one
     strided depthwise convolution."""
-    if f is None or f.ndim == 2:
-        if up > 1 or f is None:
-            return _resample_reference(x, f, up=up, down=down, pad=pad, gain=gain)
-        left, right, top, bottom = pad
-        x = F.pad(x, [max(left, 0), max(right, 0), max(top, 0), max(bottom, 0)])
-        x = x[:, :, max(-top, 0): x.shape[2] - max(-bottom, 0),
-              max(-left, 0): x.shape[3] - max(-right, 0)]
-        kernel = (f.to(x.dtype).flip([0, 1]) * gain)[None, None].repeat(x.shape[1], 1, 1, 1)
-        return F.conv2d(x, kernel, stride=down, groups=x.shape[1])
+    if f is None or (f.ndim == 2 and up > 1):
+        return _resample_reference(x, f, up=up, down=down, pad=pad, gain=gain)
+    if f.ndim == 2:
+        return fir_filter(x, f, pad, gain=gain, stride=down)
     f = f.to(x.dtype)
     # Each axis takes √gain, as in the reference (one 1-D pass per axis).
     along_w = _axis_matrix(f, x.shape[3], up, down, (pad[0], pad[1]), gain)
