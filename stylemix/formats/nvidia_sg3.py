@@ -13,13 +13,11 @@ import re
 import numpy as np
 
 from ..errors import ModelLoadError, UnsupportedModelError
+from ..networks.config import MAPPING_KEYS
 from ..networks.stylegan3 import InputSpec, LayerSpec, StyleGAN3Config
 from .safe_pickle import PersistentRecord
 
 _LAYER_NAME = re.compile(r"L\d+_\d+_\d+")
-_MAPPING_KEYS = {"num_layers": "mapping_layers", "embed_features": "embed_features",
-                 "layer_features": "layer_features", "activation": "mapping_activation",
-                 "lr_multiplier": "mapping_lr_multiplier", "w_avg_beta": "w_avg_beta"}
 
 
 def is_stylegan3(record: PersistentRecord) -> bool:
@@ -92,9 +90,9 @@ def config_from_record(record: PersistentRecord) -> StyleGAN3Config:
         raise ModelLoadError(f"StyleGAN3 generator record lacks init argument {exc}") from None
     mapping = {}
     for key, value in dict(kwargs.get("mapping_kwargs") or {}).items():
-        if key not in _MAPPING_KEYS:
+        if key not in MAPPING_KEYS:
             raise UnsupportedModelError(f"StyleGAN3 mapping option '{key}' is not supported")
-        mapping[_MAPPING_KEYS[key]] = value
+        mapping[MAPPING_KEYS[key]] = value
     synthesis = record.children()["synthesis"]
     sst = synthesis.state
     names = _attr(sst, "layer_names", "StyleGAN3 synthesis network")

@@ -15,7 +15,8 @@ from ..errors import ModelLoadError, UnsupportedModelError
 from .ops import ACTIVATIONS
 
 ARCHITECTURES = ("orig", "skip", "resnet")
-_MAPPING_KEYS = {"num_layers": "mapping_layers", "embed_features": "embed_features",
+# NVIDIA mapping_kwargs → our config fields (StyleGAN2 and StyleGAN3 share the mapping network).
+MAPPING_KEYS = {"num_layers": "mapping_layers", "embed_features": "embed_features",
                  "layer_features": "layer_features", "activation": "mapping_activation",
                  "lr_multiplier": "mapping_lr_multiplier", "w_avg_beta": "w_avg_beta"}
 _SYNTHESIS_KEYS = {"channel_base": "channel_base", "channel_max": "channel_max",
@@ -125,9 +126,9 @@ class GeneratorConfig:
         synthesis = dict(kwargs.pop("synthesis_kwargs", None) or {})
         synthesis.update(kwargs)  # the stylegan3 repo passes synthesis options at top level
         for key, value in mapping.items():
-            if key not in _MAPPING_KEYS:
+            if key not in MAPPING_KEYS:
                 raise UnsupportedModelError(f"mapping option '{key}' is not supported")
-            out[_MAPPING_KEYS[key]] = value
+            out[MAPPING_KEYS[key]] = value
         for key, value in synthesis.items():
             if key in _IGNORED_SYNTHESIS_KEYS:
                 continue
@@ -139,7 +140,7 @@ class GeneratorConfig:
         return cls(**out)
 
     def to_nvidia_kwargs(self) -> dict[str, Any]:
-        mapping = {nv: getattr(self, ours) for nv, ours in _MAPPING_KEYS.items()}
+        mapping = {nv: getattr(self, ours) for nv, ours in MAPPING_KEYS.items()}
         synthesis = {nv: getattr(self, ours) for nv, ours in _SYNTHESIS_KEYS.items()}
         return dict(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
                     img_resolution=self.img_resolution, img_channels=self.img_channels,

@@ -32,6 +32,17 @@ def resolution_of(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def checked_ws(ws, noise_mode: str, num_ws: int, w_dim: int, device) -> torch.Tensor:
+    """A synthesis network's input as float32 on ``device``, after checking its shape and the
+    noise mode, so a wrong call fails with the expected shape named."""
+    if noise_mode not in ("const", "random", "none"):
+        raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
+    ws = torch.as_tensor(ws, device=device).float()
+    if ws.ndim != 3 or ws.shape[1:] != (num_ws, w_dim):
+        raise ValueError(f"ws must have shape [N, {num_ws}, {w_dim}], got {list(ws.shape)}")
+    return ws
+
+
 class MappingNetwork(nn.Module):
     """z (and optional class label c) → w, broadcast to ``num_ws`` copies; truncation toward w_avg."""
 
@@ -149,11 +160,7 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const",
                 force_fp32: bool = False) -> torch.Tensor:
-        if noise_mode not in ("const", "random", "none"):
-            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
-        ws = torch.as_tensor(ws, device=self.b4.const.device).float()
-        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        ws = checked_ws(ws, noise_mode, self.num_ws, self.w_dim, self.b4.const.device)
         return self.run_blocks(ws, None, None, self.block_resolutions, noise_mode, force_fp32)[1]
 
     def run_blocks(self, ws: torch.Tensor, x, img, resolutions: list[int], noise_mode: str = "const",

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelLoadError, UnsupportedModelError
-from .generator import MappingNetwork, StyleGenerator
+from .generator import MappingNetwork, StyleGenerator, checked_ws
 from .layers import FullyConnectedLayer
 from .ops import fir_filter, insert_zeros, pad_crop
 
@@ -373,11 +373,7 @@ class SynthesisNetwork3(nn.Module):
     def forward(self, ws: torch.Tensor, noise_mode: str = "const",
                 force_fp32: bool = True) -> torch.Tensor:
         """``noise_mode`` is accepted for a uniform interface; StyleGAN3 has no noise inputs."""
-        if noise_mode not in ("const", "random", "none"):
-            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
-        ws = torch.as_tensor(ws, device=self.input.weight.device).float()
-        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        ws = checked_ws(ws, noise_mode, self.num_ws, self.w_dim, self.input.weight.device)
         x = self.input(ws[:, 0])
         for i, name in enumerate(self.layer_names):
             x = getattr(self, name)(x, ws[:, i + 1])
