@@ -93,20 +93,13 @@ def save(G: Generator, path: str | os.PathLike, format: str | None = None,
     if fmt in ("nvidia_pkl", "tf_pkl") and template is not None:
         if detect_format(template) != "nvidia_pkl":
             raise ExportError(f"{Path(template).name} is not a pickle to use as a template")
-        writer = tf_pkl.save if _is_tf_file(template) else nvidia_pkl.save
-        return writer(G, path, template=template)
-    if fmt == "nvidia_pkl" and getattr(G.source, "format", None) == "tf_pkl":
+        return nvidia_pkl.save(G, path, template=template)  # writes TF templates as TF
+    if fmt == "nvidia_pkl" and G.source is not None and G.source.format == "tf_pkl":
         fmt = "tf_pkl"  # a .pkl of a TF base is a TF pickle again
     if template is not None:
         raise ExportError("a template applies to .pkl output only")
     {"nvidia_pkl": nvidia_pkl.save, "tf_pkl": tf_pkl.save, "rosinality": rosinality.save,
      "native": native.save}[fmt](G, path)
-
-
-def _is_tf_file(path) -> bool:
-    """Whether a pickle holds an old TF ``(G, D, Gs)`` tuple (read safely, as data)."""
-    with open(path, "rb") as f:
-        return tf_pkl.is_tf_root(nvidia_pkl._read_pickle(f.read()).root)
 
 
 __all__ = ["FORMATS", "ModelSource", "detect_format", "format_for_path", "load_discriminator",

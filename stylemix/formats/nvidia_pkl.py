@@ -22,10 +22,11 @@ from .safe_pickle import PersistentRecord, PickleContents, TFNetworkRecord, safe
 NETWORK_KEYS = ("G_ema", "G")
 
 
-def _read_pickle(data: bytes, locate_storages: bool = False) -> PickleContents:
+def _read_pickle(data: bytes, locate_storages: bool = False,
+                 locate_arrays: bool = False) -> PickleContents:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch's TypedStorage deprecation notice
-        return safe_load_pickle(data, locate_storages=locate_storages)
+        return safe_load_pickle(data, locate_storages=locate_storages, locate_arrays=locate_arrays)
 
 
 def _generator_record(root, network: str) -> PersistentRecord:
@@ -99,11 +100,14 @@ def load_with_discriminator(path: str | os.PathLike, network: str = "G_ema", dev
 
 def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | None = None) -> None:
     """Write ``G`` into a copy of an NVIDIA pickle: ``template``, or by default the one G (or
-    its blend base) came from."""
+    its blend base) came from.  A ``template`` that is an old TF pickle is written as one."""
     template_path, network = template_for(G, "nvidia_pkl", template, "G_ema", "an NVIDIA .pkl")
     with open(template_path, "rb") as f:
         data = bytearray(f.read())
-    contents = _read_pickle(bytes(data), locate_storages=True)
+    # Read once, locating both torch storages and numpy arrays: the template may be either kind.
+    contents = _read_pickle(bytes(data), locate_storages=True, locate_arrays=template is not None)
+    if tf_pkl.is_tf_root(contents.root):
+        return tf_pkl.write_into(G, data, contents.root, "Gs", path)
     template = _generator_record(contents.root, network).named_tensors()
     ours = G.state_dict()
     if set(template) != set(ours):

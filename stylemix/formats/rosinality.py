@@ -204,7 +204,7 @@ def load(path: str | os.PathLike, device="cpu") -> Generator:
 def from_nvidia(G: Generator) -> dict:
     """Our generator as a rosinality ``g_ema`` state dict (exact keys rosinality's Generator has)."""
     cfg = G.config
-    if getattr(G, "family", "stylegan2") != "stylegan2":
+    if G.family != "stylegan2":
         raise ExportError(f"cannot write a rosinality .pt: it holds StyleGAN2 generators only, "
                           f"and this is {cfg.architecture} (save as .pkl or .safetensors)")
     problems = []

@@ -175,15 +175,21 @@ def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | No
     TF template there is nothing to write into: TF pickles carry NVIDIA's network source code,
     which stylemix neither has nor ships.
     """
-    if getattr(G, "family", "stylegan2") != "stylegan2":
-        raise ExportError("TensorFlow pickles hold StyleGAN2 generators only")
     template_path, network = template_for(G, "tf_pkl", template, "Gs", "a TF pickle")
     with open(template_path, "rb") as f:
         data = bytearray(f.read())
     root = safe_load_pickle(bytes(data), locate_arrays=True).root
     if not is_tf_root(root):
         raise ExportError(f"{os.path.basename(template_path)} is not a TensorFlow StyleGAN2 pickle")
-    record = root[NETWORKS.get(network, 2)]  # the network G was loaded from
+    write_into(G, data, root, network, path)
+
+
+def write_into(G: Generator, data: bytearray, root, network: str, path: str | os.PathLike) -> None:
+    """Overwrite the arrays of ``network`` in the TF pickle image ``data`` (parsed as ``root``
+    with arrays located) with ``G``'s values, and write the result to ``path``."""
+    if G.family != "stylegan2":
+        raise ExportError("TensorFlow pickles hold StyleGAN2 generators only")
+    record = root[NETWORKS.get(network, 2)]
     variables = _network_variables(record)
     ours = {k: v.detach().to("cpu", torch.float32).numpy() for k, v in G.state_dict().items()}
     cfg = _config(dict(record.state.get("static_kwargs") or {}))

@@ -106,14 +106,14 @@ def render_mix(G_base, transfers: list, names: list[str], alphas, seed: int, psi
 def slider_labels(G) -> dict[int, str]:
     """Slider label per α group: "16 px" for StyleGAN2 blocks; StyleGAN3 layers have no single
     resolution, so its sliders name the sampling rate and how many layers it drives."""
-    if getattr(G, "family", "stylegan2") != "stylegan3":
+    if G.family != "stylegan3":
         return {r: f"{r} px" for r in G.block_resolutions}
     return {r: f"{r} px · {len(names)} layers" for r, names in G.layers_by_group().items()}
 
 
 def family_note(G) -> str:
     """One line for the page when the pair is StyleGAN3: what the sliders mean there."""
-    if getattr(G, "family", "stylegan2") != "stylegan3":
+    if G.family != "stylegan3":
         return ""
     groups = "; ".join(f"{r} px = {', '.join(names)}" for r, names in G.layers_by_group().items())
     return (f" StyleGAN3 ({G.config.architecture}): its layers have no single resolution, so each "
