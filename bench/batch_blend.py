@@ -9,9 +9,7 @@ columns), on the default pair and on the fixture pair. Prints medians in ms.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -22,18 +20,11 @@ import stylemix  # noqa: E402
 from stylemix.batch_blend import BlendBatch  # noqa: E402
 from stylemix.engine import BlendEngine  # noqa: E402
 from stylemix.render import seed_to_z  # noqa: E402
+from timing import median_ms  # noqa: E402  (bench/ is on sys.path)
 
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "nvidia"
 
 
-def median_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 @torch.no_grad()

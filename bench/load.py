@@ -54,26 +54,25 @@ def expected_image(pair, request) -> np.ndarray:
     return to_uint8(render_seeds(stylemix.blend(*pair, spec), [seed], psi=psi))[0]
 
 
-def run(clients: int, requests: int, seed: int = 0) -> dict:
+def _drive(url: str, pair, clients: int, requests: int, seed: int, rss, sample_at) -> dict:
+    """``clients`` gradio_client sessions in parallel threads, each sending its share of random
+    requests and comparing every answer with the library's render; ``rss()`` is sampled when
+    ``sample_at(answers so far)`` says so, and once at the start and the end."""
     from gradio_client import Client
-    base, transfer = FIXTURES / "skip64_base.pkl", FIXTURES / "skip64_transfer.pkl"
-    pair = (stylemix.load_generator(base), stylemix.load_generator(transfer))
-    demo = build_demo(base, transfer)
-    demo.queue(default_concurrency_limit=clients).launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    stats = {"errors": 0, "mismatches": 0, "done": 0, "rss_mb": [rss_mb()]}
+    stats = {"errors": 0, "mismatches": 0, "done": 0, "rss_mb": [rss()]}
     lock = threading.Lock()
     per_client = max(1, requests // clients)
+    scale = max(1, 256 // pair[0].img_resolution)  # the page enlarges small models
 
     def session(i: int):
         rng = random.Random(seed * 1000 + i)
-        client = Client(demo.local_url, verbose=False)
+        client = Client(url, verbose=False)
         for _ in range(per_client):
             request = random_request(rng)
             try:
                 shown = client.predict(request[0], request[1], request[2], *request[3],
                                        api_name="/render_blend")[1]
-                pixels = np.asarray(Image.open(shown).convert("RGB"))[::4, ::4]
+                pixels = np.asarray(Image.open(shown).convert("RGB"))[::scale, ::scale]
                 ok = np.array_equal(pixels, expected_image(pair, request))
             except Exception:
                 with lock:
@@ -82,8 +81,8 @@ def run(clients: int, requests: int, seed: int = 0) -> dict:
             with lock:
                 stats["done"] += 1
                 stats["mismatches"] += not ok
-                if stats["done"] == clients * per_client // 5:
-                    stats["rss_mb"].append(rss_mb())
+                if sample_at(stats["done"]):
+                    stats["rss_mb"].append(rss())
 
     start = time.perf_counter()
     threads = [threading.Thread(target=session, args=(i,)) for i in range(clients)]
@@ -92,9 +91,23 @@ def run(clients: int, requests: int, seed: int = 0) -> dict:
     for t in threads:
         t.join()
     stats["seconds"] = time.perf_counter() - start
-    stats["rss_mb"].append(rss_mb())
-    demo.close()
+    stats["rss_mb"].append(rss())
     return stats
+
+
+def run(clients: int, requests: int, seed: int = 0) -> dict:
+    """The short version (used by the tests): the fixture pair served in this process."""
+    base, transfer = FIXTURES / "skip64_base.pkl", FIXTURES / "skip64_transfer.pkl"
+    pair = (stylemix.load_generator(base), stylemix.load_generator(transfer))
+    demo = build_demo(base, transfer)
+    demo.queue(default_concurrency_limit=clients).launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    fifth = clients * max(1, requests // clients) // 5
+    try:
+        return _drive(demo.local_url, pair, clients, requests, seed, rss_mb,
+                      lambda done: done == fifth)
+    finally:
+        demo.close()
 
 
 def _free_port() -> int:
@@ -123,47 +136,14 @@ def _start_server(base: Path, transfer: Path) -> tuple[subprocess.Popen, str]:
 
 def run_separate(clients: int, requests: int, base: Path, transfer: Path, seed: int = 0) -> dict:
     """Load test against `python app.py` in its own process; samples that process's memory."""
-    from gradio_client import Client
     pair = (stylemix.load_generator(base), stylemix.load_generator(transfer))
     server, url = _start_server(base, transfer)
-    stats = {"errors": 0, "mismatches": 0, "done": 0, "rss_mb": [rss_mb(server.pid)]}
-    lock = threading.Lock()
-    per_client = max(1, requests // clients)
-    scale = max(1, 256 // pair[0].img_resolution)
-
-    def session(i: int):
-        rng = random.Random(seed * 1000 + i)
-        client = Client(url, verbose=False)
-        for _ in range(per_client):
-            request = random_request(rng)
-            try:
-                shown = client.predict(request[0], request[1], request[2], *request[3],
-                                       api_name="/render_blend")[1]
-                pixels = np.asarray(Image.open(shown).convert("RGB"))[::scale, ::scale]
-                ok = np.array_equal(pixels, expected_image(pair, request))
-            except Exception:
-                with lock:
-                    stats["errors"] += 1
-                continue
-            with lock:
-                stats["done"] += 1
-                stats["mismatches"] += not ok
-                if stats["done"] % 32 == 0:
-                    stats["rss_mb"].append(rss_mb(server.pid))
-
     try:
-        start = time.perf_counter()
-        threads = [threading.Thread(target=session, args=(i,)) for i in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        stats["seconds"] = time.perf_counter() - start
-        stats["rss_mb"].append(rss_mb(server.pid))
+        return _drive(url, pair, clients, requests, seed, lambda: rss_mb(server.pid),
+                      lambda done: done % 32 == 0)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return stats
 
 
 def main():
@@ -180,7 +160,7 @@ def main():
           "(each: 3 renders + a 4-seed grid)")
     print(f"errors {s['errors']}, answers different from the library's render {s['mismatches']}")
     series = s["rss_mb"]
-    print(f"server process memory (MB), every 32 requests: " + " ".join(f"{m:.0f}" for m in series))
+    print("server process memory (MB), every 32 requests: " + " ".join(f"{m:.0f}" for m in series))
     warm = series[len(series) // 5:]
     print(f"after warm-up: min {min(warm):.0f}, max {max(warm):.0f}, "
           f"last − first {warm[-1] - warm[0]:+.0f} MB")

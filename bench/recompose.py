@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -24,20 +22,11 @@ import stylemix  # noqa: E402
 from stylemix import GeneratorConfig  # noqa: E402
 from stylemix.blend import blend_state  # noqa: E402
 from stylemix.engine import BlendEngine  # noqa: E402
+from timing import median_ms  # noqa: E402  (bench/ is on sys.path)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia"
 
 
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def bench_pair(name, G_base, G_transfer, repeat):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,22 +40,9 @@ from stylemix.project import (ProjectionConfig, image_to_tensor, project, psnr, 
                               render_latent, ssim)
 from stylemix.render import render_seeds  # noqa: E402
 from stylemix.toonify import Toonifier  # noqa: E402
+from timing import median_ms  # noqa: E402  (bench/ is on sys.path)
 
 
-def sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def row(label: str, value: str, baseline: str = "", note: str = ""):

@@ -6,9 +6,7 @@ with the fast (matrix) resampling against its zero-insert + depthwise-convolutio
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -18,18 +16,11 @@ import stylemix  # noqa: E402
 import stylemix.networks.stylegan3 as sg3  # noqa: E402
 from stylemix import BlendSpec  # noqa: E402
 from stylemix.engine import BlendEngine  # noqa: E402
+from timing import median_ms  # noqa: E402  (bench/ is on sys.path)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "stylegan3"
 
 
-def median_ms(fn, repeat: int = 10) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def main():
