@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .blend import BlendSpec
 from .engine import BlendEngine
