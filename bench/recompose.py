@@ -3,8 +3,8 @@
     python bench/recompose.py [--big]   (default pair, fixture pair; --big adds a random
                                          1024 px config-f pair)
 
-Baseline: deepcopy the base generator and load_state_dict the blended state (what an app
-without an engine does per slider move). Prints a table; numbers are medians.
+Baseline: ``stylemix.blend`` — deepcopy the base generator and write the blended weights into it
+(what an app without an engine does per slider move). Prints a table; numbers are medians.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import stylemix  # noqa: E402
 from stylemix import GeneratorConfig  # noqa: E402
-from stylemix.blend import blend_state  # noqa: E402
 from stylemix.engine import BlendEngine  # noqa: E402
 from timing import median_ms  # noqa: E402  (bench/ is on sys.path)
 
@@ -31,14 +30,12 @@ FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia
 
 def bench_pair(name, G_base, G_transfer, repeat):
     res = G_base.block_resolutions
-    buffers = {n for n, _ in G_base.named_buffers()} - {"mapping.w_avg"}
     alphas = [{r: float(i % 2 == k % 2) for i, r in enumerate(res)} for k in range(2)]
     step = iter(range(10 ** 9))
 
     def baseline():
         a = alphas[next(step) % 2]
-        G = copy.deepcopy(G_base)
-        G.load_state_dict(blend_state(G_base.state_dict(), G_transfer.state_dict(), a, 0.0, buffers))
+        stylemix.blend(G_base, G_transfer, stylemix.BlendSpec.per_resolution(a))
 
     engine = BlendEngine(G_base, G_transfer)
 
@@ -57,7 +54,7 @@ def bench_pair(name, G_base, G_transfer, repeat):
             G.synthesis(G.mapping(z, None, truncation_psi=0.7))
 
     rows = [
-        ("baseline: deepcopy + load_state_dict", median_ms(baseline, repeat)),
+        ("baseline: blend() (deepcopy + blend)", median_ms(baseline, repeat)),
         ("engine: every α changes", median_ms(engine_all, repeat)),
         (f"engine: one slider ({one} px) changes", median_ms(engine_one_slider, repeat)),
         ("engine: one slider → image (batch 1)", median_ms(slider_to_image, max(3, repeat // 4))),

@@ -5,7 +5,7 @@
     python bench/speed.py --config-f --device cuda     # the random 1024 px config-f pair
 
 Rows (medians; the device is CUDA when present, else CPU):
-* slider → new weights: deep-copy + ``load_state_dict`` of a ``blend_state`` (baseline) against
+* slider → new weights: ``stylemix.blend`` (deep-copy + blended weights, the baseline) against
   the engine rewriting one slider's slice of its flat buffer;
 * slider → new image: the same two, each followed by a batch-1 render;
 * images/s at batch 1 and 8: the eager float32 network (baseline) against ``torch.compile`` of
@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
 from stylemix import BlendSpec  # noqa: E402
 from stylemix.align import align  # noqa: E402
-from stylemix.blend import blend_state  # noqa: E402
 from stylemix.engine import BlendEngine  # noqa: E402
 from stylemix.project import (ProjectionConfig, image_to_tensor, project, psnr,  # noqa: E402
                               render_latent, ssim)
@@ -52,7 +51,6 @@ def row(label: str, value: str, baseline: str = "", note: str = ""):
 def bench_sliders(A, B, repeat: int):
     res = A.block_resolutions
     one = res[len(res) // 2]
-    buffers = {n for n, _ in A.named_buffers() if A.is_picked(n)}
     counter = iter(range(10 ** 9))
     z = torch.randn(1, A.z_dim, device=A.mapping.w_avg.device)
 
@@ -60,9 +58,7 @@ def bench_sliders(A, B, repeat: int):
         return {r: 1.0 if r <= 16 else 0.0 for r in res} | {one: (next(counter) % 10) / 10}
 
     def baseline_weights():
-        G = copy.deepcopy(A)
-        G.load_state_dict(blend_state(A.state_dict(), B.state_dict(), alphas(), 0.0, buffers, layout=A))
-        return G
+        return stylemix.blend(A, B, BlendSpec.per_resolution(alphas()))
 
     engine = BlendEngine(A, B)
 

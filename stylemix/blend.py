@@ -8,28 +8,32 @@ so α = 0 is the base model and α = 1 the transferred one.  Every parameter of 
 (its const, convolutions, noise strengths and torgb) follows α_r; the mapping network and w_avg
 follow a separate ``mapping`` weight (base by default, as in the paper).  Noise maps are
 buffers, not learned: they are never averaged (that would shrink their variance) but taken from
-whichever model dominates the block (transfer when α_r > 0.5).
+whichever model dominates the block (transfer when α_r > 0.5).  For StyleGAN3 the α groups are
+sampling rates instead of blocks.
 
 Channel-dependent α (the paper's "further work") refines one resolution further: chosen
 output channels of that block's feature maps (the rows of its convolution weights and biases,
 and of the 4×4 const) take their own α, so a single feature can come from the other model.
 The block's styles (affine), noise strengths and torgb keep the block's α.
+
+This module holds the recipe (:class:`BlendSpec`) and the one-call functions; the rules that
+turn a recipe into weights live in :mod:`stylemix.blend_plan`, shared with the live engine and
+the batched renderer.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
-import torch
+from .blend_plan import BlendPlan, check_channel_support, check_compatible, mapping_difference
+from .errors import BlendSpecError
+from .networks.generator import StyleGenerator
 
-from .errors import BlendSpecError, IncompatibleModelsError
-from .networks import Generator
-from .networks.generator import is_channel_tensor, resolution_of
-
+KINDS = ("swap", "linear", "smooth", "per_resolution")
+_NEEDS = {"swap": ("r_swap",), "linear": ("alpha",), "smooth": ("centre", "width"), "per_resolution": ()}
 
 
 def _parse_mapping(mapping) -> float:
@@ -42,20 +46,41 @@ def _parse_mapping(mapping) -> float:
         except ValueError:
             raise BlendSpecError(
                 f"mapping must be 'base', 'transfer', 'blend' or a number, not {mapping!r}") from None
-    if not math.isfinite(float(mapping)):
-        raise BlendSpecError("mapping weight must be finite")
-    return float(mapping)
+    return _finite(mapping, "mapping weight")
 
 
-def _check_low(low: str) -> str:
-    if low not in ("base", "transfer"):
-        raise BlendSpecError(f"low must be 'base' or 'transfer', not {low!r}")
-    return low
+def _finite(value, what: str) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise BlendSpecError(f"{what} must be a number, not {value!r}") from None
+    if not math.isfinite(value):
+        raise BlendSpecError(f"{what} must be finite")
+    return value
+
+
+def _integer(value, what: str) -> int:
+    try:
+        if isinstance(value, bool) or not float(value).is_integer():
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise BlendSpecError(f"{what} must be a whole number, not {value!r}") from None
+
+
+def _group(value, what: str = "resolution") -> int:
+    """An α group's size in pixels: a power of two ≥ 4."""
+    res = _integer(value, what)
+    if res < 4 or not math.log2(res).is_integer():
+        raise BlendSpecError(f"{what} {res} is not a power of two ≥ 4")
+    return res
 
 
 @dataclass(frozen=True)
 class BlendSpec:
-    """How much of the transferred model each resolution takes. Build with the class methods."""
+    """How much of the transferred model each resolution takes. Build with the class methods;
+    every way of making one (constructors, :meth:`from_dict`, ``dataclasses.replace``) is
+    checked here, so a spec that exists is valid. Raises BlendSpecError otherwise."""
 
     kind: str
     r_swap: int | None = None
@@ -67,62 +92,79 @@ class BlendSpec:
     mapping: float = 0.0  # 0 = mapping network and w_avg from base, 1 = from transfer
     channel_table: tuple[tuple[int, int, float], ...] = field(default_factory=tuple)  # (res, channel, α)
 
+    def __post_init__(self):
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        if self.kind not in KINDS:
+            raise BlendSpecError(f"unknown blend kind {self.kind!r} (choose from {', '.join(KINDS)})")
+        for name in ("r_swap", "alpha", "centre", "width"):
+            given = getattr(self, name) is not None
+            if given != (name in _NEEDS[self.kind]):
+                raise BlendSpecError(f"a {self.kind} blend {'takes no' if given else 'needs'} {name}")
+        if self.table and self.kind != "per_resolution":
+            raise BlendSpecError(f"a {self.kind} blend takes no per-resolution table")
+        if self.low not in ("base", "transfer"):
+            raise BlendSpecError(f"low must be 'base' or 'transfer', not {self.low!r}")
+        put("mapping", _parse_mapping(self.mapping))
+        if self.kind == "swap":
+            put("r_swap", _group(self.r_swap, "r_swap"))
+        elif self.kind == "linear":
+            put("alpha", _finite(self.alpha, "alpha"))
+        elif self.kind == "smooth":
+            centre, width = _finite(self.centre, "smooth centre"), _finite(self.width, "smooth width")
+            if centre <= 0:
+                raise BlendSpecError(f"smooth centre must be a positive resolution, not {centre:g}")
+            if width <= 0:
+                raise BlendSpecError(f"smooth width must be > 0 octaves (use swap for a hard step), not {width:g}")
+            put("centre", centre)
+            put("width", width)
+        table = {}
+        for item in self.table:
+            res, alpha = _pair(item, 2, "per-resolution entry")
+            res = _group(res)
+            if res in table:
+                raise BlendSpecError(f"α given twice for {res} px")
+            table[res] = _finite(alpha, f"alpha for {res} px")
+        put("table", tuple(sorted(table.items())))
+        channels = {}
+        for item in self.channel_table:
+            res, channel, alpha = _pair(item, 3, "channel entry")
+            res, channel = _group(res), _integer(channel, "channel")
+            if channel < 0:
+                raise BlendSpecError(f"channel {channel} is negative")
+            if (res, channel) in channels:
+                raise BlendSpecError(f"channel {channel} of {res} px is given twice")
+            channels[(res, channel)] = _finite(alpha, "channel alpha")
+        put("channel_table", tuple(sorted((r, c, a) for (r, c), a in channels.items())))
+
     # -- constructors -------------------------------------------------------------------------
     @classmethod
     def swap(cls, r_swap: int, low: str = "transfer", mapping="base") -> "BlendSpec":
         """The paper's layer swap: resolutions ≤ r_swap from ``low``, the rest from the other."""
-        r_swap = int(r_swap)
-        if r_swap < 4 or not math.log2(r_swap).is_integer():
-            raise BlendSpecError(f"r_swap must be a power of two ≥ 4, not {r_swap}")
-        return cls("swap", r_swap=r_swap, low=_check_low(low), mapping=_parse_mapping(mapping))
+        return cls("swap", r_swap=r_swap, low=low, mapping=mapping)
 
     @classmethod
     def linear(cls, alpha: float, mapping="base") -> "BlendSpec":
         """The same α at every resolution (plain weight interpolation of the synthesis network)."""
-        alpha = float(alpha)
-        if not math.isfinite(alpha):
-            raise BlendSpecError("alpha must be finite")
-        return cls("linear", alpha=alpha, mapping=_parse_mapping(mapping))
+        return cls("linear", alpha=alpha, mapping=mapping)
 
     @classmethod
     def smooth(cls, centre: float, width: float, low: str = "transfer", mapping="base") -> "BlendSpec":
         """A logistic ramp over log2(resolution): α = ½ at ``centre`` px, ``width`` in octaves."""
-        centre, width = float(centre), float(width)
-        if not (centre > 0 and math.isfinite(centre)):
-            raise BlendSpecError(f"smooth centre must be a positive resolution, not {centre}")
-        if not (width > 0 and math.isfinite(width)):
-            raise BlendSpecError(f"smooth width must be > 0 octaves (use swap for a hard step), not {width}")
-        return cls("smooth", centre=centre, width=width, low=_check_low(low),
-                   mapping=_parse_mapping(mapping))
+        return cls("smooth", centre=centre, width=width, low=low, mapping=mapping)
 
     @classmethod
     def per_resolution(cls, alphas: Mapping[int, float], mapping="base") -> "BlendSpec":
         """Explicit α per resolution; resolutions not listed take 0 (base)."""
-        table = []
-        for res, alpha in dict(alphas).items():
-            res, alpha = int(res), float(alpha)
-            if res < 4 or not math.log2(res).is_integer():
-                raise BlendSpecError(f"resolution {res} is not a power of two ≥ 4")
-            if not math.isfinite(alpha):
-                raise BlendSpecError(f"alpha for {res} px must be finite")
-            table.append((res, alpha))
-        return cls("per_resolution", table=tuple(sorted(table)), mapping=_parse_mapping(mapping))
+        return cls("per_resolution", table=tuple(dict(alphas).items()), mapping=mapping)
 
     def with_channels(self, resolution: int, channels, alpha: float) -> "BlendSpec":
         """This spec, with ``channels`` of block ``resolution`` set to their own ``alpha``."""
-        resolution, alpha = int(resolution), float(alpha)
-        if resolution < 4 or not math.log2(resolution).is_integer():
-            raise BlendSpecError(f"resolution {resolution} is not a power of two ≥ 4")
-        if not math.isfinite(alpha):
-            raise BlendSpecError("channel alpha must be finite")
-        chosen = sorted({int(c) for c in channels})
+        resolution = _group(resolution)
+        chosen = sorted({_integer(c, "channel") for c in channels})
         if not chosen:
             raise BlendSpecError(f"no channels given for {resolution} px")
-        if chosen[0] < 0:
-            raise BlendSpecError(f"channel {chosen[0]} is negative")
         keep = [t for t in self.channel_table if not (t[0] == resolution and t[1] in chosen)]
-        table = tuple(sorted(keep + [(resolution, c, alpha) for c in chosen]))
-        return dataclasses.replace(self, channel_table=table)
+        return dataclasses.replace(self, channel_table=tuple(keep + [(resolution, c, alpha) for c in chosen]))
 
     def channel_alphas(self) -> dict[int, dict[int, float]]:
         """{resolution: {channel: α}} for the channels that differ from their block's α."""
@@ -132,28 +174,26 @@ class BlendSpec:
         return out
 
     # -- evaluation ---------------------------------------------------------------------------
-    def alphas(self, resolutions: list[int]) -> dict[int, float]:
-        """α for each block resolution of a concrete model."""
+    def alphas(self, groups: list[int]) -> dict[int, float]:
+        """α for each α group (block resolution, or StyleGAN3 sampling rate) of a concrete model."""
         if self.kind == "swap":
             low_alpha = 1.0 if self.low == "transfer" else 0.0
-            return {r: low_alpha if r <= self.r_swap else 1.0 - low_alpha for r in resolutions}
+            return {r: low_alpha if r <= self.r_swap else 1.0 - low_alpha for r in groups}
         if self.kind == "linear":
-            return {r: self.alpha for r in resolutions}
+            return {r: self.alpha for r in groups}
         if self.kind == "smooth":
             out = {}
-            for r in resolutions:
+            for r in groups:
                 rise = 1 / (1 + math.exp(-(math.log2(r) - math.log2(self.centre)) / self.width))
                 out[r] = 1 - rise if self.low == "transfer" else rise
             return out
-        if self.kind == "per_resolution":
-            table = dict(self.table)
-            unknown = sorted(set(table) - set(resolutions))
-            if unknown:
-                raise BlendSpecError(
-                    f"α given for {unknown[0]} px, but the models' resolutions are "
-                    f"{', '.join(map(str, resolutions))}")
-            return {r: table.get(r, 0.0) for r in resolutions}
-        raise BlendSpecError(f"unknown blend kind {self.kind!r}")
+        table = dict(self.table)
+        unknown = sorted(set(table) - set(groups))
+        if unknown:
+            raise BlendSpecError(
+                f"α given for {unknown[0]} px, but the models' resolutions are "
+                f"{', '.join(map(str, groups))}")
+        return {r: table.get(r, 0.0) for r in groups}
 
     def _describe_resolutions(self) -> str:
         tail = "" if self.mapping == 0 else f"-map{_num(self.mapping)}"
@@ -180,163 +220,74 @@ class BlendSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "BlendSpec":
+    def from_dict(cls, d: Mapping) -> "BlendSpec":
+        """The inverse of :meth:`to_dict` (e.g. a recipe read back from a file), checked."""
+        if not isinstance(d, Mapping):
+            raise BlendSpecError(f"a blend spec must be a dict, not {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(map(str, d)) - known)
+        if unknown:
+            raise BlendSpecError(f"unknown blend spec field {unknown[0]!r}")
+        if "kind" not in d:
+            raise BlendSpecError("a blend spec needs a kind")
         d = dict(d)
-        d["table"] = tuple(tuple(t) for t in d.get("table", ()))
-        d["channel_table"] = tuple((int(r), int(c), float(a)) for r, c, a in d.get("channel_table", ()))
+        for name in ("table", "channel_table"):
+            if name in d and not isinstance(d[name], (list, tuple)):
+                raise BlendSpecError(f"{name} must be a list, not {type(d[name]).__name__}")
         return cls(**d)
+
+
+def _pair(item, size: int, what: str) -> tuple:
+    if not isinstance(item, (list, tuple)) or len(item) != size:
+        raise BlendSpecError(f"a {what} must have {size} values, not {item!r}")
+    return tuple(item)
 
 
 def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def check_compatible(G_base: Generator, G_transfer: Generator) -> None:
-    """Raise IncompatibleModelsError naming the first parameter the two models do not share."""
-    if G_base.config.architecture != G_transfer.config.architecture:
-        family = {"stylegan2": "StyleGAN2", "stylegan3": "StyleGAN3"}
-        raise IncompatibleModelsError(
-            f"cannot blend a {family[G_base.family]} '{G_base.config.architecture}' generator with "
-            f"a {family[G_transfer.family]} '{G_transfer.config.architecture}' one: blend models "
-            "fine-tuned from one another")
-    a, b = G_base.state_dict(), G_transfer.state_dict()
-    sizes = f"(base {G_base.img_resolution} px, transfer {G_transfer.img_resolution} px)"
-    for name in list(a) + [n for n in b if n not in a]:
-        if name not in b:
-            raise IncompatibleModelsError(f"cannot blend: '{name}' exists in base but not in transfer {sizes}")
-        if name not in a:
-            raise IncompatibleModelsError(f"cannot blend: '{name}' exists in transfer but not in base {sizes}")
-        if a[name].shape != b[name].shape:
-            raise IncompatibleModelsError(
-                f"cannot blend: '{name}' has shape {list(a[name].shape)} in base but "
-                f"{list(b[name].shape)} in transfer")
-
-
-def check_channel_support(G: Generator, channels) -> None:
-    """Channel α needs feature maps shared by a whole resolution: StyleGAN2 blocks have them."""
-    if channels and not G.supports_channel_alpha:
-        raise BlendSpecError(f"channel α works with StyleGAN2 models only; this pair is "
-                             f"{G.config.architecture} (blend it by sampling rate instead)")
-
-
-def channel_alpha_vector(block_alpha: float, overrides: Mapping[int, float], channels: int,
-                         name: str = "") -> torch.Tensor:
-    """α per output channel: the block's α, except where ``overrides`` say otherwise."""
-    bad = [c for c in overrides if not 0 <= c < channels]
-    if bad:
-        raise BlendSpecError(f"channel {bad[0]} does not exist: {name or 'the block'} has "
-                             f"{channels} channels (0-{channels - 1})")
-    vec = torch.full([channels], float(block_alpha))
-    for c, alpha in overrides.items():
-        vec[c] = alpha
-    return vec
-
-
-def blend_state(base: Mapping[str, torch.Tensor], transfer: Mapping[str, torch.Tensor],
-                alphas: Mapping[int, float], mapping_alpha: float,
-                buffers: set[str] = frozenset(),
-                channel_alphas: Mapping[int, Mapping[int, float]] | None = None,
-                layout: Generator | None = None) -> dict[str, torch.Tensor]:
-    """Per-parameter interpolation; ``buffers`` are picked (α > 0.5 → transfer), not averaged.
-    ``channel_alphas`` ({res: {channel: α}}) overrides α for single output channels.
-    ``layout`` is a generator of the models' family that says which group each tensor follows
-    (StyleGAN2 block names when omitted)."""
-    group_of = layout.resolution_of if layout is not None else resolution_of
-    channel_tensor = layout.is_channel_tensor if layout is not None else is_channel_tensor
-    out = {}
-    channel_alphas = channel_alphas or {}
-    unknown = sorted(set(channel_alphas) - set(alphas))
-    if unknown:
-        raise BlendSpecError(f"channel α given for {unknown[0]} px, but the models' resolutions "
-                             f"are {', '.join(map(str, sorted(alphas)))}")
-    for name, a in base.items():
-        b = transfer[name].to(a.device)
-        res = group_of(name)
-        alpha = mapping_alpha if res is None else alphas[res]
-        if res in channel_alphas and channel_tensor(name):
-            vec = channel_alpha_vector(alpha, channel_alphas[res], a.shape[0], name)
-            vec = vec.to(a.device, a.dtype).reshape(-1, *[1] * (a.ndim - 1))
-            out[name] = a + vec * (b - a)
-            continue
-        if name in buffers:
-            out[name] = (b if alpha > 0.5 else a).clone()
-        elif alpha == 0:
-            out[name] = a.clone()
-        elif alpha == 1:
-            out[name] = b.clone()
-        else:
-            out[name] = torch.lerp(a, b, alpha)
-    return out
-
-
-def blend(G_base: Generator, G_transfer: Generator, spec: BlendSpec) -> Generator:
+def blend(G_base: StyleGenerator, G_transfer: StyleGenerator, spec: BlendSpec) -> StyleGenerator:
     """A new generator: ``G_base``'s architecture with weights blended per ``spec``.
 
     The result keeps the base's provenance, so ``stylemix.save(B, "x.pkl")`` writes an NVIDIA
-    pickle when the base came from one.
+    pickle when the base came from one — unless its mapping network is the transfer's and has
+    another shape than base's (another depth, a class embedding): then the transfer's file is
+    the template that fits. Raises IncompatibleModelsError when the synthesis networks differ,
+    BlendSpecError when the spec does not fit the models (or asks to mix unequal mapping networks).
     """
     if not isinstance(spec, BlendSpec):
         raise BlendSpecError("spec must be a stylemix.BlendSpec (e.g. BlendSpec.swap(16))")
-    check_compatible(G_base, G_transfer)
-    check_channel_support(G_base, spec.channel_table)
-    alphas = spec.alphas(G_base.block_resolutions)
-    buffers = {name for name, _ in G_base.named_buffers() if G_base.is_picked(name)}
-    mapping_alpha = spec.mapping
-    state = blend_state(G_base.state_dict(), G_transfer.state_dict(), alphas, mapping_alpha,
-                        buffers=buffers, channel_alphas=spec.channel_alphas(), layout=G_base)
-    out = copy.deepcopy(G_base)
-    out.load_state_dict(state)
-    if mapping_alpha not in (0.0, 1.0):
-        out.estimate_w_avg()  # a blended mapping network has its own mean w; lerp would be off
-    out.blend_info = {"spec": spec.to_dict(), "alphas": {str(r): a for r, a in alphas.items()},
+    plan = BlendPlan(G_base, [G_transfer])
+    weights = plan.weights(spec)
+    out = plan.generator(weights)
+    out.blend_info = {"spec": spec.to_dict(), "alphas": {str(r): w[0] for r, w in weights.groups.items()},
                       "label": spec.describe(),
                       "transfer": getattr(G_transfer.source, "path", None)}
     return out
 
 
-def blend_many(G_base: Generator, transfers: list[Generator], specs: list[BlendSpec],
-               mapping: int | None = None) -> Generator:
+def blend_many(G_base: StyleGenerator, transfers: list[StyleGenerator], specs: list[BlendSpec],
+               mapping: int | None = None) -> StyleGenerator:
     """Blend several models fine-tuned from one base, each with its own per-resolution weights.
 
     θ_r = θ_base + Σ_i α_{i,r} (θ_i − θ_base): e.g. structure from one model, colours from
     another, texture from base. ``mapping`` is the index of the transfer whose mapping network
     (and w_avg) to use, or None for base's. A block's noise maps come from whichever model weighs
-    most there (base weighs 1 − Σ α).
+    most there (base weighs 1 − Σ α; a tie goes to base, then to the earlier model), which for
+    one model is ``blend``'s "transfer when α > 0.5".
     """
     if len(transfers) != len(specs) or not transfers:
         raise BlendSpecError("give one blend spec per transferred model")
-    if any(spec.channel_table for spec in specs):
-        raise BlendSpecError("channel α is supported for two-model blends only")
-    if mapping is not None and not 0 <= mapping < len(transfers):
-        raise BlendSpecError(f"mapping must name one of the {len(transfers)} transferred models")
-    for G in transfers:
-        check_compatible(G_base, G)
-    res = G_base.block_resolutions
-    alphas = [spec.alphas(res) for spec in specs]
-    buffers = {name for name, _ in G_base.named_buffers() if G_base.is_picked(name)}
-    base_state = G_base.state_dict()
-    states = [G.state_dict() for G in transfers]
-    out_state = {}
-    for name, a in base_state.items():
-        r = G_base.resolution_of(name)
-        if r is None:  # mapping network and w_avg: taken whole from one model
-            src = base_state if mapping is None else states[mapping]
-            out_state[name] = src[name].clone()
-            continue
-        weights = [al[r] for al in alphas]
-        if name in buffers:
-            everyone = [1 - sum(weights)] + weights
-            best = max(range(len(everyone)), key=everyone.__getitem__)
-            out_state[name] = (a if best == 0 else states[best - 1][name].to(a.device)).clone()
-            continue
-        value = a.clone()
-        for w, st in zip(weights, states):
-            if w:
-                value += w * (st[name].to(a.device) - a)
-        out_state[name] = value
-    out = copy.deepcopy(G_base)
-    out.load_state_dict(out_state)
+    if not all(isinstance(spec, BlendSpec) for spec in specs):
+        raise BlendSpecError("specs must be stylemix.BlendSpec objects (e.g. BlendSpec.swap(16))")
+    plan = BlendPlan(G_base, transfers)
+    out = plan.generator(plan.weights_many(specs, mapping))
     out.blend_info = {"label": "+".join(spec.describe() for spec in specs),
                       "specs": [spec.to_dict() for spec in specs], "mapping": mapping,
                       "transfers": [getattr(G.source, "path", None) for G in transfers]}
     return out
+
+
+__all__ = ["BlendSpec", "KINDS", "blend", "blend_many", "check_channel_support", "check_compatible",
+           "mapping_difference"]

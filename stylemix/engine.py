@@ -1,10 +1,15 @@
 """A live blend: recompose the blended weights in place on every slider change.
 
 ``blend()`` builds a new generator each time, which is fine for export but too slow for sliders
-on a 1024 px model.  The engine keeps both parents' tensors flattened on the device, ordered so
-that everything one α controls is one contiguous slice.  The blended generator's parameters are
-*views* into a third flat buffer, so a new α vector is one ``lerp`` per changed slice — no
-reload, no copy of the model — and the network renders from the result immediately.
+on a 1024 px model.  The engine keeps a :class:`~stylemix.blend_plan.BlendPlan` of the pair —
+both parents' tensors flattened on the device, ordered so that everything one α controls is one
+contiguous slice — and the blended generator's parameters are *views* into a third flat buffer,
+so a new α vector is one ``lerp`` per changed slice — no reload, no copy of the model — and the
+network renders from the result immediately.  The rules (which α a tensor follows, noise maps
+picked, channel α) are the plan's, so the engine gives exactly what ``blend()`` gives.
+
+When the two mapping networks differ in shape (another depth, a class embedding), the engine
+holds both and swaps the live generator's mapping network whole; mixing them is refused.
 
 Renders from several browser sessions go through :meth:`BlendEngine.session`, which holds a lock
 while it recomposes and renders, so no render ever sees another session's α.
@@ -16,65 +21,38 @@ import copy
 import threading
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 
-from .errors import BlendSpecError
-from .blend import BlendSpec, channel_alpha_vector, check_channel_support, check_compatible
-from .networks import Generator
-
-MAPPING = "mapping"
-
-
-@dataclass
-class _Slice:
-    start: int
-    stop: int
+from .blend import BlendSpec
+from .blend_plan import MAPPING, BlendPlan, BlendWeights, take_mapping
+from .networks.generator import StyleGenerator
 
 
 class BlendEngine:
-    """Both parents resident on ``device``; ``generator`` is the live blend."""
+    """Both parents resident on ``device``; ``generator`` is the live blend.
 
-    def __init__(self, G_base: Generator, G_transfer: Generator, device=None):
-        check_compatible(G_base, G_transfer)
+    ``resolutions`` lists the pair's α groups (block resolutions; sampling rates for StyleGAN3).
+    Raises IncompatibleModelsError when the synthesis networks differ."""
+
+    def __init__(self, G_base: StyleGenerator, G_transfer: StyleGenerator, device=None):
         device = torch.device(device) if device is not None else G_base.mapping.w_avg.device
+        self.plan = BlendPlan(G_base, [G_transfer], device=device)
         self.generator = copy.deepcopy(G_base).to(device).eval().requires_grad_(False)
         self.generator.blend_info = None
-        self.resolutions = self.generator.block_resolutions
-        transfer_state = G_transfer.state_dict()
-        live = self.generator
-        tensors = dict(live.named_parameters())
-        tensors.update(live.named_buffers())
-
-        def group_of(name: str) -> tuple:  # (α key, picked whole (noise maps), not interpolated)
-            res = live.resolution_of(name)
-            key = MAPPING if res is None else res
-            return (key, live.is_picked(name))
-
-        groups = {name: group_of(name) for name in tensors}
-        order = sorted(tensors, key=lambda n: (str(groups[n][0]), groups[n][1], n))
-        sizes = [tensors[n].numel() for n in order]
-        self._base = torch.cat([tensors[n].detach().reshape(-1).float() for n in order]).to(device)
-        self._transfer = torch.cat([transfer_state[n].reshape(-1).float() for n in order]).to(device)
-        self._out = self._base.clone()
-        self._slices: dict[tuple, _Slice] = {}
-        # Channel tensors per resolution: (offset, channels, row size); a channel is one row.
-        self._channel_rows: dict[int, list[tuple[int, int, int, str]]] = {}
-        offset = 0
-        for name, size in zip(order, sizes):
-            key = groups[name]
-            sl = self._slices.setdefault(key, _Slice(offset, offset))
-            sl.stop = offset + size
-            self._rebind(name, self._out[offset: offset + size].view(tensors[name].shape))
-            if live.is_channel_tensor(name):
-                channels = tensors[name].shape[0]
-                self._channel_rows.setdefault(key[0], []).append((offset, channels, size // channels, name))
-            offset += size
-        self._applied: dict[object, float] = {}
-        self._applied_channels: dict[int, dict[int, float]] = {}
-        self._lock = threading.Lock()
-        self.set_alphas({r: 0.0 for r in self.resolutions}, mapping=0.0)
+        self.resolutions = self.plan.groups
+        self._out = self.plan.base.clone()
+        for name, view in self.plan.tensors(self._out).items():
+            self._rebind(name, view)
+        # Unequal mapping networks are taken whole: the live one is base's, plus a copy of the
+        # transfer's, each with the generator it came from (for its config).
+        self._mappings = None
+        if self.plan.mapping_mismatch is not None:
+            theirs = copy.deepcopy(G_transfer.mapping).to(device).eval().requires_grad_(False)
+            self._mappings = [(self.generator.mapping, G_base), (theirs, G_transfer)]
+        self._weights: BlendWeights | None = None
+        self._lock = threading.RLock()
+        self.set_alphas({}, mapping=0.0)
 
     def compile(self, mode: str | None = None) -> None:
         """Render through ``torch.compile`` of the live synthesis network (opt-in: a one-off
@@ -109,53 +87,31 @@ class BlendEngine:
         else:
             module._buffers[attr] = view
 
-    @property
-    def num_elements(self) -> int:
-        return self._out.numel()
-
     @torch.no_grad()
     def set_alphas(self, alphas: dict[int, float], mapping: float = 0.0,
                    channels: dict[int, dict[int, float]] | None = None) -> None:
-        """Recompose: rewrite only the slices whose α changed since the last call.
-        ``channels`` ({res: {channel: α}}) gives single feature maps their own α."""
-        wanted = {r: float(alphas.get(r, 0.0)) for r in self.resolutions}
-        wanted[MAPPING] = float(mapping)
-        channels = {int(r): {int(c): float(a) for c, a in chs.items()}
-                    for r, chs in (channels or {}).items() if chs}
-        check_channel_support(self.generator, channels)
-        for res, chs in channels.items():
-            if res not in self._channel_rows:
-                raise BlendSpecError(f"channel α given for {res} px, but the models' resolutions "
-                                     f"are {', '.join(map(str, self.resolutions))}")
-            for _, count, _, name in self._channel_rows[res]:
-                channel_alpha_vector(0.0, chs, count, name)  # validates the channel numbers
-        for res in set(channels) | set(self._applied_channels):
-            if channels.get(res) != self._applied_channels.get(res):
-                self._applied.pop((res, False), None)  # the block must be rewritten
-        for (key, pick), sl in self._slices.items():
-            alpha = wanted[key]
-            if self._applied.get((key, pick)) == alpha:
-                continue
-            weight = float(alpha > 0.5) if pick else alpha
-            torch.lerp(self._base[sl.start: sl.stop], self._transfer[sl.start: sl.stop], weight,
-                       out=self._out[sl.start: sl.stop])
-            self._applied[(key, pick)] = alpha
-            if not pick and key in channels:
-                self._apply_channels(key, channels[key])
-            if key == MAPPING and alpha not in (0.0, 1.0):
-                self.generator.estimate_w_avg()  # blended mapping: its own mean w, as blend() does
-        self._applied_channels = channels
-
-    def _apply_channels(self, res: int, chs: dict[int, float]) -> None:
-        """Overwrite the rows of the chosen channels with their own α."""
-        for offset, _, row, _ in self._channel_rows[res]:
-            for channel, alpha in chs.items():
-                lo, hi = offset + channel * row, offset + (channel + 1) * row
-                torch.lerp(self._base[lo:hi], self._transfer[lo:hi], alpha, out=self._out[lo:hi])
+        """Recompose: rewrite only the slices whose α changed since the last call. Groups not in
+        ``alphas`` take 0 (base); ``channels`` ({res: {channel: α}}) gives single feature maps
+        their own α. Raises BlendSpecError for groups or channels the pair does not have."""
+        self._apply(self.plan.from_alphas(alphas, mapping, channels))
 
     def set_spec(self, spec: BlendSpec) -> None:
-        self.set_alphas(spec.alphas(self.resolutions), mapping=spec.mapping,
-                        channels=spec.channel_alphas())
+        self._apply(self.plan.weights(spec))
+
+    def _apply(self, weights: BlendWeights) -> None:
+        with self._lock:
+            old = self._weights
+            changed = [key for key in self.plan.spans if old is None or old.of(key) != weights.of(key)
+                       or old.channels.get(key) != weights.channels.get(key)]
+            self.plan.write(self._out, weights, changed)
+            source = self.plan.mapping_source(weights)
+            if self._mappings is not None:
+                module, donor = self._mappings[source]
+                if self.generator.mapping is not module:
+                    take_mapping(self.generator, module, donor)
+            if MAPPING in changed and source is None:
+                self.generator.estimate_w_avg()  # blended mapping: its own mean w, as blend() does
+            self._weights = weights
 
     @contextmanager
     def session(self, spec_or_alphas, mapping: float | None = None):

@@ -2,12 +2,13 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 import stylemix
 from stylemix import BlendSpec
-from conftest import random_generator, render
+from conftest import FIXTURES, random_generator, render
 
 FIXTURE_SPECS = {
     "swap16_lowT": BlendSpec.swap(16, low="transfer"),
@@ -123,10 +124,14 @@ def test_blend_records_its_recipe(nv_pair):
 
 
 @pytest.mark.parametrize("other,needle", [
-    (dict(img_resolution=64), r"'synthesis\.b64\.\S+' exists in transfer but not in base \(base 32 px, transfer 64 px\)"),
-    (dict(channel_max=16), r"'synthesis\.b4\.const' has shape \[32, 4, 4\] in base but \[16, 4, 4\]"),
-    (dict(architecture="resnet"), "'skip' generator with a StyleGAN2 'resnet'"),
-    (dict(w_dim=8), r"'synthesis\.b4\.conv1\.affine\.weight' has shape"),
+    (dict(img_resolution=64), r"the transfer model was not fine-tuned from this base \(first difference: "
+                              r"base makes 32 px images, transfer 64 px; "
+                              r"'synthesis\.b64\.\S+' exists in transfer but not in base\)"),
+    (dict(channel_max=16), r"not fine-tuned from this base \(first difference: "
+                           r"'synthesis\.b4\.const' has shape \[32, 4, 4\] in base but \[16, 4, 4\]"),
+    (dict(architecture="resnet"), "'skip' generator with a StyleGAN2 'resnet' one: the transfer model was not "
+                                  "fine-tuned from this base"),
+    (dict(w_dim=8), r"w_dim 16 in base, 8 in transfer; 'synthesis\.b4\.conv1\.affine\.weight' has shape"),
 ])
 def test_mismatched_pairs_name_the_first_difference(other, needle):
     with pytest.raises(stylemix.IncompatibleModelsError, match=needle):
@@ -160,5 +165,172 @@ def test_blend_many_checks_its_inputs():
     A = random_generator(0)
     with pytest.raises(stylemix.BlendSpecError, match="one blend spec per"):
         stylemix.blend_many(A, [random_generator(1)], [])
-    with pytest.raises(stylemix.IncompatibleModelsError):
+    with pytest.raises(stylemix.IncompatibleModelsError,
+                       match=r"the transfer model was not fine-tuned from this base \(first difference: "
+                             r"base makes 32 px images, transfer 64 px"):
         stylemix.blend_many(A, [random_generator(1, img_resolution=64)], [BlendSpec.swap(8)])
+    with pytest.raises(stylemix.IncompatibleModelsError, match="the transfer 2 model was not fine-tuned"):
+        stylemix.blend_many(A, [random_generator(1), random_generator(2, channel_max=16)],
+                            [BlendSpec.swap(8), BlendSpec.swap(8)])
+    with pytest.raises(stylemix.BlendSpecError, match="mapping must name one of the 1 transferred"):
+        stylemix.blend_many(A, [random_generator(1)], [BlendSpec.swap(8)], mapping=1)
+    with pytest.raises(stylemix.BlendSpecError, match="channel α is supported for two-model blends only"):
+        stylemix.blend_many(A, [random_generator(1)], [BlendSpec.swap(8).with_channels(8, [0], 1.0)])
+
+
+# -- BlendSpec is checked however it is made ------------------------------------------------
+
+@pytest.mark.parametrize("d,needle", [
+    ({"kind": "swap", "r_swap": 16, "low": "sideways"}, "low must be 'base' or 'transfer', not 'sideways'"),
+    ({"kind": "swap", "r_swap": 3}, "r_swap 3 is not a power of two"),
+    ({"kind": "swap", "r_swap": 16.5}, "r_swap must be a whole number"),
+    ({"kind": "swap"}, "a swap blend needs r_swap"),
+    ({"kind": "swap", "r_swap": 16, "alpha": 0.5}, "a swap blend takes no alpha"),
+    ({"kind": "twirl"}, "unknown blend kind 'twirl'"),
+    ({"r_swap": 16}, "a blend spec needs a kind"),
+    ({"kind": "linear", "alpha": 0.5, "colour": 1}, "unknown blend spec field 'colour'"),
+    ({"kind": "linear", "alpha": "lots"}, "alpha must be a number"),
+    ({"kind": "linear", "alpha": 0.5, "mapping": "sideways"}, "mapping must be"),
+    ({"kind": "smooth", "centre": -4, "width": 1}, "smooth centre must be a positive resolution"),
+    ({"kind": "per_resolution", "table": [[8, 1], [8, 0.5]]}, "α given twice for 8 px"),
+    ({"kind": "per_resolution", "table": [[8]]}, "per-resolution entry must have 2 values"),
+    ({"kind": "per_resolution", "table": 7}, "table must be a list"),
+    ({"kind": "swap", "r_swap": 16, "table": [[8, 1]]}, "a swap blend takes no per-resolution table"),
+    ({"kind": "swap", "r_swap": 16, "channel_table": [[16, -1, 0.0]]}, "channel -1 is negative"),
+    ({"kind": "swap", "r_swap": 16, "channel_table": [[12, 1, 0.0]]}, "resolution 12 is not a power of two"),
+])
+def test_from_dict_checks_like_the_constructors(d, needle):
+    with pytest.raises(stylemix.BlendSpecError, match=needle):
+        BlendSpec.from_dict(d)
+
+
+def test_replace_and_from_dict_normalise_and_check():
+    import dataclasses
+    with pytest.raises(stylemix.BlendSpecError, match="r_swap 3 is not a power of two"):
+        dataclasses.replace(BlendSpec.swap(16), r_swap=3)
+    spec = BlendSpec.from_dict({"kind": "per_resolution", "table": [[16, 1], [4, "0.5"]], "mapping": "transfer"})
+    assert spec == BlendSpec.per_resolution({4: 0.5, 16: 1.0}, mapping="transfer")
+    assert spec.table == ((4, 0.5), (16, 1.0)) and spec.mapping == 1.0
+    assert BlendSpec.from_dict({"kind": "swap", "r_swap": 16.0}).r_swap == 16
+    chan = BlendSpec.swap(16).with_channels(16, [3, 1], 0.25)
+    assert BlendSpec.from_dict(chan.to_dict()) == chan
+    assert chan.channel_table == ((16, 1, 0.25), (16, 3, 0.25))
+
+
+# -- one picking rule for noise maps --------------------------------------------------------
+
+NOISE = "synthesis.b8.conv1.noise_const"
+
+
+@pytest.mark.parametrize("alpha,winner", [(0.5, "base"), (0.5 + 1e-7, "transfer"), (0.49, "base"),
+                                          (1.2, "transfer"), (-0.3, "base")])
+def test_noise_maps_follow_alpha_above_one_half(alpha, winner):
+    A, T = random_generator(0), random_generator(1)
+    spec = BlendSpec.per_resolution({8: alpha})
+    want = (T if winner == "transfer" else A).state_dict()[NOISE]
+    assert torch.equal(stylemix.blend(A, T, spec).state_dict()[NOISE], want)
+    assert torch.equal(stylemix.blend_many(A, [T], [spec]).state_dict()[NOISE], want)
+
+
+@pytest.mark.parametrize("weights,winner", [((0.4, 0.4), 1), ((0.3, 0.3), 0), ((0.2, 0.6), 2),
+                                            ((0.5, 0.0), 0), ((0.5, 0.5), 1)])
+def test_many_models_pick_the_heaviest_ties_to_the_earlier(weights, winner):
+    """Base weighs 1 − Σα; the heaviest model's noise map is taken; a tie goes to base, then to
+    the earlier transfer."""
+    models = [random_generator(i) for i in range(3)]
+    specs = [BlendSpec.per_resolution({8: w}) for w in weights]
+    B = stylemix.blend_many(models[0], models[1:], specs)
+    assert torch.equal(B.state_dict()[NOISE], models[winner].state_dict()[NOISE])
+
+
+# -- pairs whose mapping networks differ (issue 15, case 6) ---------------------------------
+
+FIELD = FIXTURES / "field"
+MAP_SPECS = {"swap8_lowT": BlendSpec.swap(8), "swap16_lowT": BlendSpec.swap(16),
+             "swap8_lowT_mapT": BlendSpec.swap(8, mapping="transfer"),
+             "transfer": BlendSpec.linear(1.0, mapping="transfer")}
+
+
+@pytest.fixture(scope="module")
+def map_pair():
+    return stylemix.load_generator(FIELD / "map8_base.pkl"), stylemix.load_generator(FIELD / "map2_transfer.pkl")
+
+
+@pytest.fixture(scope="module")
+def map_renders():
+    return dict(np.load(FIELD / "map8_map2_renders.npz"))
+
+
+def assert_renders(G, refs, label, psi):
+    z = torch.from_numpy(refs["z"])
+    with torch.no_grad():
+        ws = G.mapping(z, None, truncation_psi=psi)
+        img = G.synthesis(ws, noise_mode="const")
+    assert (ws - torch.from_numpy(refs[f"{label}_psi{psi}_ws"])).abs().max() <= 1e-4, label
+    assert (img - torch.from_numpy(refs[f"{label}_psi{psi}_img"])).abs().max() <= 1e-4, label
+
+
+@pytest.mark.parametrize("label", list(MAP_SPECS))
+@pytest.mark.parametrize("psi", [1.0, 0.7])
+def test_mapping_depths_differ_blend_by_synthesis(map_pair, map_renders, label, psi):
+    B = stylemix.blend(*map_pair, MAP_SPECS[label])
+    assert B.config.mapping_layers == (2 if MAP_SPECS[label].mapping else 8)
+    assert_renders(B, map_renders, label, psi)
+
+
+def test_mixing_unequal_mapping_networks_says_why(map_pair):
+    for mapping in ("blend", 0.3):
+        with pytest.raises(stylemix.BlendSpecError,
+                           match=r"the mapping networks of base and transfer differ \(8 and 2 layers\), so "
+                                 r"they cannot be blended: take the mapping from base or from transfer"):
+            stylemix.blend(*map_pair, BlendSpec.swap(8, mapping=mapping))
+
+
+@pytest.mark.parametrize("mapping,suffix", [("base", "swap8_lowT"), ("transfer", "swap8_lowT_mapT")])
+def test_mapping_depths_differ_export(map_pair, map_renders, tmp_path, mapping, suffix):
+    """A pickle written from such a blend loads back with the right depth: with the transfer's
+    mapping network the transfer's pickle is the template that fits."""
+    B = stylemix.blend(*map_pair, BlendSpec.swap(8, mapping=mapping))
+    for name in ("x.pkl", "x.safetensors"):
+        stylemix.save(B, tmp_path / name)
+        assert_renders(stylemix.load_generator(tmp_path / name), map_renders, suffix, 0.7)
+    assert B.source == map_pair[1 if mapping == "transfer" else 0].source
+
+
+@pytest.mark.parametrize("flags,label", [(["--swap", "8"], "swap8_lowT"), (["--swap", "16"], "swap16_lowT"),
+                                         (["--swap", "8", "--mapping", "transfer"], "swap8_lowT_mapT")])
+def test_mapping_depths_differ_cli(map_renders, tmp_path, flags, label):
+    from stylemix.cli import main
+    out = tmp_path / "b.safetensors"
+    assert main(["blend", str(FIELD / "map8_base.pkl"), str(FIELD / "map2_transfer.pkl"), *flags,
+                 "-o", str(out)]) == 0
+    for psi in (1.0, 0.7):
+        assert_renders(stylemix.load_generator(out), map_renders, label, psi)
+
+
+def test_mapping_depths_differ_cli_refuses_a_mix(tmp_path, capsys):
+    from stylemix.cli import main
+    rc = main(["blend", str(FIELD / "map8_base.pkl"), str(FIELD / "map2_transfer.pkl"), "--swap", "8",
+               "--mapping", "blend", "-o", str(tmp_path / "b.safetensors")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "differ (8 and 2 layers)" in err and "from base or from transfer" in err
+    assert not (tmp_path / "b.safetensors").exists()
+
+
+def test_conditional_transfer_of_an_unconditional_base():
+    """A conditional model fine-tuned from an unconditional base: same synthesis, a mapping
+    network with a class embedding. Mapping from base → unconditional blend; from transfer →
+    conditional; mixing them is refused."""
+    A, T = random_generator(0), random_generator(1, c_dim=4)
+    z, c = torch.randn(3, 16), torch.eye(4)[[0, 2, 3]]
+    B = stylemix.blend(A, T, BlendSpec.swap(8))
+    assert B.c_dim == 0 and torch.equal(B.mapping(z), A.mapping(z))
+    C = stylemix.blend(A, T, BlendSpec.swap(8, mapping="transfer"))
+    assert C.c_dim == 4 and C.config.c_dim == 4 and torch.equal(C.mapping(z, c), T.mapping(z, c))
+    assert torch.equal(C.synthesis.b8.conv1.weight, T.synthesis.b8.conv1.weight)
+    assert torch.equal(C.synthesis.b16.conv1.weight, A.synthesis.b16.conv1.weight)
+    with pytest.raises(stylemix.BlendSpecError,
+                       match=r"differ \(unconditional and conditional with 4 classes\).*from base or from transfer"):
+        stylemix.blend(A, T, BlendSpec.linear(0.5, mapping=0.5))
+    many = stylemix.blend_many(A, [T, random_generator(2)], [BlendSpec.swap(8), BlendSpec.linear(0)], mapping=0)
+    assert many.c_dim == 4 and torch.equal(many.mapping(z, c), T.mapping(z, c))

@@ -85,6 +85,7 @@ def test_incompatible_pair_is_refused():
         BlendEngine(random_generator(0), random_generator(1, img_resolution=64))
 
 
+@pytest.mark.slow  # about 100 s of compiling on two CPU cores; still part of the default run
 def test_compiled_rendering_follows_the_sliders(nv_pair):
     """The opt-in torch.compile path renders what blend() renders, after α changes (a graph
     that had baked in the weights would fail), and falls back to eager if it cannot compile."""
@@ -122,3 +123,29 @@ def test_compile_failure_falls_back_to_eager(nv_pair, monkeypatch):
         with engine.session(BlendSpec.swap(16)) as G, torch.no_grad():
             img = G.synthesis(G.mapping(z))
     assert not engine.compiled and torch.isfinite(img).all()
+
+
+def test_engine_swaps_unequal_mapping_networks_whole():
+    """A pair whose mapping networks differ (8 and 2 layers; or unconditional and conditional):
+    the engine serves either side's mapping network, switching back and forth, and refuses a mix."""
+    from conftest import FIXTURES
+    field = FIXTURES / "field"
+    A = stylemix.load_generator(field / "map8_base.pkl")
+    T = stylemix.load_generator(field / "map2_transfer.pkl")
+    engine = BlendEngine(A, T)
+    z = torch.randn(2, 64, generator=torch.Generator().manual_seed(1))
+    for spec in (BlendSpec.swap(8, mapping="transfer"), BlendSpec.swap(16), BlendSpec.linear(1, mapping="transfer")):
+        with engine.session(spec) as G:
+            assert G.mapping.num_layers == G.config.mapping_layers == (2 if spec.mapping else 8)
+            assert torch.equal(render(G, z, 0.7), render(stylemix.blend(A, T, spec), z, 0.7))
+    assert A.config.mapping_layers == 8 and T.config.mapping_layers == 2  # parents untouched
+    with pytest.raises(stylemix.BlendSpecError, match=r"differ \(8 and 2 layers\).*from base or from transfer"):
+        engine.set_alphas({8: 1.0}, mapping=0.5)
+
+    U, C = random_generator(0), random_generator(1, c_dim=4)
+    engine = BlendEngine(U, C)
+    c = torch.eye(4)[[1]]
+    with engine.session(BlendSpec.swap(8, mapping="transfer")) as G:
+        assert G.c_dim == 4 and torch.equal(G.mapping(z[:1, :16], c), C.mapping(z[:1, :16], c))
+    with engine.session(BlendSpec.swap(8)) as G:
+        assert G.c_dim == 0 and G.config.c_dim == 0

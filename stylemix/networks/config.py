@@ -15,6 +15,10 @@ from ..errors import ModelLoadError, UnsupportedModelError
 from .ops import ACTIVATIONS
 
 ARCHITECTURES = ("orig", "skip", "resnet")
+# Config fields that shape the mapping network, in both generator families: a blend that takes
+# its mapping network from another model takes these with it.
+MAPPING_FIELDS = ("z_dim", "c_dim", "mapping_layers", "embed_features", "layer_features",
+                  "mapping_activation", "mapping_lr_multiplier", "w_avg_beta")
 # NVIDIA mapping_kwargs → our config fields (StyleGAN2 and StyleGAN3 share the mapping network).
 MAPPING_KEYS = {"num_layers": "mapping_layers", "embed_features": "embed_features",
                  "layer_features": "layer_features", "activation": "mapping_activation",

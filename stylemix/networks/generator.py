@@ -197,13 +197,23 @@ class StyleGenerator(nn.Module):
     supports_channel_alpha = True
 
     @property
-    def block_resolutions(self) -> list[int]:
-        """The α groups of the synthesis network, by resolution in pixels."""
+    def alpha_groups(self) -> list[int]:
+        """The α groups of the synthesis network, in pixels: block resolutions for StyleGAN2,
+        output sampling rates for StyleGAN3 (each group takes one α in a blend)."""
         return list(self.synthesis.block_resolutions)
 
-    def resolution_of(self, name: str) -> int | None:
-        """The α group (resolution) a state-dict entry follows; None for the mapping network."""
+    def alpha_group_of(self, name: str) -> int | None:
+        """The α group a state-dict entry follows; None for the mapping network (and w_avg)."""
         return resolution_of(name)
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        """StyleGAN2's name for :attr:`alpha_groups` (kept: callers say "resolution")."""
+        return self.alpha_groups
+
+    def resolution_of(self, name: str) -> int | None:
+        """StyleGAN2's name for :meth:`alpha_group_of`."""
+        return self.alpha_group_of(name)
 
     def is_channel_tensor(self, name: str) -> bool:
         """True when axis 0 of ``name`` indexes its group's output feature maps (channel α)."""

@@ -394,7 +394,8 @@ class Generator3(StyleGenerator):
         self._group = {"input": int(round(config.input.sampling_rate))}
         self._group.update((l.name, l.group) for l in config.layers)
 
-    def resolution_of(self, name: str) -> int | None:
+    def alpha_group_of(self, name: str) -> int | None:
+        """The sampling rate of the layer ``name`` belongs to (None for the mapping network)."""
         parts = name.split(".")
         if parts[0] != "synthesis" or len(parts) < 3:
             return None
