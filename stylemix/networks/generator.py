@@ -7,6 +7,7 @@ Module and parameter names are NVIDIA stylegan2-ada-pytorch's (``mapping.fc0.wei
 from __future__ import annotations
 
 import math
+import os
 import re
 
 import torch
@@ -14,7 +15,8 @@ from torch import nn
 
 from .config import GeneratorConfig
 from .layers import Conv2dLayer, FullyConnectedLayer, SynthesisLayer, ToRGBLayer
-from .ops import make_fir_filter, normalize_2nd_moment, upsample2d
+from .ops import (PRECISIONS, fast_path_applies, fast_upsample2d, make_fir_filter,
+                  normalize_2nd_moment, upsample2d)
 
 _BLOCK_RE = re.compile(r"synthesis\.b(\d+)\.")
 # Tensors whose first axis is the block's output channel (feature map).
@@ -117,12 +119,15 @@ class SynthesisBlock(nn.Module):
             self.skip = Conv2dLayer(self.in_channels, out_channels, kernel_size=1, bias=False, up=2,
                                     resample_filter=cfg.resample_filter)
 
-    def forward(self, x, img, ws: torch.Tensor, noise_mode: str, force_fp32: bool):
+    def forward(self, x, img, ws: torch.Tensor, noise_mode: str, force_fp32: bool,
+                precision: str = "float32"):
         w_iter = iter(ws.unbind(1))
         # Half precision where the model asks for it, on CUDA only (CPU half convolutions are
         # slow); half_on_cpu lets the tests check the half path's numbers on a CPU.
         fp16 = self.use_fp16 and not force_fp32 and (ws.device.type == "cuda" or self.half_on_cpu)
         dtype = torch.float16 if fp16 else torch.float32
+        if not fp16 and precision == "bf16" and ws.device.type == "cpu":
+            dtype = torch.bfloat16  # opt-in preview: float32's range, so every block may use it
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
             x = self.conv1(x, next(w_iter), noise_mode)
@@ -136,11 +141,13 @@ class SynthesisBlock(nn.Module):
             x = x.to(dtype)
             x = self.conv0(x, next(w_iter), noise_mode)
             x = self.conv1(x, next(w_iter), noise_mode)
+        fast = img is not None and fast_path_applies(img)
         if img is not None:
-            img = upsample2d(img, self.resample_filter)
+            img = (fast_upsample2d if fast else upsample2d)(img, self.resample_filter)
         if self.num_torgb:
             y = self.torgb(x, next(w_iter)).float()
-            img = y if img is None else img + y
+            # The upsampled image is this block's own tensor: the fast path adds in place.
+            img = y if img is None else img.add_(y) if fast else img + y
         return x, img
 
 
@@ -157,22 +164,32 @@ class SynthesisNetwork(nn.Module):
             block = SynthesisBlock(cfg, res)
             self.num_ws += block.num_conv + (block.num_torgb if block.is_last else 0)
             setattr(self, f"b{res}", block)
+        # Compute precision on a CPU: "float32", or the "bf16" preview (bfloat16 activations and
+        # weights, float32 image; fast where the CPU has AMX/AVX-512 BF16, error reported in
+        # bench/RESULTS.md). Set per network, per call, or with STYLEMIX_PRECISION.
+        self.precision = os.environ.get("STYLEMIX_PRECISION", "float32")
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const",
-                force_fp32: bool = False) -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False,
+                precision: str | None = None) -> torch.Tensor:
+        """ws: [N, num_ws, w_dim] → images [N, img_channels, R, R], float32, about [-1, 1].
+        ``precision`` ("float32" or "bf16", CPU only; default ``self.precision``)."""
         ws = checked_ws(ws, noise_mode, self.num_ws, self.w_dim, self.b4.const.device)
-        return self.run_blocks(ws, None, None, self.block_resolutions, noise_mode, force_fp32)[1]
+        return self.run_blocks(ws, None, None, self.block_resolutions, noise_mode, force_fp32,
+                               precision)[1].contiguous()
 
     def run_blocks(self, ws: torch.Tensor, x, img, resolutions: list[int], noise_mode: str = "const",
-                   force_fp32: bool = False):
+                   force_fp32: bool = False, precision: str | None = None):
         """Run only ``resolutions`` (consecutive blocks) from features ``x`` and skip image ``img``:
         lets a caller that changes one block reuse everything below it."""
+        precision = self.precision if precision is None else precision
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         w_idx = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             if res in resolutions:
                 block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
-                x, img = block(x, img, block_ws, noise_mode, force_fp32)
+                x, img = block(x, img, block_ws, noise_mode, force_fp32, precision)
             w_idx += block.num_conv
         return x, img
 

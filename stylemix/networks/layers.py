@@ -9,7 +9,8 @@ from torch import nn
 
 import torch.nn.functional as F
 
-from .ops import ACTIVATIONS, bias_act, conv2d_down2, conv2d_up2, make_fir_filter, modulated_conv2d
+from .ops import (ACTIVATIONS, bias_act, conv2d_down2, conv2d_up2, fast_path_applies,
+                  fast_synthesis_conv, fast_to_rgb, make_fir_filter, modulated_conv2d)
 
 
 class FullyConnectedLayer(nn.Module):
@@ -64,10 +65,15 @@ class SynthesisLayer(nn.Module):
                                 device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        if fast_path_applies(x, self.weight, styles):
+            return fast_synthesis_conv(x, self.weight, styles, self.bias, noise, up=self.up == 2,
+                                       padding=self.padding, resample_filter=self.resample_filter,
+                                       activation=self.activation, gain=self.act_gain * gain,
+                                       clamp=clamp)
         x = modulated_conv2d(x, self.weight, styles, noise,
                              up=self.up == 2, padding=self.padding,
                              resample_filter=self.resample_filter)
-        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         return bias_act(x, self.bias, self.activation, gain=self.act_gain * gain, clamp=clamp)
 
 
@@ -85,6 +91,8 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
+        if fast_path_applies(x, self.weight, styles) and self.weight.shape[-1] == 1:
+            return fast_to_rgb(x, self.weight, styles, self.bias, clamp=self.conv_clamp)
         x = modulated_conv2d(x, self.weight, styles, demodulate=False)
         return bias_act(x, self.bias, clamp=self.conv_clamp)
 

@@ -1,6 +1,9 @@
 """Small numeric building blocks of StyleGAN2: activations, FIR resampling, modulated convolution.
 
 Everything is plain PyTorch (no custom kernels to compile), so it runs on any CPU or GPU.
+The functions up to ``modulated_conv2d`` are the plain path (autograd, fp16, any device); the
+``fast_*`` functions at the end are the CPU inference path, which computes the same numbers
+(within float32 rounding) with fewer passes over memory.
 """
 
 from __future__ import annotations
@@ -182,3 +185,155 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if noise is not None:
         x = x + noise.to(x.dtype)
     return x
+
+
+# -- CPU inference fast path ----------------------------------------------------------------
+# Rendering on a CPU is bound by memory traffic as much as by arithmetic: every elementwise op
+# on a 128×256×256 map is a 32 MB pass, and a fresh tensor of that size costs page faults on top.
+# So the fast path keeps activations channels-last (oneDNN's convolutions and depthwise filters
+# run without layout reorders), folds demodulation, activation gain and bias into the
+# convolution where the maths allows, and finishes with in-place noise / activation / clamp.
+# It is only taken where nothing needs gradients (in-place ops would break autograd).
+
+PRECISIONS = {"float32": torch.float32, "bf16": torch.bfloat16}
+# Activations f with f(g·x) = g·f(x) for g > 0: their gain can be folded into the convolution.
+_HOMOGENEOUS = {"linear", "relu", "lrelu"}
+
+
+def fast_path_applies(x: torch.Tensor, *tensors: torch.Tensor) -> bool:
+    """True for CPU inference in float32/bf16 with no autograd graph to keep."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16):
+        return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, *tensors)):
+        return False
+    # functorch transforms (vmap) wrap tensors; their batching rules cover the plain path.
+    return not torch._C._functorch.is_functorch_wrapped_tensor(x)
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _depthwise_kernel(f: torch.Tensor, channels: int, gain: float, dtype) -> torch.Tensor:
+    """``f`` (a true-convolution FIR filter) as a depthwise correlation kernel [C, 1, kh, kw]."""
+    return (f * gain).flip([0, 1]).to(dtype)[None, None].expand(channels, 1, *f.shape).contiguous()
+
+
+def fast_demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """StyleGAN2's demodulation coefficients [N, O] = rsqrt(Σ_{i,k} (w[o,i,k]·s[n,i])² + 1e-8),
+    computed as rsqrt(s² @ Σ_k w²ᵀ + 1e-8): one pass over the weight instead of N."""
+    w_sq = torch.linalg.vector_norm(weight.float(), dim=(2, 3)).square()  # [O, I]
+    return (styles.float().square() @ w_sq.t() + 1e-8).rsqrt()
+
+
+def fast_synthesis_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,
+                        bias: torch.Tensor, noise: torch.Tensor | None, up: bool, padding: int,
+                        resample_filter: torch.Tensor | None, activation: str = "lrelu",
+                        gain: float | None = None, clamp: float | None = None,
+                        demodulate: bool = True) -> torch.Tensor:
+    """A whole SynthesisLayer after its affine: modulated conv (upsampling ×2 with the FIR filter
+    when ``up``), noise, bias, activation, gain, clamp — StyleGAN2's (Karras et al. 2020, eq. 1-3)
+    sequence, for inference on a CPU.
+
+    x: [N, I, H, W] (any memory format; float32 or bf16, which sets the compute dtype);
+    weight: [O, I, k, k] shared by the batch; styles: [N, I]; bias: [O]; noise: broadcastable to
+    [N, 1, H', W'] or None; ``gain`` is the activation's gain times the layer's extra gain
+    (None: the activation's default, as in ``bias_act``).
+    Returns [N, O, H', W'] channels-last, H' = 2H when ``up`` else H.
+
+    With one sample and a weight smaller than the input map, the styles and demodulation are
+    folded into the weight (as NVIDIA's fused modconv does); otherwise the input is scaled by
+    the styles and the output by the coefficients, so the convolution runs on the shared weight.
+    """
+    dtype = x.dtype
+    gain = ACTIVATIONS[activation][1] if gain is None else gain
+    n, in_ch = styles.shape
+    out_ch = weight.shape[0]
+    x = channels_last(x)
+    folded = activation in _HOMOGENEOUS
+    scale = fast_demodulation(weight, styles) if demodulate else styles.new_ones([n, out_ch])
+    if folded:
+        scale = scale * gain  # [N, O]: everything that multiplies the conv output
+    b = bias.float() * gain if folded else bias.float()
+    per_weight = n == 1 and weight.numel() <= x[0].numel()
+    if per_weight:
+        coef = scale[0][:, None] * styles[0].float()[None, :]  # [O, I]
+        if up:  # modulate straight into the transposed convolution's [I, O, k, k] layout
+            w = torch.empty([in_ch, out_ch, *weight.shape[2:]], dtype=dtype)
+            torch.mul(weight.transpose(0, 1), coef.t()[:, :, None, None], out=w)
+        else:
+            w = (weight * coef[:, :, None, None]).to(dtype)
+        y = _fast_conv(x, w, b.to(dtype), up, padding, resample_filter, transposed=up)
+    else:
+        xs = x * styles.to(dtype)[:, :, None, None]
+        w = weight.transpose(0, 1) if up else weight
+        y = _fast_conv(xs, w.to(dtype).contiguous(), None, up, padding, resample_filter,
+                       transposed=up)
+        y.mul_(scale.to(dtype)[:, :, None, None])
+        y.add_(b.to(dtype)[None, :, None, None])
+    if noise is not None:
+        y.add_((noise * gain if folded else noise).to(dtype))
+    if activation == "lrelu":
+        F.leaky_relu_(y, 0.2)
+    elif activation == "relu":
+        F.relu_(y)
+    elif activation != "linear":
+        func = ACTIVATIONS[activation][0]
+        y = func(y) * gain
+    if clamp is not None and clamp >= 0:
+        y.clamp_(-clamp, clamp)
+    return y
+
+
+def _fast_conv(x, w, bias, up: bool, padding: int, f, transposed: bool):
+    """Convolution (``up``: stride-2 transposed convolution with the [I, O, k, k] weight ``w``,
+    then the FIR low-pass with gain 4), adding ``bias`` at the end. Channels-last in and out."""
+    if not up:
+        return F.conv2d(x, w, bias, padding=padding)
+    kw, fw = w.shape[-1], f.shape[-1]
+    if kw == 1:  # 1×1: convolve at the low resolution, then upsample the result
+        y = F.conv2d(x, w.transpose(0, 1), None)
+        y = fast_upsample2d(y, f)
+        return y if bias is None else y.add_(bias[None, :, None, None])
+    # The same padding arithmetic as conv2d_up2 (the plain path), with the FIR filter's own
+    # zero padding done by the depthwise convolution.
+    p0 = padding + (fw + 1) // 2 - (kw - 1)
+    p1 = padding + (fw - 2) // 2 - (kw - 2)
+    trim = max(min(-p0, -p1), 0)
+    y = F.conv_transpose2d(x, w, stride=2, padding=trim)
+    p0, p1 = p0 + trim, p1 + trim
+    kernel = _depthwise_kernel(f, y.shape[1], 4.0, y.dtype)
+    if p0 == p1 and p0 >= 0:
+        return F.conv2d(y, kernel, bias, padding=p0, groups=y.shape[1])
+    y = pad_crop(y, (p0, p1, p0, p1))
+    return F.conv2d(channels_last(y), kernel, bias, groups=y.shape[1])
+
+
+def fast_upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """``upsample2d`` (zero-insert ×2, then the FIR filter with gain 4) as one depthwise
+    stride-2 transposed convolution: no zero-filled intermediate."""
+    fw = f.shape[-1]
+    if fw % 2 or f.shape[0] != fw:
+        return upsample2d(x, f)
+    channels = x.shape[1]
+    # Transposed conv output o = 2i - P + t takes tap t of the kernel; upsample2d's output o
+    # takes tap o + p0 - 2i of the flipped filter, p0 = fw/2: the same kernel, P = fw/2 - 1.
+    kernel = (f * 4).to(x.dtype)[None, None].expand(channels, 1, fw, fw).contiguous()
+    return F.conv_transpose2d(x, kernel, stride=2, padding=fw // 2 - 1, groups=channels)
+
+
+def fast_to_rgb(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, bias: torch.Tensor,
+                clamp: float | None = None) -> torch.Tensor:
+    """ToRGB for inference: the 1×1 modulated convolution without demodulation as one batched
+    matrix product over channels-last pixels (the per-sample weight is 3×C, the map is not
+    copied), plus bias, then clamp. x: [N, C, H, W]; weight: [O, C, 1, 1]; styles: [N, C]
+    (already times the weight gain). Returns float32 [N, O, H, W]."""
+    n, c, h, w = x.shape
+    x = channels_last(x)
+    pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view of the channels-last memory
+    per_sample = (weight[:, :, 0, 0][None] * styles.float()[:, None, :]).transpose(1, 2)
+    y = torch.baddbmm(bias.to(x.dtype)[None, None, :], pixels, per_sample.to(x.dtype))
+    y = y.float().reshape(n, h, w, -1).permute(0, 3, 1, 2)
+    if clamp is not None and clamp >= 0:
+        y = y.clamp_(-clamp, clamp)
+    return y
