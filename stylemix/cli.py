@@ -395,6 +395,37 @@ def cmd_finetune(args) -> None:
     _run_training(trainer, ckpt)
 
 
+def cmd_distill(args) -> None:
+    from .train import distill as ds
+    device = _device(args.device)
+    ckpt = ds.read_distill_checkpoint(args.output) if Path(args.output).is_dir() else None
+    if ckpt is not None:
+        G, G_ema, D = ds.networks_from_distill_checkpoint(ckpt)
+        config = ds.DistillConfig(**ckpt["distill_config"])
+        print(f"resuming {args.output} at {ckpt['nimg'] / 1000:g} kimg")
+    else:
+        if not args.mapping:
+            raise StylemixError("a new distillation needs --mapping FILE: the teacher's mapping network")
+        G = ds.make_student(ds.read_mapping(args.mapping), args.resolution,
+                            ds.parse_channels(args.channels), seed=args.seed or 0)
+        G_ema, D, config = None, None, ds.DistillConfig()
+    config = ds.config_overrides(
+        config, batch=args.batch, kimg=args.kimg, lr=args.lr, ssim_weight=args.ssim_weight,
+        adv_weight=args.adv_weight, adv_start_kimg=args.adv_start_kimg, seed=args.seed,
+        snapshot_kimg=args.snapshot_kimg)
+    data = ds.TeacherPairs(Path(args.pairs) / "train" if (Path(args.pairs) / "train").is_dir()
+                           else args.pairs, G.img_resolution)
+    val_dir = Path(args.val) if args.val else Path(args.pairs) / "val"
+    val = ds.TeacherPairs(val_dir, G.img_resolution) if val_dir.is_dir() else None
+    if val is None:
+        print(f"no held-out pairs at {val_dir}: snapshots are not scored", file=sys.stderr)
+    distiller = ds.Distiller(G, data, config, args.output, val=val, G_ema=G_ema, D=D, device=device)
+    if ckpt is not None:
+        distiller.load_state(ckpt)
+    distiller.run()
+    print(f"wrote {Path(args.output) / ds.GENERATOR_NAME}")
+
+
 def _add_training_options(parser, kimg: float, augment: str) -> None:
     parser.add_argument("--kimg", type=float, default=kimg,
                         help=f"train until this many thousand images were shown (default {kimg:g})")
@@ -540,6 +571,26 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("data", help="folder of images of the new domain")
     _add_training_options(ft, kimg=30, augment="color,translation,cutout")
     ft.set_defaults(func=cmd_finetune)
+
+    ds = sub.add_parser("distill", help="train a generator to redraw a teacher's faces for each w "
+                                        "(how the default base was made); resumes OUT")
+    ds.add_argument("pairs", help="folder of teacher pairs (chunk_*.npz, or a folder with train/ and val/)")
+    ds.add_argument("--mapping", help="file holding the teacher's mapping network (copied, frozen)")
+    ds.add_argument("--resolution", type=int, default=128)
+    ds.add_argument("--channels", default="4:256,8:256,16:256,32:128,64:64,128:32",
+                    help="feature maps per resolution, RES:COUNT,...")
+    ds.add_argument("--val", default=None, help="held-out pairs (default PAIRS/val)")
+    ds.add_argument("--kimg", type=float, default=None, help="train until this many thousand pairs were shown")
+    ds.add_argument("--batch", type=int, default=None)
+    ds.add_argument("--lr", type=float, default=None)
+    ds.add_argument("--ssim-weight", type=float, default=None, help="weight of 1 − multi-scale SSIM (L1 has 1)")
+    ds.add_argument("--adv-weight", type=float, default=None, help="adversarial term's weight (0: none)")
+    ds.add_argument("--adv-start-kimg", type=float, default=None)
+    ds.add_argument("--seed", type=int, default=None)
+    ds.add_argument("--snapshot-kimg", type=float, default=None)
+    ds.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    ds.add_argument("-o", "--output", required=True, help="output folder; a checkpoint there is resumed")
+    ds.set_defaults(func=cmd_distill)
     return p
 
 

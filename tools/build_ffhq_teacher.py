@@ -11,6 +11,9 @@ module downloads at import time).
         data/ffhq_teacher --count 30000
     python tools/build_ffhq_teacher.py WHEEL data/ffhq_teacher --split val --count 256
 
+The first run also writes `mapping.safetensors`: the teacher's mapping network under NVIDIA's
+parameter names, with its mean w, for the student to copy (`stylemix distill --mapping`).
+
 Pair i uses seed i (val: seed 1,000,000 + i) as NVIDIA's tools do: z = RandomState(seed).randn(512),
 w = the teacher's mapping of z (ψ = 1), and the teacher's 1024 px face area-averaged (box filter)
 down to --res px, stored as uint8 RGB. Output: `{split}/chunk_NNNNN.npz` holding `seeds` (N,),
@@ -67,6 +70,62 @@ class Teacher:
         return self._nets["SynthesisNetwork"](w.astype(np.float32))[0]
 
 
+def mapping_tensors(wheel: Path, lr_multiplier: float = 0.01) -> dict[str, np.ndarray]:
+    """The teacher's mapping network under NVIDIA's names and storage convention.
+
+    The IR computes, per layer, x ← lrelu(x @ W + b, 0.2) · √2 after normalising z's second
+    moment, with W [in, out] (a MatMul with transpose_b stores it [out, in]) and b already scaled. NVIDIA's FullyConnectedLayer stores
+    ``weight`` [out, in] and ``bias`` unscaled and multiplies them at run time by
+    lr_multiplier/√in and lr_multiplier (equalised learning rate, lr_multiplier 0.01 in FFHQ's
+    mapping), so the stored values are W.T·√in/lr_multiplier and b/lr_multiplier.
+    """
+    import openvino as ov
+
+    xml, weights = read_ir(wheel, "MappingNetwork")
+    model = ov.Core().read_model(xml, ov.Tensor(np.frombuffer(weights, np.uint8)))
+    out: dict[str, np.ndarray] = {}
+    layer = 0
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "MatMul":
+            continue
+        W = op.input_value(1).get_node().get_data().astype(np.float64)
+        if op.get_attributes().get("transpose_b"):
+            W = W.T  # stored [out, in]
+        add = next(iter(op.output(0).get_target_inputs())).get_node()
+        b = add.input_value(1).get_node().get_data().astype(np.float64).reshape(-1)
+        out[f"mapping.fc{layer}.weight"] = (W.T * np.sqrt(W.shape[0]) / lr_multiplier).astype(np.float32)
+        out[f"mapping.fc{layer}.bias"] = (b / lr_multiplier).astype(np.float32)
+        layer += 1
+    return out
+
+
+def write_mapping(teacher: Teacher, wheel: Path, path: Path, samples: int = 100_000) -> None:
+    """``mapping.safetensors``: the teacher's mapping network (NVIDIA names) and its mean w over
+    ``samples`` seeded z, checked against the teacher's own mapping of seeds 0–7."""
+    import sys
+
+    import torch
+    from safetensors.torch import save_file
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # stylemix from this checkout
+    from stylemix.train.distill import make_student
+
+    tensors = {k: torch.from_numpy(v) for k, v in mapping_tensors(wheel).items()}
+    G = make_student(tensors, 4, {4: 1})  # a stub synthesis: only the mapping is used here
+    z = np.stack([z_of(s) for s in range(8)])
+    with torch.no_grad():
+        ours = G.mapping(torch.from_numpy(z))[:, 0].numpy()
+    error = float(np.abs(ours - teacher.mapping(z)).max())
+    if error > 1e-3:
+        raise SystemExit(f"mapping conversion is wrong: max |Δw| {error:.2e} on seeds 0-7")
+    G.estimate_w_avg(samples, seed=0)
+    tensors["mapping.w_avg"] = G.mapping.w_avg.detach().clone()
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path),
+              metadata={"source": "random-face==2021.7.21.1 MappingNetwork (FFHQ StyleGAN2 mapping)",
+                        "w_avg_samples": str(samples), "max_abs_error_vs_teacher": f"{error:.2e}"})
+    print(f"wrote {path} (max |Δw| against the teacher {error:.1e})")
+
+
 def area_downsample(img: np.ndarray, res: int) -> np.ndarray:
     """(N, C, H, W) float → (N, C, res, res): mean over each (H/res)² block (box filter)."""
     n, c, h, w = img.shape
@@ -121,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     folder = args.out / args.split
     folder.mkdir(parents=True, exist_ok=True)
     teacher = Teacher(args.wheel, args.threads)
+    if not (args.out / "mapping.safetensors").exists():
+        write_mapping(teacher, args.wheel, args.out / "mapping.safetensors")
     seeds = seeds_of(args.split, args.count)
     started, made = time.time(), 0
     for k, first in enumerate(range(0, args.count, args.chunk)):
