@@ -14,7 +14,7 @@ import torch
 from .blend import BlendSpec
 from .engine import BlendEngine
 from .errors import StylemixError
-from .formats.common import atomic_write
+from .io import atomic_write
 from .render import seed_to_z, to_pil, to_uint8
 
 SWEEPS = ("alpha", "swap", "smooth")

@@ -370,7 +370,7 @@ def _pretrained(path: str):
     if Path(path).is_dir():
         raise StylemixError(f"{path} is a folder without a stylemix checkpoint.pt")
     G_ema, D = formats.load_generator_and_discriminator(path)
-    G = formats.load_generator(path, network="G") if formats.detect_format(path) == "nvidia_pkl" \
+    G = formats.load_generator(path, network="G") if formats.detect_format(path) == formats.PICKLE \
         else copy.deepcopy(G_ema)
     if D is None:
         print(f"{os.path.basename(path)} has no discriminator stylemix can read: starting a new one "

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import StylemixError
-from .formats.common import atomic_write
+from .io import atomic_write
 from .networks import Generator
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total_steps, loss)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from .errors import StylemixError
-from .formats.common import atomic_write
+from .io import atomic_write
 from .networks import Generator
 
 

@@ -28,8 +28,8 @@ def test_rosinality_checkpoint_reproduces_base_renders(renders, psi):
 
 
 def test_detect_format():
-    assert detect_format(NV_BASE) == "nvidia_pkl"
-    assert detect_format(ROSINALITY) == "rosinality"
+    assert detect_format(NV_BASE) == "pickle"
+    assert detect_format(ROSINALITY) == "torch_save"
 
 
 def test_network_choice_g_vs_g_ema():

@@ -7,17 +7,24 @@ from pathlib import Path
 
 from ..errors import ExportError, ModelLoadError
 from ..networks import Generator
+from ..networks.generator import StyleGenerator
 from . import native, nvidia_pkl, rosinality, tf_pkl
 from .common import ModelSource
 from .safe_pickle import TORCH_LEGACY_MAGIC
 
-FORMATS = ("nvidia_pkl", "tf_pkl", "rosinality", "native")
+FORMATS = ("nvidia_pkl", "tf_pkl", "rosinality", "native")  # what save() writes
+# What detect_format can tell from a file's first bytes: its container, not yet its contents.
+PICKLE, TORCH_SAVE, SAFETENSORS = "pickle", "torch_save", "safetensors"
 _SAVE_BY_SUFFIX = {".pkl": "nvidia_pkl", ".pt": "rosinality", ".pth": "rosinality",
                    ".safetensors": "native"}
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """Tell the format from the file's first bytes (never from its name alone)."""
+    """The kind of file, from its first bytes (never from its name alone): ``"pickle"`` (an
+    NVIDIA or old TensorFlow network pickle — which one is told when it is read),
+    ``"torch_save"`` (a ``torch.save`` file: a rosinality checkpoint, converted or from
+    training, or a stylemix trainer checkpoint) or ``"safetensors"``. Raises ModelLoadError for
+    a missing, empty, compressed or unknown file."""
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"no such model file: {path}")
@@ -27,13 +34,13 @@ def detect_format(path: str | os.PathLike) -> str:
     if size == 0:
         raise ModelLoadError(f"{path.name} is empty")
     if head.startswith(b"PK\x03\x04"):
-        return "rosinality"  # torch.save zip archive
+        return TORCH_SAVE   # torch.save zip archive
     if head.startswith(TORCH_LEGACY_MAGIC[:16]):
-        return "rosinality"  # torch.save legacy (pre-1.6) format
+        return TORCH_SAVE   # torch.save legacy (pre-1.6) format
     if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < size:
-        return "native"      # safetensors: 8-byte header length, then a JSON header
+        return SAFETENSORS  # 8-byte header length, then a JSON header
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return "nvidia_pkl"
+        return PICKLE       # protocol 2-5
     if head.startswith(b"\x1f\x8b"):
         raise ModelLoadError(f"{path.name} is gzip-compressed; decompress it first")
     raise ModelLoadError(
@@ -41,22 +48,24 @@ def detect_format(path: str | os.PathLike) -> str:
         "a rosinality .pt or a stylemix .safetensors)")
 
 
-def load_generator(path: str | os.PathLike, device="cpu", network: str = "G_ema") -> Generator:
-    """Load a StyleGAN2 generator from any supported file, in eval mode, without running its code.
+def load_generator(path: str | os.PathLike, device="cpu", network: str = "G_ema") -> StyleGenerator:
+    """Load a generator — StyleGAN2 (:class:`~stylemix.Generator`) or StyleGAN3
+    (:class:`~stylemix.networks.stylegan3.Generator3`) — from any supported file, in eval mode,
+    without running code from it. Raises ModelLoadError (or a subclass) naming what is wrong.
 
     ``network`` picks ``G_ema`` (default) or ``G`` from an NVIDIA pickle.
     """
     fmt = detect_format(path)
-    if fmt == "nvidia_pkl":
+    if fmt == PICKLE:
         return nvidia_pkl.load(path, network=network, device=device)
-    if fmt == "rosinality":
+    if fmt == TORCH_SAVE:
         return rosinality.load(path, device=device)
     return native.load(path, device=device)
 
 
 def load_discriminator(path: str | os.PathLike, device="cpu"):
     """The model file's discriminator when it has one we can rebuild (NVIDIA pickles), else None."""
-    if detect_format(path) != "nvidia_pkl":
+    if detect_format(path) != PICKLE:
         return None
     return nvidia_pkl.load_discriminator(path, device=device)
 
@@ -65,7 +74,7 @@ def load_generator_and_discriminator(path: str | os.PathLike, device="cpu"):
     """The generator and, when the file has one we can rebuild, its discriminator (else None).
 
     Reads the file once; projection uses D's features as an extra loss."""
-    if detect_format(path) == "nvidia_pkl":
+    if detect_format(path) == PICKLE:
         return nvidia_pkl.load_with_discriminator(path, device=device)
     return load_generator(path, device=device), None
 
@@ -91,7 +100,7 @@ def save(G: Generator, path: str | os.PathLike, format: str | None = None,
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     if fmt in ("nvidia_pkl", "tf_pkl") and template is not None:
-        if detect_format(template) != "nvidia_pkl":
+        if detect_format(template) != PICKLE:
             raise ExportError(f"{Path(template).name} is not a pickle to use as a template")
         return nvidia_pkl.save(G, path, template=template)  # writes TF templates as TF
     if fmt == "nvidia_pkl" and G.source is not None and G.source.format == "tf_pkl":
@@ -102,5 +111,5 @@ def save(G: Generator, path: str | os.PathLike, format: str | None = None,
      "native": native.save}[fmt](G, path)
 
 
-__all__ = ["FORMATS", "ModelSource", "detect_format", "format_for_path", "load_discriminator",
+__all__ = ["FORMATS", "PICKLE", "SAFETENSORS", "TORCH_SAVE", "ModelSource", "detect_format", "format_for_path", "load_discriminator",
            "load_generator", "load_generator_and_discriminator", "save"]

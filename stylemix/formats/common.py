@@ -1,17 +1,16 @@
-"""What every format shares: where a generator came from, building it from a state dict, atomic writes."""
+"""What every format shares: where a generator came from, building it from a state dict, and
+finding the pickle a generator is written into. (Generic file helpers live in stylemix.io.)"""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import ExportError, ModelLoadError
+from ..io import file_sha256
 from ..networks import Generator, GeneratorConfig
 from ..networks.stylegan3 import Generator3, StyleGAN3Config
 
@@ -20,18 +19,10 @@ from ..networks.stylegan3 import Generator3, StyleGAN3Config
 class ModelSource:
     """Provenance of a loaded generator; NVIDIA export uses it to find its template file."""
 
-    format: str               # "nvidia_pkl", "rosinality" or "native"
+    format: str               # the reader that loaded it: "nvidia_pkl", "tf_pkl", "rosinality" or "native"
     path: str
     sha256: str
     network: str | None = None  # which network of an NVIDIA pickle ("G_ema" or "G")
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_generator(config: GeneratorConfig | StyleGAN3Config, tensors: dict[str, torch.Tensor],
@@ -60,31 +51,6 @@ def build_generator(config: GeneratorConfig | StyleGAN3Config, tensors: dict[str
             value.copy_(t.to(value.dtype))
     G.source = source
     return G.eval().requires_grad_(False).to(device)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()  # what open() would give a new file
-
-
-@contextmanager
-def atomic_write(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes private files; exports are ordinary files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def template_for(G, kind: str, template: str | os.PathLike | None, default_network: str,

@@ -16,7 +16,8 @@ from safetensors.torch import save_file
 from ..errors import ModelLoadError
 from ..networks import Generator, GeneratorConfig
 from ..networks.stylegan3 import StyleGAN3Config
-from .common import ModelSource, atomic_write, build_generator, file_sha256
+from ..io import atomic_write, file_sha256
+from .common import ModelSource, build_generator
 
 FORMAT_TAG = "stylemix-generator"
 FORMAT_VERSION = "1"

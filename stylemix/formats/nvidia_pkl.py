@@ -14,9 +14,10 @@ import warnings
 import torch
 
 from ..errors import ExportError, ModelLoadError, UnsupportedModelError
-from ..networks import Generator, GeneratorConfig
-from . import nvidia_sg3, tf_pkl
-from .common import ModelSource, atomic_write, build_generator, file_sha256, template_for
+from ..networks import Generator
+from . import nvidia_kwargs, nvidia_sg3, tf_pkl
+from ..io import atomic_write, file_sha256
+from .common import ModelSource, build_generator, template_for
 from .safe_pickle import PersistentRecord, PickleContents, TFNetworkRecord, safe_load_pickle
 
 NETWORK_KEYS = ("G_ema", "G")
@@ -64,7 +65,7 @@ def _generator_from_root(root, path, network: str, device) -> Generator:
     if nvidia_sg3.is_stylegan3(record):
         config = nvidia_sg3.config_from_record(record)
     else:
-        config = GeneratorConfig.from_nvidia_kwargs(record.init_kwargs)
+        config = nvidia_kwargs.generator_config(record.init_kwargs)
     source = ModelSource("nvidia_pkl", os.path.abspath(path), file_sha256(path), network)
     return build_generator(config, record.named_tensors(), source, device,
                            what=f"'{network}' of {os.path.basename(path)}")
@@ -72,12 +73,12 @@ def _generator_from_root(root, path, network: str, device) -> Generator:
 
 def _discriminator_from_root(root, device):
     """The pickle's D as our Discriminator, or None when the file has no usable one."""
-    from ..networks.discriminator import Discriminator, DiscriminatorConfig
+    from ..networks.discriminator import Discriminator
     record = root.get("D") if isinstance(root, dict) else None
     if not isinstance(record, PersistentRecord) or record.class_name != "Discriminator":
         return None
     try:
-        D = Discriminator(DiscriminatorConfig.from_nvidia_kwargs(record.init_kwargs))
+        D = Discriminator(nvidia_kwargs.discriminator_config(record.init_kwargs))
         D.load_state_dict(record.named_tensors())
     except (UnsupportedModelError, RuntimeError, TypeError):
         return None  # an optional extra: a D we cannot rebuild is simply not used

@@ -12,9 +12,9 @@ import re
 
 import numpy as np
 
-from ..errors import ModelLoadError, UnsupportedModelError
-from ..networks.config import MAPPING_KEYS
+from ..errors import ModelLoadError
 from ..networks.stylegan3 import InputSpec, LayerSpec, StyleGAN3Config
+from .nvidia_kwargs import mapping_options
 from .safe_pickle import PersistentRecord
 
 _LAYER_NAME = re.compile(r"L\d+_\d+_\d+")
@@ -88,11 +88,7 @@ def config_from_record(record: PersistentRecord) -> StyleGAN3Config:
                 for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")}
     except KeyError as exc:
         raise ModelLoadError(f"StyleGAN3 generator record lacks init argument {exc}") from None
-    mapping = {}
-    for key, value in dict(kwargs.get("mapping_kwargs") or {}).items():
-        if key not in MAPPING_KEYS:
-            raise UnsupportedModelError(f"StyleGAN3 mapping option '{key}' is not supported")
-        mapping[MAPPING_KEYS[key]] = value
+    mapping = mapping_options(kwargs.get("mapping_kwargs"), "StyleGAN3 ")
     synthesis = record.children()["synthesis"]
     sst = synthesis.state
     names = _attr(sst, "layer_names", "StyleGAN3 synthesis network")

@@ -25,7 +25,8 @@ import torch
 from ..errors import ExportError, ModelLoadError, UnsafeModelFileError, UnsupportedModelError
 from ..networks import Generator, GeneratorConfig
 from ..networks.ops import make_fir_filter
-from .common import ModelSource, atomic_write, build_generator, file_sha256
+from ..io import atomic_write, file_sha256
+from .common import ModelSource, build_generator
 
 _LAYER_PARTS = {  # rosinality suffix → NVIDIA suffix, for StyledConv and ToRGB layers
     "conv.weight": "weight", "conv.modulation.weight": "affine.weight",

@@ -21,7 +21,8 @@ import torch
 
 from ..errors import ExportError, ModelLoadError, UnsupportedModelError
 from ..networks import Generator, GeneratorConfig
-from .common import ModelSource, atomic_write, build_generator, file_sha256, template_for
+from ..io import atomic_write, file_sha256
+from .common import ModelSource, build_generator, template_for
 from .safe_pickle import TFNetworkRecord, safe_load_pickle
 
 NETWORKS = {"G_ema": 2, "Gs": 2, "G": 0}

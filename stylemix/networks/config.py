@@ -1,7 +1,8 @@
 """The hyper-parameters that fully determine a StyleGAN2 generator's shape and behaviour.
 
-One flat, JSON-friendly record shared by every format: NVIDIA's ``init_kwargs`` convert to it,
-rosinality checkpoints are described by it, and the native format stores it verbatim.
+One flat, JSON-friendly record shared by every format: NVIDIA's ``init_kwargs`` convert to it
+(``formats/nvidia_kwargs.py``), rosinality checkpoints are described by it, and the native format
+stores it verbatim.
 """
 
 from __future__ import annotations
@@ -19,17 +20,6 @@ ARCHITECTURES = ("orig", "skip", "resnet")
 # its mapping network from another model takes these with it.
 MAPPING_FIELDS = ("z_dim", "c_dim", "mapping_layers", "embed_features", "layer_features",
                   "mapping_activation", "mapping_lr_multiplier", "w_avg_beta")
-# NVIDIA mapping_kwargs → our config fields (StyleGAN2 and StyleGAN3 share the mapping network).
-MAPPING_KEYS = {"num_layers": "mapping_layers", "embed_features": "embed_features",
-                 "layer_features": "layer_features", "activation": "mapping_activation",
-                 "lr_multiplier": "mapping_lr_multiplier", "w_avg_beta": "w_avg_beta"}
-_SYNTHESIS_KEYS = {"channel_base": "channel_base", "channel_max": "channel_max",
-                   "num_fp16_res": "num_fp16_res", "conv_clamp": "conv_clamp",
-                   "architecture": "architecture", "resample_filter": "resample_filter",
-                   "use_noise": "use_noise", "activation": "synthesis_activation",
-                   "kernel_size": "kernel_size"}
-# Options that change speed or memory layout only, never the result.
-_IGNORED_SYNTHESIS_KEYS = {"fp16_channels_last", "fused_modconv_default", "channels_last"}
 
 
 @dataclass
@@ -116,36 +106,3 @@ class GeneratorConfig:
             return cls(**d)
         except TypeError as exc:
             raise ModelLoadError(f"incomplete generator config: {exc}") from None
-
-    @classmethod
-    def from_nvidia_kwargs(cls, kwargs: dict[str, Any]) -> "GeneratorConfig":
-        """From the ``init_kwargs`` of an NVIDIA stylegan2-ada / stylegan3-repo SG2 Generator."""
-        kwargs = dict(kwargs)
-        try:
-            out: dict[str, Any] = {k: int(kwargs.pop(k)) for k in
-                                   ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")}
-        except KeyError as exc:
-            raise ModelLoadError(f"generator record lacks init argument {exc}") from None
-        mapping = dict(kwargs.pop("mapping_kwargs", None) or {})
-        synthesis = dict(kwargs.pop("synthesis_kwargs", None) or {})
-        synthesis.update(kwargs)  # the stylegan3 repo passes synthesis options at top level
-        for key, value in mapping.items():
-            if key not in MAPPING_KEYS:
-                raise UnsupportedModelError(f"mapping option '{key}' is not supported")
-            out[MAPPING_KEYS[key]] = value
-        for key, value in synthesis.items():
-            if key in _IGNORED_SYNTHESIS_KEYS:
-                continue
-            if key not in _SYNTHESIS_KEYS:
-                raise UnsupportedModelError(f"synthesis option '{key}' is not supported")
-            out[_SYNTHESIS_KEYS[key]] = value
-        if "resample_filter" in out:
-            out["resample_filter"] = [int(v) for v in out["resample_filter"]]
-        return cls(**out)
-
-    def to_nvidia_kwargs(self) -> dict[str, Any]:
-        mapping = {nv: getattr(self, ours) for nv, ours in MAPPING_KEYS.items()}
-        synthesis = {nv: getattr(self, ours) for nv, ours in _SYNTHESIS_KEYS.items()}
-        return dict(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
-                    img_resolution=self.img_resolution, img_channels=self.img_channels,
-                    mapping_kwargs=mapping, synthesis_kwargs=synthesis)

@@ -6,7 +6,6 @@ weights (the model's own D has learned what its images look like); the trainer n
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -17,8 +16,6 @@ from ..errors import UnsupportedModelError
 from .config import ARCHITECTURES
 from .layers import Conv2dLayer, FullyConnectedLayer
 from .ops import downsample2d, make_fir_filter, normalize_2nd_moment
-
-_IGNORED = {"freeze_layers", "fp16_channels_last", "channels_last"}
 
 
 @dataclass
@@ -40,24 +37,6 @@ class DiscriminatorConfig:
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
             raise UnsupportedModelError(f"discriminator architecture '{self.architecture}' is not supported")
-
-    @classmethod
-    def from_nvidia_kwargs(cls, kwargs: dict) -> "DiscriminatorConfig":
-        kwargs = dict(kwargs)
-        block = dict(kwargs.pop("block_kwargs", None) or {})
-        epilogue = dict(kwargs.pop("epilogue_kwargs", None) or {})
-        mapping = dict(kwargs.pop("mapping_kwargs", None) or {})
-        out = {k: v for k, v in kwargs.items()}
-        for key, value in {**block, **epilogue}.items():
-            if key in _IGNORED:
-                continue
-            if key not in {f.name for f in dataclasses.fields(cls)}:
-                raise UnsupportedModelError(f"discriminator option '{key}' is not supported")
-            out[key] = value
-        unknown = set(out) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise UnsupportedModelError(f"discriminator option '{sorted(unknown)[0]}' is not supported")
-        return cls(mapping_kwargs=mapping, **out)
 
     def channels_at(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import ModelLoadError, StylemixError
 from ..formats import native
-from ..formats.common import atomic_write
+from ..io import atomic_write
 from ..networks import Generator, GeneratorConfig
 from ..networks.discriminator import Discriminator, DiscriminatorConfig
 from .augment import diff_augment, parse_policy
@@ -257,15 +257,15 @@ class Trainer:
 def read_trainer_checkpoint(path: str | os.PathLike) -> dict | None:
     """The checkpoint dict if ``path`` (or ``path``/checkpoint.pt) is a stylemix trainer
     checkpoint, else None. Read with weights_only=True: it may come from anywhere."""
-    from ..formats import detect_format
-    from ..formats.rosinality import read_checkpoint
+    from ..formats import TORCH_SAVE, detect_format
+    from ..io import read_torch_file
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     try:
-        if not path.is_file() or detect_format(path) != "rosinality":  # torch.save files only
+        if not path.is_file() or detect_format(path) != TORCH_SAVE:
             return None
-        ckpt = read_checkpoint(path)
+        ckpt = read_torch_file(path)
     except ModelLoadError:
         return None
     return ckpt if ckpt.get("format") == CHECKPOINT_TAG else None

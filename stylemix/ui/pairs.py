@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import formats
 from ..blend import check_compatible
 from ..errors import ModelLoadError, StylemixError
-from ..formats.common import file_sha256
+from ..io import file_sha256
 from ..toonify import Toonifier
 
 MODEL_SUFFIXES = (".pkl", ".pt", ".pth", ".safetensors")
