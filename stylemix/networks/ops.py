@@ -222,7 +222,8 @@ def _depthwise_kernel(f: torch.Tensor, channels: int, gain: float, dtype) -> tor
 def fast_demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
     """StyleGAN2's demodulation coefficients [N, O] = rsqrt(Σ_{i,k} (w[o,i,k]·s[n,i])² + 1e-8),
     computed as rsqrt(s² @ Σ_k w²ᵀ + 1e-8): one pass over the weight instead of N."""
-    w_sq = torch.linalg.vector_norm(weight.float(), dim=(2, 3)).square()  # [O, I]
+    out_ch, in_ch = weight.shape[:2]
+    w_sq = torch.linalg.vector_norm(weight.float().reshape(out_ch, in_ch, -1), dim=-1).square()
     return (styles.float().square() @ w_sq.t() + 1e-8).rsqrt()
 
 
@@ -244,31 +245,36 @@ def fast_synthesis_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Ten
     With one sample and a weight smaller than the input map, the styles and demodulation are
     folded into the weight (as NVIDIA's fused modconv does); otherwise the input is scaled by
     the styles and the output by the coefficients, so the convolution runs on the shared weight.
+    Maps of 32×32 pixels and more are kept channels-last (oneDNN is faster there; below, the
+    plain layout is).
     """
     dtype = x.dtype
     gain = ACTIVATIONS[activation][1] if gain is None else gain
     n, in_ch = styles.shape
     out_ch = weight.shape[0]
-    x = channels_last(x)
-    folded = activation in _HOMOGENEOUS
-    scale = fast_demodulation(weight, styles) if demodulate else styles.new_ones([n, out_ch])
-    if folded:
-        scale = scale * gain  # [N, O]: everything that multiplies the conv output
+    x = channels_last(x) if n * x.shape[2] * x.shape[3] >= 1024 else x.contiguous()
+    folded = activation in _HOMOGENEOUS  # gain moves in front of the activation
     b = bias.float() * gain if folded else bias.float()
-    per_weight = n == 1 and weight.numel() <= x[0].numel()
-    if per_weight:
-        coef = scale[0][:, None] * styles[0].float()[None, :]  # [O, I]
-        if up:  # modulate straight into the transposed convolution's [I, O, k, k] layout
-            w = torch.empty([in_ch, out_ch, *weight.shape[2:]], dtype=dtype)
-            torch.mul(weight.transpose(0, 1), coef.t()[:, :, None, None], out=w)
+    if n == 1 and weight.numel() <= x[0].numel():
+        # Per-sample weight, NVIDIA's order: w·s, then each output row over its own norm.
+        w = weight.float() * styles.float().reshape(1, -1, 1, 1)
+        scale = w.new_full([out_ch], gain if folded else 1.0)
+        if demodulate:
+            norm = torch.linalg.vector_norm(w.reshape(out_ch, -1), dim=1)
+            scale = scale * (norm.square() + 1e-8).rsqrt()
+        if up:  # into the transposed convolution's [I, O, k, k] layout in the same pass
+            wt = torch.empty([in_ch, out_ch, *weight.shape[2:]], dtype=dtype)
+            w = torch.mul(w.transpose(0, 1), scale.reshape(1, -1, 1, 1), out=wt)
         else:
-            w = (weight * coef[:, :, None, None]).to(dtype)
-        y = _fast_conv(x, w, b.to(dtype), up, padding, resample_filter, transposed=up)
+            w = w.mul_(scale.reshape(-1, 1, 1, 1)).to(dtype)
+        y = _fast_conv(x, w, b.to(dtype), up, padding, resample_filter)
     else:
+        scale = fast_demodulation(weight, styles) if demodulate else styles.new_ones([n, out_ch])
+        if folded:
+            scale = scale * gain  # [N, O]: everything that multiplies the conv output
         xs = x * styles.to(dtype)[:, :, None, None]
         w = weight.transpose(0, 1) if up else weight
-        y = _fast_conv(xs, w.to(dtype).contiguous(), None, up, padding, resample_filter,
-                       transposed=up)
+        y = _fast_conv(xs, w.to(dtype).contiguous(), None, up, padding, resample_filter)
         y.mul_(scale.to(dtype)[:, :, None, None])
         y.add_(b.to(dtype)[None, :, None, None])
     if noise is not None:
@@ -285,7 +291,7 @@ def fast_synthesis_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Ten
     return y
 
 
-def _fast_conv(x, w, bias, up: bool, padding: int, f, transposed: bool):
+def _fast_conv(x, w, bias, up: bool, padding: int, f):
     """Convolution (``up``: stride-2 transposed convolution with the [I, O, k, k] weight ``w``,
     then the FIR low-pass with gain 4), adding ``bias`` at the end. Channels-last in and out."""
     if not up:
@@ -306,7 +312,8 @@ def _fast_conv(x, w, bias, up: bool, padding: int, f, transposed: bool):
     if p0 == p1 and p0 >= 0:
         return F.conv2d(y, kernel, bias, padding=p0, groups=y.shape[1])
     y = pad_crop(y, (p0, p1, p0, p1))
-    return F.conv2d(channels_last(y), kernel, bias, groups=y.shape[1])
+    return F.conv2d(y.contiguous(memory_format=x.suggest_memory_format()), kernel, bias,
+                    groups=y.shape[1])
 
 
 def fast_upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
