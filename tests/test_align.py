@@ -133,7 +133,7 @@ def test_exif_rotated_jpeg_is_shown_upright():
     upright = data.astronaut()
     assert _mean_abs_diff(load_image(_sideways(6, "JPEG", quality=95)), upright) < 3
     assert _mean_abs_diff(load_image(_sideways(8, "JPEG", quality=95)), upright) > 50  # wrong tag
-    with pytest.raises(stylemix.NoFaceError):  # tag ignored → face sideways → not found
+    with pytest.raises(stylemix.NoFaceError, match="no face found"):  # tag ignored → face sideways → not found
         align(_save(Image.fromarray(np.ascontiguousarray(np.rot90(upright))), "JPEG"))
 
 
@@ -205,7 +205,7 @@ def test_animated_gif_uses_first_frame(astronaut):
     assert len(align(gif, output_size=64)) == 1
     # and the other way round: a face-less first frame wins over a face in the second
     gif = _save(second, "GIF", save_all=True, append_images=[first], duration=100)
-    with pytest.raises(stylemix.NoFaceError):
+    with pytest.raises(stylemix.NoFaceError, match="no face found"):
         align(gif)
 
 

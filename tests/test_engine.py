@@ -81,7 +81,7 @@ def test_concurrent_sessions_never_see_each_others_alpha(nv_pair):
 
 
 def test_incompatible_pair_is_refused():
-    with pytest.raises(stylemix.IncompatibleModelsError):
+    with pytest.raises(stylemix.IncompatibleModelsError, match="transfer model was not fine-tuned from this base"):
         BlendEngine(random_generator(0), random_generator(1, img_resolution=64))
 
 

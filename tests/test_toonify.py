@@ -59,5 +59,5 @@ def test_side_by_side(result):
 
 
 def test_photo_without_face(toonifier):
-    with pytest.raises(stylemix.NoFaceError):
+    with pytest.raises(stylemix.NoFaceError, match="no face found"):
         toonifier.toonify(data.coffee(), BlendSpec.swap(16), CFG)
