@@ -179,6 +179,16 @@ def test_cli_finetune_from_an_nvidia_pickle_uses_its_discriminator(tmp_path, cap
     assert "no discriminator" not in capsys.readouterr().err
     tuned = stylemix.load_generator(tmp_path / "ft" / "generator.safetensors")
     stylemix.check_compatible(G, tuned)
+    # One step of Adam (lr 0.0025) moves each weight by about the learning rate: the run's D and
+    # G are the pickle's D and raw G moved a little, not fresh networks.
+    _, D_pickle = stylemix.formats.load_generator_and_discriminator(NV_BASE)
+    G_raw = stylemix.load_generator(NV_BASE, network="G")
+    _, D_run, _ = networks_from_checkpoint(read_trainer_checkpoint(tmp_path / "ft"))
+    ckpt_G = networks_from_checkpoint(read_trainer_checkpoint(tmp_path / "ft"))[0]
+    for ours, theirs in ((D_run, D_pickle), (ckpt_G, G_raw)):
+        moved = max((a - b).abs().max().item() for a, b in
+                    zip(ours.state_dict().values(), theirs.state_dict().values()))
+        assert 0 < moved < 0.02
 
 
 def test_cli_finetune_errors_are_one_line(tmp_path, capsys):
@@ -194,11 +204,37 @@ def test_emoji_builder_keeps_only_head_glyphs():
     assert heads.is_head_glyph("1f471-1f3fb-200d-2640-fe0f")
     assert not heads.is_head_glyph("1f468-1f3fb-200d-1f4bb")  # technologist: head and body
     assert not heads.is_head_glyph("1f46e-1f3fd")              # police officer
-    webp = io.BytesIO()
-    Image.new("RGBA", (256, 256), (0, 0, 0, 0)).save(webp, "WEBP")
-    out = heads.compose(webp.getvalue(), (200, 180, 160))
-    assert out.size == (heads.OUT_SIZE, heads.OUT_SIZE)
-    assert np.asarray(out)[0, 0].tolist() == [200, 180, 160]
+    assert heads.family_of("1f469-1f3fd-200d-1f9b1") == "1f469-200d-1f9b1"
+
+
+def _two_eyes(left: tuple[int, int], right: tuple[int, int]) -> np.ndarray:
+    """A 256 px RGBA render: a brown opaque head with two white discs for eyes."""
+    yy, xx = np.mgrid[:256, :256]
+    rgba = np.zeros((256, 256, 4), np.uint8)
+    rgba[40:230, 40:216] = (150, 100, 70, 255)
+    for cx, cy in (left, right):
+        rgba[(xx - cx) ** 2 + (yy - cy) ** 2 <= 100] = (250, 250, 250, 255)
+    return rgba
+
+
+def test_emoji_builder_finds_eyes_and_puts_them_where_ffhq_has_them():
+    heads = _tool("build_emoji_heads")
+    rgba = _two_eyes((90, 130), (170, 130))
+    eyes = heads.find_eyes(rgba)
+    assert np.allclose([*eyes[0], *eyes[1]], [90, 130, 170, 130], atol=0.5)
+    assert heads.find_eyes(_two_eyes((90, 110), (170, 150))) is None  # not level: not eyes
+    left, top, right, bottom = heads.ffhq_box(np.array([90, 130, 170, 130]))
+    side = right - left
+    assert side == pytest.approx(80 / 0.25)
+    assert (90 - left) / side == pytest.approx(0.375) and (130 - top) / side == pytest.approx(heads.EYE_Y)
+    out = np.asarray(heads.compose(rgba, np.array([90, 130, 170, 130]), (200, 180, 160)))
+    assert out.shape == (heads.OUT_SIZE, heads.OUT_SIZE, 3)
+    assert out[0, 0].tolist() == [200, 180, 160]  # past the render: background
+    n = heads.OUT_SIZE
+    assert out[round(heads.EYE_Y * n), round(0.375 * n)].min() > 240  # an eye, where FFHQ has it
+    # a glyph whose eyes are not found takes its family's median
+    renders = {"1f468": rgba, "1f468-1f3fb": _two_eyes((90, 110), (170, 150))}
+    assert np.allclose(heads.eyes_by_glyph(renders)["1f468-1f3fb"], [90, 130, 170, 130], atol=0.5)
 
 
 def test_face_builder_reads_a_dcgan_state_dict(tmp_path):

@@ -3,9 +3,16 @@
 Source: the npm package `@lobehub/fluent-emoji-3d@1.1.0` (MIT licence), 256 px WebP renders.
 Only the glyphs that show a head filling the frame are used (people, children, elders, hair
 and beard variants, Santa, angel…) in every skin tone; body-and-head glyphs are left out
-because their heads are small and placed differently. dlib finds no landmarks on these, so
-one fixed box, measured once by eye, puts eyes and mouth where the base faces have them.
-Each head is composited on a pastel background drawn from a seeded generator.
+because their heads are small and placed differently.
+
+Every head is cropped to the FFHQ layout the default base uses, so that structure lines up
+between the two domains: the eyes level at 37.5 % and 62.5 % of the width and at 47.3 % of the
+height (the medians dlib's landmarks give on the teacher's faces; FFHQ's alignment puts the eyes
+a quarter of the width apart). dlib finds no landmarks on these renders, so each glyph's eyes
+are found as its two largest white (sclera) regions in the band where eyes sit; where that
+fails (white beards and hair touch the band) the median of the same glyph family in other skin
+tones is used. The square then usually reaches past the 256 px render, and the head is
+composited on a pastel background drawn from a seeded generator.
 
     npm pack @lobehub/fluent-emoji-3d@1.1.0     # writes lobehub-fluent-emoji-3d-1.1.0.tgz
     python tools/build_emoji_heads.py lobehub-fluent-emoji-3d-1.1.0.tgz data/emoji_heads
@@ -31,8 +38,11 @@ HEAD_FAMILIES = ("1f466", "1f467", "1f474", "1f475", "1f9d2", "1f476", "1f471", 
 HAIR_FAMILIES = ("1f468", "1f469", "1f9d1")
 HAIR_SUFFIXES = ("", "-200d-1f9b0", "-200d-1f9b1", "-200d-1f9b2", "-200d-1f9b3")
 TONE = r"(-1f3f[b-f])?"
-CROP_BOX = (40, 54, 216, 230)  # in the 256 px render: eyes near 45 %, mouth near 72 % height
-OUT_SIZE = 128
+RENDER = 256
+EYE_X = (0.375, 0.625)   # FFHQ layout: eye centres as fractions of the output square
+EYE_Y = 0.473
+EYE_BAND = (90, 170)     # rows of the 256 px render where the eyes are searched
+OUT_SIZE = 256
 
 
 def is_head_glyph(stem: str) -> bool:
@@ -63,14 +73,78 @@ def read_glyphs(source: Path) -> dict[str, bytes]:
     return dict(sorted(found.items()))
 
 
-def compose(webp: bytes, background: tuple[int, int, int]) -> Image.Image:
-    """The glyph cropped to the fixed box, on a solid background, OUT_SIZE square."""
+def render_rgba(webp: bytes) -> np.ndarray:
+    """The glyph as a RENDER×RENDER RGBA uint8 array."""
     glyph = Image.open(io.BytesIO(webp)).convert("RGBA")
-    if glyph.size != (256, 256):
-        glyph = glyph.resize((256, 256), Image.LANCZOS)
-    canvas = Image.new("RGBA", glyph.size, background + (255,))
-    canvas.alpha_composite(glyph)
-    return canvas.convert("RGB").crop(CROP_BOX).resize((OUT_SIZE, OUT_SIZE), Image.LANCZOS)
+    if glyph.size != (RENDER, RENDER):
+        glyph = glyph.resize((RENDER, RENDER), Image.LANCZOS)
+    return np.asarray(glyph)
+
+
+def find_eyes(rgba: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """((x, y) left, (x, y) right) centres of the two largest white, opaque, unsaturated regions
+    in the eye band, or None when they do not look like a level pair of eyes."""
+    from scipy import ndimage
+
+    rgb, alpha = rgba[..., :3].astype(int), rgba[..., 3]
+    white = (rgb.min(-1) > 215) & (alpha > 200) & (rgb.max(-1) - rgb.min(-1) < 30)
+    band = np.zeros_like(white)
+    band[EYE_BAND[0]:EYE_BAND[1], 30:RENDER - 30] = True
+    labels, count = ndimage.label(white & band)
+    if count < 2:
+        return None
+    sizes = ndimage.sum(np.ones_like(labels), labels, range(1, count + 1))
+    biggest = np.argsort(sizes)[::-1][:2] + 1
+    (ly, lx), (ry, rx) = sorted((ndimage.center_of_mass(labels == k) for k in biggest),
+                                key=lambda c: c[1])
+    if abs(ly - ry) > 6 or not 50 < rx - lx < 110:
+        return None
+    return (lx, ly), (rx, ry)
+
+
+def family_of(stem: str) -> str:
+    """The glyph's name without its skin-tone modifier: glyphs of one family share geometry."""
+    return re.sub(r"-1f3f[b-f]", "", stem)
+
+
+def eyes_by_glyph(renders: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Eye centres [lx, ly, rx, ry] per glyph: found, else the family's median, else everyone's."""
+    found = {stem: find_eyes(rgba) for stem, rgba in renders.items()}
+    found = {k: np.array([*v[0], *v[1]]) for k, v in found.items() if v is not None}
+    if not found:
+        raise SystemExit("no eyes found in any glyph")
+    overall = np.median(np.stack(list(found.values())), axis=0)
+    families: dict[str, list[np.ndarray]] = {}
+    for stem, eyes in found.items():
+        families.setdefault(family_of(stem), []).append(eyes)
+    out = {}
+    for stem in renders:
+        if stem in found:
+            out[stem] = found[stem]
+        else:
+            same = families.get(family_of(stem))
+            out[stem] = np.median(np.stack(same), axis=0) if same else overall
+    return out
+
+
+def ffhq_box(eyes: np.ndarray) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) in render pixels of the square that puts the eyes at the
+    FFHQ layout's positions (EYE_X, EYE_Y)."""
+    lx, ly, rx, ry = eyes
+    side = (rx - lx) / (EYE_X[1] - EYE_X[0])
+    left = (lx + rx) / 2 - side * (EYE_X[0] + EYE_X[1]) / 2
+    top = (ly + ry) / 2 - side * EYE_Y
+    return left, top, left + side, top + side
+
+
+def compose(rgba: np.ndarray, eyes: np.ndarray, background: tuple[int, int, int]) -> Image.Image:
+    """The glyph on a solid background, cropped to the FFHQ-layout square, OUT_SIZE px."""
+    left, top, right, bottom = ffhq_box(eyes)
+    pad = int(np.ceil(max(0.0, -left, -top, right - RENDER, bottom - RENDER))) + 1
+    canvas = Image.new("RGBA", (RENDER + 2 * pad,) * 2, background + (255,))
+    canvas.alpha_composite(Image.fromarray(rgba), (pad, pad))
+    box = (left + pad, top + pad, right + pad, bottom + pad)
+    return canvas.convert("RGB").resize((OUT_SIZE, OUT_SIZE), Image.LANCZOS, box=box)
 
 
 def pastel(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -88,8 +162,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no head glyphs found in {args.source}")
     rng = np.random.default_rng(args.seed)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    for stem, webp in glyphs.items():
-        compose(webp, pastel(rng)).save(args.out_dir / f"{stem}.png")
+    renders = {stem: render_rgba(webp) for stem, webp in glyphs.items()}
+    eyes = eyes_by_glyph(renders)
+    for stem, rgba in renders.items():
+        compose(rgba, eyes[stem], pastel(rng)).save(args.out_dir / f"{stem}.png")
     print(f"wrote {len(glyphs)} heads to {args.out_dir}")
 
 
