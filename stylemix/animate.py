@@ -15,7 +15,7 @@ from .blend import BlendSpec
 from .engine import BlendEngine
 from .errors import StylemixError
 from .io import atomic_write
-from .render import seed_to_z, to_pil, to_uint8
+from .render import class_vector, seed_to_z, to_pil, to_uint8
 
 SWEEPS = ("alpha", "swap", "smooth")
 
@@ -47,30 +47,33 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sweep_frames(engine: BlendEngine, specs: list[BlendSpec], seed: int, psi: float = 0.7) -> list[np.ndarray]:
+def sweep_frames(engine: BlendEngine, specs: list[BlendSpec], seed: int, psi: float = 0.7,
+                 class_idx: int | None = None) -> list[np.ndarray]:
     G = engine.generator
     z = seed_to_z(seed, G.z_dim).to(G.mapping.w_avg.device)
+    c = class_vector(G, class_idx, 1)
     frames = []
     for spec in specs:
         with engine.session(spec) as live:
-            frames.append(to_uint8(live.synthesis(live.mapping(z, None, truncation_psi=psi)))[0])
+            frames.append(to_uint8(live.synthesis(live.mapping(z, c, truncation_psi=psi)))[0])
     return frames
 
 
 @torch.no_grad()
 def walk_frames(engine: BlendEngine, spec: BlendSpec, seeds: list[int], steps: int = 12,
-                psi: float = 0.7) -> list[np.ndarray]:
-    """A loop through the given seeds' latents, rendered by one blend."""
+                psi: float = 0.7, class_idx: int | None = None) -> list[np.ndarray]:
+    """A loop through the given seeds' latents, rendered by one blend (in one class)."""
     if len(seeds) < 2:
         raise StylemixError("a latent walk needs at least two seeds")
     G = engine.generator
+    c = class_vector(G, class_idx, 1)
     zs = [seed_to_z(s, G.z_dim) for s in seeds]
     frames = []
     with engine.session(spec) as live:
         for a, b in zip(zs, zs[1:] + zs[:1]):
             for i in range(steps):
                 z = _slerp(a, b, i / steps).to(live.mapping.w_avg.device)
-                frames.append(to_uint8(live.synthesis(live.mapping(z, None, truncation_psi=psi)))[0])
+                frames.append(to_uint8(live.synthesis(live.mapping(z, c, truncation_psi=psi)))[0])
     return frames
 
 

@@ -16,7 +16,7 @@ from .blend import BlendSpec, check_channel_support
 from .engine import BlendEngine
 from .errors import BlendSpecError
 from .networks import Generator
-from .render import seed_to_z
+from .render import class_vector, seed_to_z
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,13 @@ def block_channels(G: Generator, resolution: int) -> int:
 
 @torch.no_grad()
 def rank_channels(engine: BlendEngine, spec: BlendSpec, resolution: int, seeds: list[int],
-                  psi: float = 0.7, box: tuple[float, float, float, float] | None = None
-                  ) -> list[ChannelEffect]:
+                  psi: float = 0.7, box: tuple[float, float, float, float] | None = None,
+                  class_idx: int | None = None) -> list[ChannelEffect]:
     """Channels of block ``resolution``, most influential first.
 
     ``box`` = (left, top, right, bottom) as fractions of the image limits the measurement to
-    a region. The engine is left holding ``spec`` afterwards.
+    a region; ``class_idx`` is the class a conditional pair renders.  The engine is left
+    holding ``spec`` afterwards.
     """
     G = engine.generator
     count = block_channels(G, resolution)
@@ -60,7 +61,7 @@ def rank_channels(engine: BlendEngine, spec: BlendSpec, resolution: int, seeds: 
     below = [r for r in G.block_resolutions if r < resolution]
     above = [r for r in G.block_resolutions if r >= resolution]
     with engine.session(spec) as live:
-        ws = live.mapping(z, truncation_psi=psi)
+        ws = live.mapping(z, class_vector(G, class_idx, len(seeds)), truncation_psi=psi)
         x, img = live.synthesis.run_blocks(ws, None, None, below)  # shared by every channel
         reference = live.synthesis.run_blocks(ws, x, img, above)[1][:, :, rows, cols]
     effects = []

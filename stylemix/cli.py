@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from . import formats
 from .blend import BlendSpec, blend, blend_many
 from .errors import BlendSpecError, StylemixError
 from .networks import Generator
-from .render import make_grid, parse_seeds, render_seeds, save_image, save_png, to_uint8
+from .render import (check_class, make_grid, parse_seeds, render_seeds, resized, save_image,
+                     save_png, saved_size, to_uint8)
 
 
 def _device(name: str | None) -> str:
@@ -31,6 +33,22 @@ def _device(name: str | None) -> str:
 def _load_pair(base: str, transfer: str, device: str | None) -> tuple[Generator, Generator]:
     device = _device(device)
     return formats.load_generator(base, device=device), formats.load_generator(transfer, device=device)
+
+
+def _class_idx(args, *models: Generator) -> int | None:
+    """``--class`` checked against the models about to render: required by a conditional one
+    (the error names the option and the class count), ignored with a note by the others."""
+    class_idx = getattr(args, "class_idx", None)
+    conditional = [G for G in models if G.c_dim]
+    for G in conditional:
+        check_class(G, class_idx)
+    if class_idx is not None and not conditional:
+        print(f"note: --class {class_idx} ignored: the model is not class-conditional", file=sys.stderr)
+        return None
+    return class_idx
+
+
+OTHER_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
 def _describe(G: Generator, path: str) -> list[str]:
@@ -65,6 +83,8 @@ def _describe(G: Generator, path: str) -> list[str]:
         *shape_lines[1:],
         f"parameters     {n_map + n_syn:,} (mapping {n_map:,}, synthesis {n_syn:,})",
     ]
+    if G.c_dim:
+        lines.append(f"classes        {G.c_dim}, class-conditional: render with --class N (0 to {G.c_dim - 1})")
     if G.blend_info:
         lines.append(f"blend          {G.blend_info.get('label')}")
     return lines
@@ -77,18 +97,32 @@ def cmd_info(args) -> None:
 
 def cmd_generate(args) -> None:
     G = formats.load_generator(args.model, device=_device(args.device), network=args.network)
+    class_idx = _class_idx(args, G)
     seeds = parse_seeds(args.seeds)
+    size = saved_size(G.img_resolution, args.size)
     out = Path(args.output)
+    if out.suffix.lower() in OTHER_IMAGE_SUFFIXES:
+        raise StylemixError(f"images are written as lossless PNG: name the output {out.stem}.png "
+                            "(or give a folder)")
+    if args.batch < 1:
+        raise StylemixError("--batch must be at least 1")
     arrays = []
     for start in range(0, len(seeds), args.batch):
         chunk = seeds[start: start + args.batch]
         imgs = render_seeds(G, chunk, psi=args.psi, cutoff=args.cutoff, noise_mode=args.noise,
-                            class_idx=args.class_idx)
-        arrays.extend(to_uint8(imgs))
+                            class_idx=class_idx)
+        arrays.extend(np.asarray(resized(Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a), size))
+                      for a in to_uint8(imgs))
+    arrays = [a[..., None] if a.ndim == 2 else a for a in arrays]
+    if out.suffix.lower() == ".png":  # an image path: that one image, or the grid
+        save_png(arrays[0] if len(seeds) == 1 else make_grid(np.stack(arrays)), out)
+        what = f"seed {seeds[0]}" if len(seeds) == 1 else f"a grid of {len(seeds)} seeds"
+        print(f"wrote {out} ({what}, {size} px per image)")
+        return
     for seed, arr in zip(seeds, arrays):
         save_png(arr, out / f"seed{seed:04d}.png")
     save_png(make_grid(np.stack(arrays)), out / "grid.png")
-    print(f"wrote {len(seeds)} images and grid.png to {out}")
+    print(f"wrote {len(seeds)} images ({size} px) and grid.png to {out}")
 
 
 def spec_from_args(args) -> BlendSpec:
@@ -109,6 +143,12 @@ def spec_from_args(args) -> BlendSpec:
         spec = BlendSpec.per_resolution(_parse_table(args.alphas), mapping=args.mapping)
     for text in getattr(args, "channels", None) or []:
         spec = spec.with_channels(*_parse_channels(text))
+    outside = sorted({a for a in [spec.alpha, spec.mapping, *(a for _, a in spec.table),
+                                  *(a for *_, a in spec.channel_table)]
+                      if a is not None and not 0 <= a <= 1})
+    if outside:
+        print(f"note: α {', '.join(f'{a:g}' for a in outside)} lies outside [0, 1]: the blend "
+              "extrapolates beyond base (α < 0) or transfer (α > 1)", file=sys.stderr)
     return spec
 
 
@@ -128,6 +168,7 @@ def cmd_blend(args) -> None:
     spec = spec_from_args(args)
     fmt = formats.format_for_path(args.output)
     G_base, G_transfer = _load_pair(args.base, args.transfer[0], args.device)
+    class_idx = _class_idx(args, G_base, G_transfer) if args.preview else None
     B = blend(G_base, G_transfer, spec)
     formats.save(B, args.output, format=fmt, template=args.template)
     alphas = B.blend_info["alphas"]
@@ -135,7 +176,8 @@ def cmd_blend(args) -> None:
     print(f"wrote {args.output}")
     if args.preview:
         seeds = parse_seeds(args.preview)
-        rows = [to_uint8(render_seeds(G, seeds, psi=args.psi)) for G in (G_base, B, G_transfer)]
+        rows = [to_uint8(render_seeds(G, seeds, psi=args.psi, class_idx=class_idx))
+                for G in (G_base, B, G_transfer)]
         grid = make_grid(np.stack([img for trio in zip(*rows) for img in trio]), columns=3)
         preview = Path(args.output).with_suffix(".preview.png")
         save_png(grid, preview)
@@ -145,7 +187,10 @@ def cmd_blend(args) -> None:
 def cmd_sheet(args) -> None:
     from .sheet import contact_sheet
     G_base, G_transfer = _load_pair(args.base, args.transfer, args.device)
-    image = contact_sheet(G_base, G_transfer, parse_seeds(args.seeds), psi=args.psi, cell=args.cell)
+    if args.cell is not None and args.cell < 1:
+        raise StylemixError("--cell must be at least 1 px")
+    image = contact_sheet(G_base, G_transfer, parse_seeds(args.seeds), psi=args.psi, cell=args.cell,
+                          class_idx=_class_idx(args, G_base, G_transfer))
     save_image(image, args.output)
     print(f"wrote {args.output} (columns: base, T<=r = resolutions up to r from transfer, "
           "B<=r = up to r from base, transfer)")
@@ -191,20 +236,31 @@ def cmd_project(args) -> None:
     from .align import load_image
     from .project import image_to_tensor, project, psnr, render_latent
     G, D = formats.load_generator_and_discriminator(args.model, device=_device(args.device))
+    class_idx = _class_idx(args, G)
     target = load_image(args.aligned)
-    if target.size != (G.img_resolution, G.img_resolution):
-        raise StylemixError(f"{Path(args.aligned).name} is {target.width}×{target.height}; this model "
-                            f"needs an aligned {G.img_resolution} px face (run: stylemix align --size "
-                            f"{G.img_resolution})")
+    res = G.img_resolution
+    if target.width != target.height:
+        raise StylemixError(f"{Path(args.aligned).name} is {target.width}×{target.height}, not an "
+                            f"aligned square face (run: stylemix align PHOTO --size {res})")
+    if target.size != (res, res):
+        print(f"resizing {Path(args.aligned).name} from {target.width} px to the model's {res} px",
+              file=sys.stderr)
+        target = target.resize((res, res), Image.LANCZOS)
+    if G.img_channels == 1 and target.mode != "L":
+        print("the model is greyscale: projecting the face's luma (ITU-R BT.601)", file=sys.stderr)
     if D is not None:
         print("using the model's own discriminator features in the loss", file=sys.stderr)
     result = project(G, target, _projection_config(args), progress=_print_progress,
-                     perceptual=_perceptual(args), discriminator=D)
+                     perceptual=_perceptual(args), discriminator=D, class_idx=class_idx)
     result.save(args.output)
     rec = render_latent(G, result)
-    quality = psnr(rec.cpu(), image_to_tensor(target))
+    quality = psnr(rec.cpu(), image_to_tensor(target, channels=G.img_channels))
+    image = Image.fromarray(to_uint8(rec)[0].squeeze(-1) if G.img_channels == 1 else to_uint8(rec)[0])
+    rec_path = Path(args.output).with_suffix(".reconstruction.png")
+    save_image(resized(image, saved_size(res, args.size)), rec_path)
     last = result.history[-1]
-    print(f"wrote {args.output}: {last['step']} steps in {last['seconds']:.1f} s, PSNR {quality:.2f} dB")
+    print(f"wrote {args.output}: {last['step']} steps in {last['seconds']:.1f} s, PSNR {quality:.2f} dB; "
+          f"reconstruction {rec_path}")
 
 
 def cmd_toonify(args) -> None:
@@ -213,11 +269,13 @@ def cmd_toonify(args) -> None:
     device = _device(args.device)
     G_base, D = formats.load_generator_and_discriminator(args.base, device=device)
     G_transfer = formats.load_generator(args.transfer, device=device)
+    class_idx = _class_idx(args, G_base, G_transfer)
     toonifier = Toonifier(G_base, G_transfer, discriminator=D)
     from .align import load_image  # dlib is imported only by the commands that need it
     photo = load_image(args.photo)
-    result = toonifier.toonify(photo, spec, _projection_config(args), progress=_print_progress)
-    save_image(result.toon, args.output)
+    result = toonifier.toonify(photo, spec, _projection_config(args), progress=_print_progress,
+                               class_idx=class_idx)
+    save_image(resized(result.toon, saved_size(G_base.img_resolution, args.size)), args.output)
     print(f"wrote {args.output} ({spec.describe()})")
     if args.sheet:
         sheet = Path(args.output).with_suffix(".sheet.png")
@@ -238,6 +296,18 @@ def _add_blend_options(parser) -> None:
     parser.add_argument("--channels", action="append", metavar="RES:C+C…=ALPHA",
                         help="give single feature maps of one resolution their own α, e.g. "
                              "16:3+7=0 (repeatable; find channels with `stylemix channels`)")
+
+
+def _add_class_option(parser) -> None:
+    parser.add_argument("--class", dest="class_idx", type=int, default=None, metavar="N",
+                        help="class to render, for class-conditional models (required for them; "
+                             "`stylemix info` shows how many classes a model has)")
+
+
+def _add_size_option(parser, what: str) -> None:
+    parser.add_argument("--size", type=int, default=None, metavar="PX",
+                        help=f"side of {what} in px (default: the model's size, enlarged to at "
+                             "least 256 px with a Lanczos filter; 0 = the model's own size)")
 
 
 def _add_projection_options(parser) -> None:
@@ -283,14 +353,17 @@ def cmd_blend_many(args) -> None:
 def cmd_animate(args) -> None:
     from .animate import save_gif, sweep_frames, sweep_specs, walk_frames
     from .engine import BlendEngine
-    engine = BlendEngine(*_load_pair(args.base, args.transfer, args.device))
+    G_base, G_transfer = _load_pair(args.base, args.transfer, args.device)
+    class_idx = _class_idx(args, G_base, G_transfer)
+    engine = BlendEngine(G_base, G_transfer)
     if args.walk:
         spec = spec_from_args(args)
-        frames = walk_frames(engine, spec, parse_seeds(args.walk), steps=args.frames, psi=args.psi)
+        frames = walk_frames(engine, spec, parse_seeds(args.walk), steps=args.frames, psi=args.psi,
+                             class_idx=class_idx)
         what = f"latent walk through seeds {args.walk} with {spec.describe()}"
     else:
         specs = sweep_specs(args.sweep, engine.resolutions, args.frames, low=args.low)
-        frames = sweep_frames(engine, specs, args.seed, psi=args.psi)
+        frames = sweep_frames(engine, specs, args.seed, psi=args.psi, class_idx=class_idx)
         what = f"{args.sweep} sweep for seed {args.seed}"
     save_gif(frames, args.output, fps=args.fps)
     print(f"wrote {args.output}: {len(frames)} frames, {what}")
@@ -309,7 +382,7 @@ def cmd_channels(args) -> None:
         except (ValueError, AssertionError):
             raise BlendSpecError(f"--box wants LEFT,TOP,RIGHT,BOTTOM fractions, not '{args.box}'") from None
     effects = rank_channels(BlendEngine(G_base, G_transfer), spec, args.res, parse_seeds(args.seeds),
-                            psi=args.psi, box=box)
+                            psi=args.psi, box=box, class_idx=_class_idx(args, G_base, G_transfer))
     print(f"channels of the {args.res} px block, most influential first "
           f"(mean |Δ pixel| when one channel is flipped to the other model, blend {spec.describe()}):")
     for e in effects[: args.top]:
@@ -369,9 +442,13 @@ def _pretrained(path: str):
         return networks_from_checkpoint(ckpt)
     if Path(path).is_dir():
         raise StylemixError(f"{path} is a folder without a stylemix checkpoint.pt")
-    G_ema, D = formats.load_generator_and_discriminator(path)
-    G = formats.load_generator(path, network="G") if formats.detect_format(path) == formats.PICKLE \
-        else copy.deepcopy(G_ema)
+    fmt = formats.detect_format(path)
+    if fmt == formats.TORCH_SAVE:  # a train.py checkpoint holds g, d and g_ema; a converted one g_ema
+        G, D, G_ema = formats.rosinality.load_training_networks(path)
+        G = G if G is not None else copy.deepcopy(G_ema)
+    else:
+        G_ema, D = formats.load_generator_and_discriminator(path)
+        G = formats.load_generator(path, network="G") if fmt == formats.PICKLE else copy.deepcopy(G_ema)
     if D is None:
         print(f"{os.path.basename(path)} has no discriminator stylemix can read: starting a new one "
               "(fine-tuning takes longer)", file=sys.stderr)
@@ -445,8 +522,16 @@ def _add_training_options(parser, kimg: float, augment: str) -> None:
                         help="output folder; a checkpoint already there is resumed")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the exit status of every other stylemix error (1, as the README says)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="stylemix", description=(
+    p = _Parser(prog="stylemix", description=(
         "Blend StyleGAN2 and StyleGAN3 generators by resolution (layer swapping). Reads NVIDIA .pkl, "
         "old TensorFlow .pkl, rosinality .pt and stylemix .safetensors files without running code from them."))
     sub = p.add_subparsers(dest="command", required=True)
@@ -463,12 +548,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--psi", type=float, default=0.7, help="truncation ψ (default 0.7)")
     gen.add_argument("--cutoff", type=int, default=None, help="truncate only the first N ws")
     gen.add_argument("--noise", default="const", choices=["const", "random", "none"])
-    gen.add_argument("--class", dest="class_idx", type=int, default=None,
-                     help="class index for conditional models")
+    _add_class_option(gen)
+    _add_size_option(gen, "each saved image")
     gen.add_argument("--network", default="G_ema", choices=["G_ema", "G"])
     gen.add_argument("--batch", type=int, default=8)
     gen.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    gen.add_argument("-o", "--output", required=True, help="output directory")
+    gen.add_argument("-o", "--output", required=True,
+                     help="output folder (one PNG per seed and grid.png), or an image path: the "
+                          "image of a single seed, or the grid of several")
     gen.set_defaults(func=cmd_generate)
 
     bl = sub.add_parser("blend", help="blend BASE and TRANSFER (or several) by resolution and save it")
@@ -479,6 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_blend_options(bl)
     bl.add_argument("--preview", default=None, help="also write base|blend|transfer rows for these seeds")
     bl.add_argument("--psi", type=float, default=0.7, help="truncation ψ for --preview")
+    _add_class_option(bl)
     bl.add_argument("--device", default=None)
     bl.add_argument("-o", "--output", required=True,
                     help="OUT.pkl (a pickle like the base's: NVIDIA or TF), OUT.pt or OUT.safetensors")
@@ -492,7 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("transfer")
     sh.add_argument("--seeds", default="0-3")
     sh.add_argument("--psi", type=float, default=0.7)
-    sh.add_argument("--cell", type=int, default=128, help="pixels per image in the sheet")
+    sh.add_argument("--cell", type=int, default=None,
+                    help="pixels per image in the sheet (default: the model's size, at least 256; "
+                         "resampled with a Lanczos filter)")
+    _add_class_option(sh)
     sh.add_argument("--device", default=None)
     sh.add_argument("-o", "--output", required=True, help="OUT.png")
     sh.set_defaults(func=cmd_sheet)
@@ -509,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--frames", type=int, default=24, help="frames per sweep / per walk segment")
     an.add_argument("--fps", type=float, default=12)
     an.add_argument("--psi", type=float, default=0.7)
+    _add_class_option(an)
     an.add_argument("--device", default=None)
     an.add_argument("-o", "--output", required=True, help="OUT.gif")
     an.set_defaults(func=cmd_animate)
@@ -521,9 +613,12 @@ def build_parser() -> argparse.ArgumentParser:
     al.set_defaults(func=cmd_align)
 
     pr = sub.add_parser("project", help="find the latent of an aligned face in a model")
-    pr.add_argument("aligned")
+    pr.add_argument("aligned", help="an aligned face (`stylemix align`); resized to the model's "
+                                    "size if it has another")
     pr.add_argument("--model", required=True)
     _add_projection_options(pr)
+    _add_class_option(pr)
+    _add_size_option(pr, "the reconstruction image (written beside W.npz as W.reconstruction.png)")
     pr.add_argument("--lpips-vgg", help="local torchvision VGG16 weights (.pth) for an LPIPS loss")
     pr.add_argument("--lpips-lin", help="local LPIPS v0.1 linear weights (vgg.pth)")
     pr.add_argument("--device", default=None)
@@ -536,6 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--transfer", default=str(DEFAULT_TRANSFER))
     _add_blend_options(tf)
     _add_projection_options(tf)
+    _add_class_option(tf)
+    _add_size_option(tf, "the toonified image")
     tf.add_argument("--sheet", action="store_true", help="also write photo | aligned | reconstruction | result")
     tf.add_argument("--device", default=None)
     tf.add_argument("-o", "--output", required=True, help="OUT.png")
@@ -549,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_blend_options(ch)
     ch.add_argument("--seeds", default="0-7")
     ch.add_argument("--psi", type=float, default=0.7)
+    _add_class_option(ch)
     ch.add_argument("--box", default=None, help="LEFT,TOP,RIGHT,BOTTOM fractions: measure only there")
     ch.add_argument("--top", type=int, default=16, help="how many channels to list (default 16)")
     ch.add_argument("--device", default=None)

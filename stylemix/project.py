@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from .errors import StylemixError
 from .io import atomic_write
 from .networks import Generator
+from .render import class_vector
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total_steps, loss)
 
@@ -114,12 +115,33 @@ def noise_maps(G: Generator, maps: dict[str, torch.Tensor] | None):
             modules[name]._buffers["noise_const"] = value
 
 
-def image_to_tensor(image, device="cpu") -> torch.Tensor:
-    """PIL RGB / HWC uint8 array → (1, 3, H, W) in [-1, 1]."""
+# ITU-R BT.601 luma weights (what PIL's convert("L") uses): R, G, B → grey.
+LUMA_BT601 = (0.299, 0.587, 0.114)
+
+
+def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """(N, C, H, W) images with ``channels`` channels: RGB → grey by BT.601 luma, grey → RGB by
+    repeating, an alpha channel dropped.  Photos are RGB; greyscale models take one channel."""
+    have = images.shape[1]
+    if have in (2, 4):  # grey + alpha, RGB + alpha
+        images, have = images[:, : have - 1], have - 1
+    if have == channels:
+        return images
+    if have == 3 and channels == 1:
+        weights = torch.tensor(LUMA_BT601, dtype=images.dtype, device=images.device)
+        return (images * weights.reshape(1, 3, 1, 1)).sum(1, keepdim=True)
+    if have == 1:
+        return images.repeat(1, channels, 1, 1)
+    raise StylemixError(f"cannot turn a {have}-channel image into the {channels} channels this model draws")
+
+
+def image_to_tensor(image, device="cpu", channels: int = 3) -> torch.Tensor:
+    """PIL image / HW or HWC uint8 array → (1, channels, H, W) in [-1, 1] (see match_channels)."""
     arr = np.asarray(image, dtype=np.float32)
     if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    return (torch.from_numpy(arr[..., :3]).permute(2, 0, 1)[None] / 127.5 - 1).to(device)
+        arr = arr[..., None]
+    x = torch.from_numpy(arr).permute(2, 0, 1)[None] / 127.5 - 1
+    return match_channels(x, channels).to(device)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -183,9 +205,16 @@ def _lr_schedule(t: float, cfg: ProjectionConfig) -> float:
 
 
 @torch.no_grad()
-def w_statistics(G: Generator, samples: int = 10_000, seed: int = 123) -> tuple[torch.Tensor, float]:
-    """Mean w (1, 1, w_dim) and its spread (root mean squared distance to the mean)."""
-    w = G.sample_w(samples, seed)
+def w_statistics(G: Generator, samples: int = 10_000, seed: int = 123,
+                 class_idx: int | None = None) -> tuple[torch.Tensor, float]:
+    """Mean w (1, 1, w_dim) and its spread (root mean squared distance to the mean); for a
+    conditional model, of the chosen class (which must be given)."""
+    if G.c_dim:
+        c = class_vector(G, class_idx, samples)
+        z = torch.from_numpy(np.random.RandomState(seed).randn(samples, G.z_dim)).float()
+        w = G.mapping(z.to(c.device), c)[:, 0]
+    else:
+        w = G.sample_w(samples, seed)
     w_avg = w.mean(0)
     return w_avg.reshape(1, 1, -1), float(((w - w_avg).square().sum() / samples).sqrt())
 
@@ -198,23 +227,27 @@ def _feature_distance(feats: list[torch.Tensor], targets: list[torch.Tensor]) ->
 def project(G: Generator, target, config: ProjectionConfig | None = None,
             progress: ProgressFn | None = None,
             perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-            discriminator=None) -> ProjectionResult:
-    """Fit ws (and noise maps) so that ``G`` renders ``target`` (PIL image or (1,3,H,W) tensor).
+            discriminator=None, class_idx: int | None = None) -> ProjectionResult:
+    """Fit ws (and noise maps) so that ``G`` renders ``target`` (PIL image, or (1, C, H, W)
+    tensor in [-1, 1]); an RGB target of a greyscale model becomes its BT.601 luma.
 
     Deterministic for ``config.seed`` on a given device. ``perceptual`` is an optional extra
-    distance (e.g. :class:`stylemix.perceptual.LPIPS`) on images in [-1, 1];
-    ``discriminator`` (the model's own D) adds a distance between its block features.
+    distance (e.g. :class:`stylemix.perceptual.LPIPS`) on RGB images in [-1, 1];
+    ``discriminator`` (the model's own D) adds a distance between its block features.  A
+    class-conditional model needs ``class_idx``: projection starts from that class's mean w.
     """
     cfg = config or ProjectionConfig()
     device = G.mapping.w_avg.device
     target = target if isinstance(target, torch.Tensor) else image_to_tensor(target)
-    target = target.to(device).float()
+    if target.ndim != 4 or target.shape[0] != 1:
+        raise StylemixError(f"the target must be one image, not a tensor of shape {list(target.shape)}")
+    target = match_channels(target.to(device).float(), G.img_channels)
     res = G.img_resolution
-    if target.shape != (1, G.img_channels, res, res):
+    if target.shape[-2:] != (res, res):
         raise StylemixError(f"the face must be a {res}×{res} image for this model "
                             f"(got {list(target.shape[-2:])}); align it to {res} px first")
     gen = torch.Generator().manual_seed(cfg.seed)
-    w_avg, w_std = w_statistics(G)
+    w_avg, w_std = w_statistics(G, class_idx=class_idx)
 
     def compare_size(x):
         return F.interpolate(x, size=cfg.max_loss_resolution, mode="area") if res > cfg.max_loss_resolution else x
@@ -248,7 +281,8 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
             loss = F.mse_loss(synth_small, target_small)
             loss = loss + cfg.ssim_weight * multiscale_ssim_loss(synth_small, target_small)
             if perceptual is not None:
-                loss = loss + cfg.perceptual_weight * perceptual(synth_small, target_small).mean()
+                loss = loss + cfg.perceptual_weight * perceptual(
+                    match_channels(synth_small, 3), match_channels(target_small, 3)).mean()
             if discriminator is not None:
                 loss = loss + cfg.discriminator_weight * _feature_distance(
                     discriminator.features(synth), target_feats)
@@ -291,8 +325,3 @@ def render_latent(G: Generator, result: ProjectionResult) -> torch.Tensor:
     with noise_maps(G, result.noise):
         return G.synthesis(result.ws.to(G.mapping.w_avg.device), noise_mode="const")
 
-
-def summary(result: ProjectionResult) -> dict:
-    last = result.history[-1] if result.history else {}
-    return {"steps": last.get("step"), "psnr": last.get("psnr"), "seconds": last.get("seconds"),
-            "config": asdict(result.config) if result.config else None}

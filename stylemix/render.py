@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import re
 from pathlib import Path
 
@@ -35,16 +36,58 @@ def seed_to_z(seed: int, z_dim: int) -> torch.Tensor:
     return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim)).float()
 
 
-def class_vector(G: Generator, class_idx: int | None, batch: int) -> torch.Tensor | None:
+def num_classes(G: Generator) -> int:
+    """How many classes a class-conditional generator renders (its c_dim); 0 when it takes none."""
+    return int(G.c_dim)
+
+
+def check_class(G: Generator, class_idx: int | None) -> int | None:
+    """The class to render ``G`` with: required (0 … c_dim − 1) for a conditional model,
+    ignored (None) for an unconditional one.  Raises StylemixError naming the class count."""
     if not G.c_dim:
         return None
     if class_idx is None:
-        raise StylemixError(f"this model is conditional ({G.c_dim} classes): choose a class")
-    if not 0 <= class_idx < G.c_dim:
-        raise StylemixError(f"class {class_idx} is out of range 0…{G.c_dim - 1}")
-    c = torch.zeros([batch, G.c_dim])
+        raise StylemixError(f"this model is class-conditional ({G.c_dim} classes): choose a class "
+                            f"with --class N, N from 0 to {G.c_dim - 1}")
+    try:
+        index = operator.index(class_idx)  # ints, numpy ints; not floats or bools' lookalikes
+    except TypeError:
+        index = None
+    if index is None or isinstance(class_idx, bool) or not 0 <= index < G.c_dim:
+        raise StylemixError(f"class {class_idx} is out of range: this model has {G.c_dim} classes, "
+                            f"0 to {G.c_dim - 1}")
+    return index
+
+
+def class_vector(G: Generator, class_idx: int | None, batch: int) -> torch.Tensor | None:
+    """The one-hot label ``c`` (batch, c_dim) NVIDIA's conditional mapping takes, or None for an
+    unconditional model; on the generator's device."""
+    class_idx = check_class(G, class_idx)
+    if class_idx is None:
+        return None
+    c = torch.zeros([batch, G.c_dim], device=G.mapping.w_avg.device)
     c[:, class_idx] = 1
     return c
+
+
+MIN_SAVED_SIZE = 256  # px: smaller models are enlarged to this when their images are saved
+
+
+def saved_size(native: int, size: int | None = None) -> int:
+    """The side of a saved image: ``size`` when given (0 = the model's own), else the model's
+    size, enlarged to at least MIN_SAVED_SIZE."""
+    if size is None:
+        return max(native, MIN_SAVED_SIZE)
+    if size < 0:
+        raise StylemixError(f"image size must be ≥ 0 px (0 = the model's own size), not {size}")
+    return size or native
+
+
+def resized(image: Image.Image, size: int) -> Image.Image:
+    """``image`` resampled to ``size``×``size`` with a Lanczos filter (unchanged if it already is)."""
+    if image.size == (size, size):
+        return image
+    return image.resize((size, size), Image.LANCZOS)
 
 
 @torch.no_grad()
@@ -53,8 +96,7 @@ def render_seeds(G: Generator, seeds: list[int], psi: float = 1.0, cutoff: int |
     """Images (N, C, H, W) in about [-1, 1] for the given seeds."""
     device = G.mapping.w_avg.device
     z = torch.cat([seed_to_z(s, G.z_dim) for s in seeds]).to(device)
-    c = class_vector(G, class_idx, len(seeds))
-    ws = G.mapping(z, None if c is None else c.to(device), truncation_psi=psi,
+    ws = G.mapping(z, class_vector(G, class_idx, len(seeds)), truncation_psi=psi,
                    truncation_cutoff=cutoff)
     return G.synthesis(ws, noise_mode=noise_mode)
 
@@ -91,5 +133,8 @@ def save_image(image: Image.Image, path: str | Path) -> None:
         image.save(tmp, format="PNG")
 
 
-def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> None:
-    save_image(to_pil(array, scale), path)
+def save_png(array: np.ndarray, path: str | Path, scale: int = 1, size: int | None = None) -> None:
+    """Write an HWC uint8 array as PNG (greyscale for one channel), enlarged by ``scale``
+    (nearest-neighbour) or resampled to ``size`` px (Lanczos)."""
+    image = to_pil(array, scale)
+    save_image(resized(image, size) if size else image, path)

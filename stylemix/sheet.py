@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .blend import BlendSpec, blend
 from .networks import Generator
-from .render import render_seeds, to_uint8
+from .render import MIN_SAVED_SIZE, render_seeds, to_uint8
 
 BACKGROUND = (255, 255, 255)
 INK = (30, 30, 30)
@@ -27,13 +27,15 @@ def sheet_columns(G_base: Generator) -> list[tuple[str, BlendSpec | None]]:
 
 
 def contact_sheet(G_base: Generator, G_transfer: Generator, seeds: list[int], psi: float = 0.7,
-                  cell: int = 128, gutter: int = 4) -> Image.Image:
-    """Render the sheet; images are enlarged with nearest-neighbour to ``cell`` pixels."""
+                  cell: int | None = None, gutter: int = 4, class_idx: int | None = None) -> Image.Image:
+    """Render the sheet; each image is resampled (Lanczos) to ``cell`` pixels, by default the
+    model's size or at least MIN_SAVED_SIZE.  ``class_idx`` picks the class of a conditional pair."""
+    cell = cell or max(G_base.img_resolution, MIN_SAVED_SIZE)
     columns = sheet_columns(G_base)
     images = []
     for label, spec in columns:
         G = (G_base if label == "base" else G_transfer) if spec is None else blend(G_base, G_transfer, spec)
-        images.append(to_uint8(render_seeds(G, seeds, psi=psi)))
+        images.append(to_uint8(render_seeds(G, seeds, psi=psi, class_idx=class_idx)))
     font = ImageFont.load_default(size=12)
     header = 18
     width = len(columns) * (cell + gutter) + gutter
@@ -47,6 +49,6 @@ def contact_sheet(G_base: Generator, G_transfer: Generator, seeds: list[int], ps
         for r in range(len(seeds)):
             arr = images[c][r]
             tile = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).convert("RGB")
-            tile = tile.resize((cell, cell), Image.NEAREST if cell >= tile.width else Image.LANCZOS)
+            tile = tile.resize((cell, cell), Image.LANCZOS) if tile.width != cell else tile
             sheet.paste(tile, (x, header + gutter + r * (cell + gutter)))
     return sheet

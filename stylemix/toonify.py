@@ -19,7 +19,7 @@ from .blend import BlendSpec
 from .engine import BlendEngine
 from .networks import Generator
 from .project import ProgressFn, ProjectionConfig, ProjectionResult, project, render_latent
-from .render import to_uint8
+from .render import check_class, to_uint8
 
 CACHE_SIZE = 32
 
@@ -67,21 +67,24 @@ class Toonifier:
     def align(self, photo, all_faces: bool = False) -> list[AlignedFace]:
         return align(photo, output_size=self.G_base.img_resolution, all_faces=all_faces)
 
-    def _key(self, aligned: Image.Image, cfg: ProjectionConfig) -> str:
+    def _key(self, aligned: Image.Image, cfg: ProjectionConfig, class_idx: int | None) -> str:
         h = hashlib.sha256(np.asarray(aligned.convert("RGB")).tobytes())
-        h.update(repr(sorted(asdict(cfg).items())).encode())
+        h.update(repr((sorted(asdict(cfg).items()), class_idx)).encode())
         return h.hexdigest()
 
     def project(self, aligned: Image.Image, config: ProjectionConfig | None = None,
-                progress: ProgressFn | None = None) -> ProjectionResult:
-        """Project into the base model, or return the cached latent for this face and config."""
+                progress: ProgressFn | None = None, class_idx: int | None = None) -> ProjectionResult:
+        """Project into the base model (from ``class_idx``'s mean w for a conditional one), or
+        return the cached latent for this face, config and class."""
         cfg = config or ProjectionConfig()
-        key = self._key(aligned, cfg)
+        class_idx = check_class(self.G_base, class_idx)
+        key = self._key(aligned, cfg, class_idx)
         with self._cache_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        result = project(self.G_base, aligned, cfg, progress=progress, discriminator=self.discriminator)
+        result = project(self.G_base, aligned, cfg, progress=progress, discriminator=self.discriminator,
+                         class_idx=class_idx)
         with self._cache_lock:
             self._cache[key] = result
             while len(self._cache) > CACHE_SIZE:
@@ -93,8 +96,11 @@ class Toonifier:
             return _to_image(render_latent(G, latent))
 
     def toonify(self, photo, spec: BlendSpec, config: ProjectionConfig | None = None,
-                progress: ProgressFn | None = None) -> ToonifyResult:
+                progress: ProgressFn | None = None, class_idx: int | None = None) -> ToonifyResult:
+        """Align the largest face, project it into base, render it with base and the blend.
+        Images have the models' channel count (greyscale models give greyscale images)."""
+        check_class(self.G_base, class_idx)  # before the slow steps
         face = self.align(photo)[0]
-        latent = self.project(face.image, config, progress)
+        latent = self.project(face.image, config, progress, class_idx)
         reconstruction = self.render(latent, BlendSpec.linear(0.0))  # the base model itself
         return ToonifyResult(face.image, reconstruction, self.render(latent, spec), latent)

@@ -31,7 +31,8 @@ def test_info(capsys):
 
 
 def test_generate_writes_pngs_and_grid(capsys, tmp_path, renders):
-    rc, out, _ = run(capsys, "generate", NV_BASE, "--seeds", "0-3", "--psi", "0.7", "-o", tmp_path)
+    rc, out, _ = run(capsys, "generate", NV_BASE, "--seeds", "0-3", "--psi", "0.7", "--size", "0",
+                     "-o", tmp_path)
     assert rc == 0
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["grid.png", "seed0000.png", "seed0001.png", "seed0002.png", "seed0003.png"]
@@ -40,6 +41,26 @@ def test_generate_writes_pngs_and_grid(capsys, tmp_path, renders):
     assert img.shape == (64, 64, 3)
     assert np.abs(img.astype(float) - ref.transpose(1, 2, 0)).max() <= 1.0  # seeds follow NVIDIA's convention
     assert Image.open(tmp_path / "grid.png").size == (64 * 2 + 2, 64 * 2 + 2)
+
+
+def test_generate_saves_at_least_256_px_unless_asked(capsys, tmp_path, renders):
+    """Default: the 64 px model's images are resampled (Lanczos) to 256 px; --size picks."""
+    rc, out, _ = run(capsys, "generate", NV_BASE, "--seeds", "2", "-o", tmp_path / "one.png")
+    assert rc == 0 and "seed 2, 256 px" in out
+    big = Image.open(tmp_path / "one.png")
+    assert big.size == (256, 256) and big.format == "PNG" and not (tmp_path / "one.png").is_dir()
+    ref = ((np.clip(renders["base_psi0.7_img"][2], -1, 1) + 1) * 127.5).transpose(1, 2, 0)
+    small = np.asarray(big.resize((64, 64), Image.BOX), float)  # back down: the same picture
+    assert np.abs(small - ref).mean() < 3
+    assert len(np.unique(np.asarray(big).reshape(-1, 3), axis=0)) > 4 * 64 * 64 // 2  # not blocky
+    rc, out, _ = run(capsys, "generate", NV_BASE, "--seeds", "0-1", "--size", "100", "-o", tmp_path / "g.png")
+    assert rc == 0 and Image.open(tmp_path / "g.png").size == (2 * 100 + 2, 100)  # the grid
+    rc, _, err = run(capsys, "generate", NV_BASE, "--seeds", "0", "-o", tmp_path / "one.jpg")
+    assert rc == 1 and "lossless PNG" in err and not (tmp_path / "one.jpg").exists()
+    for command in ("generate", "toonify", "project"):
+        with pytest.raises(SystemExit, match="^0$"):  # --help exits with status 0
+            main([command, "--help"])
+        assert "at least 256 px with a Lanczos filter" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize("flags,label,alphas", [
@@ -128,10 +149,11 @@ def test_align_project_toonify_commands(capsys, tmp_path):
     assert rc == 0, err
     assert "20 steps" in out and "PSNR" in out and "step 20/20" in err
     assert np.load(tmp_path / "face.npz")["ws"].shape == (1, 10, 64)
+    assert Image.open(tmp_path / "face.reconstruction.png").size == (256, 256)
     rc, out, err = run(capsys, "toonify", photo, "--base", NV_BASE, "--transfer", NV_TRANSFER,
                        "--swap", "16", "--steps", "20", "--sheet", "-o", tmp_path / "toon.png")
     assert rc == 0, err
-    assert Image.open(tmp_path / "toon.png").size == (64, 64)
+    assert Image.open(tmp_path / "toon.png").size == (256, 256)  # enlarged by default
     assert Image.open(tmp_path / "toon.sheet.png").size == (4 * 256, 256)
 
 
@@ -143,7 +165,8 @@ def test_toonify_errors_are_one_line(capsys, tmp_path):
     cases = [
         (["align", tmp_path / "coffee.png", "-o", tmp_path / "x.png"], "no face found"),
         (["align", tmp_path / "notes.png", "-o", tmp_path / "x.png"], "not an image"),
-        (["project", photo, "--model", NV_BASE, "-o", tmp_path / "x.npz"], "needs an aligned 64 px face"),
+        (["project", tmp_path / "coffee.png", "--model", NV_BASE, "-o", tmp_path / "x.npz"],
+         "not an aligned square face"),
         (["toonify", photo, "--base", NV_BASE, "--transfer", NV_TRANSFER, "-o", tmp_path / "x.png"],
          "exactly one of"),
     ]

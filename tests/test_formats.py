@@ -105,7 +105,10 @@ def test_nvidia_export_keeps_every_other_record(tmp_path, nv_pair):
     out = tmp_path / "blend.pkl"
     stylemix.save(B, out)
     original, exported = NV_BASE.read_bytes(), out.read_bytes()
-    assert len(original) == len(exported)
+    from stylemix.formats.nvidia_pkl import _recipe_opcodes
+    recipe = _recipe_opcodes(B.blend_info)  # the blend recipe, added before STOP
+    assert len(exported) == len(original) - 1 + len(recipe) and exported.endswith(recipe)
+    assert stylemix.load_generator(out).blend_info == B.blend_info
     a, b = safe_load_pickle(original).root, safe_load_pickle(exported).root
     assert a["training_set_kwargs"] == b["training_set_kwargs"]
     for key in ("G", "D"):
@@ -127,7 +130,7 @@ def test_nvidia_export_keeps_every_other_record(tmp_path, nv_pair):
     finally:
         for k, v in saved.items():
             sys.modules.pop(k) if v is None else sys.modules.__setitem__(k, v)
-    assert set(data) == {"G", "D", "G_ema", "training_set_kwargs", "augment_pipe"}
+    assert set(data) == {"G", "D", "G_ema", "training_set_kwargs", "augment_pipe", "stylemix_blend"}
     kind, meta = data["G_ema"]
     assert kind == "persistent" and meta["class_name"] == "Generator"
     synth = meta["state"]["_modules"]["synthesis"][1]["state"]["_modules"]

@@ -53,19 +53,24 @@ def load_generator(path: str | os.PathLike, device="cpu", network: str = "G_ema"
     (:class:`~stylemix.networks.stylegan3.Generator3`) — from any supported file, in eval mode,
     without running code from it. Raises ModelLoadError (or a subclass) naming what is wrong.
 
-    ``network`` picks ``G_ema`` (default) or ``G`` from an NVIDIA pickle.
+    ``network`` picks ``G_ema`` (default) or ``G`` from an NVIDIA pickle (``Gs``/``G`` of a
+    TensorFlow one, ``g_ema``/``g`` of a rosinality checkpoint).
     """
     fmt = detect_format(path)
     if fmt == PICKLE:
         return nvidia_pkl.load(path, network=network, device=device)
     if fmt == TORCH_SAVE:
-        return rosinality.load(path, device=device)
+        return rosinality.load(path, device=device, network=network)
     return native.load(path, device=device)
 
 
 def load_discriminator(path: str | os.PathLike, device="cpu"):
-    """The model file's discriminator when it has one we can rebuild (NVIDIA pickles), else None."""
-    if detect_format(path) != PICKLE:
+    """The model file's discriminator when it has one we can rebuild (NVIDIA pickles, rosinality
+    training checkpoints), else None."""
+    fmt = detect_format(path)
+    if fmt == TORCH_SAVE:
+        return rosinality.load_discriminator(path, device=device)
+    if fmt != PICKLE:
         return None
     return nvidia_pkl.load_discriminator(path, device=device)
 
@@ -74,8 +79,12 @@ def load_generator_and_discriminator(path: str | os.PathLike, device="cpu"):
     """The generator and, when the file has one we can rebuild, its discriminator (else None).
 
     Reads the file once; projection uses D's features as an extra loss."""
-    if detect_format(path) == PICKLE:
+    fmt = detect_format(path)
+    if fmt == PICKLE:
         return nvidia_pkl.load_with_discriminator(path, device=device)
+    if fmt == TORCH_SAVE:
+        _, D, G_ema = rosinality.load_training_networks(path, device=device, with_g=False)
+        return G_ema, D
     return load_generator(path, device=device), None
 
 

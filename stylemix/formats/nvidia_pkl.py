@@ -4,11 +4,18 @@ Export never re-creates NVIDIA's objects (that would need their source code).  I
 original file is the template: the raw bytes of each tensor of the chosen network are
 overwritten with the new values, so D, training_set_kwargs, every stored source text and every
 other byte stay exactly as they were, and NVIDIA's own ``legacy.py`` loads the result.
+
+A blend also records its recipe, as ``info`` shows it for .pt and .safetensors files: one more
+entry of the pickled dict, ``stylemix_blend`` (a JSON string), set by opcodes placed just before
+the final STOP.  NVIDIA's loaders read the dict by key and ignore entries they do not know.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import pickletools
+import struct
 import warnings
 
 import torch
@@ -21,6 +28,7 @@ from .common import ModelSource, build_generator, template_for
 from .safe_pickle import PersistentRecord, PickleContents, TFNetworkRecord, safe_load_pickle
 
 NETWORK_KEYS = ("G_ema", "G")
+RECIPE_KEY = "stylemix_blend"
 
 
 def _read_pickle(data: bytes, locate_storages: bool = False,
@@ -67,8 +75,49 @@ def _generator_from_root(root, path, network: str, device) -> Generator:
     else:
         config = nvidia_kwargs.generator_config(record.init_kwargs)
     source = ModelSource("nvidia_pkl", os.path.abspath(path), file_sha256(path), network)
-    return build_generator(config, record.named_tensors(), source, device,
-                           what=f"'{network}' of {os.path.basename(path)}")
+    G = build_generator(config, record.named_tensors(), source, device,
+                        what=f"'{network}' of {os.path.basename(path)}")
+    G.blend_info = _recipe(root)
+    return G
+
+
+def _recipe(root) -> dict | None:
+    """The blend recipe a stylemix export stored in the pickle, if any (damaged: ignored)."""
+    text = root.get(RECIPE_KEY) if isinstance(root, dict) else None
+    try:
+        recipe = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return recipe if isinstance(recipe, dict) else None
+
+
+def _recipe_opcodes(recipe: dict) -> bytes:
+    """SETITEM root[RECIPE_KEY] = JSON text, then STOP (pickle protocol ≥ 2 opcodes)."""
+    key, text = RECIPE_KEY.encode(), json.dumps(recipe, sort_keys=True).encode()
+    return (b"\x8c" + bytes([len(key)]) + key            # SHORT_BINUNICODE key
+            + b"X" + struct.pack("<I", len(text)) + text  # BINUNICODE value
+            + b"s.")                                      # SETITEM, STOP
+
+
+def with_recipe(data: bytes, recipe: dict | None, old: dict | None) -> bytes:
+    """The pickle image ``data`` whose root dict gets ``recipe`` (replacing ``old``, the one
+    it holds; None removes it).  The STOP of a protocol-4 pickle sits inside its last frame:
+    that frame is shortened by one byte so the added opcodes follow it, as large payloads
+    do, and any unpickler reads them."""
+    if old is not None and data.endswith(_recipe_opcodes(old)):
+        data = data[: -len(_recipe_opcodes(old))] + b"."
+    if recipe is None:
+        return data
+    if not data.endswith(b".") or data[1:2] < b"\x02":
+        raise ExportError("the template pickle does not end as a pickle does, or is protocol < 2")
+    last_frame = None
+    for opcode, arg, pos in pickletools.genops(data):
+        if opcode.name == "FRAME":
+            last_frame = (pos, arg)
+    body = bytearray(data[:-1])
+    if last_frame is not None and last_frame[0] + 9 + last_frame[1] == len(data):
+        body[last_frame[0] + 1: last_frame[0] + 9] = struct.pack("<Q", last_frame[1] - 1)
+    return bytes(body) + _recipe_opcodes(recipe)
 
 
 def _discriminator_from_root(root, device):
@@ -126,5 +175,6 @@ def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | No
         # A writable view of the storage's bytes inside the file image; write the new values in.
         storage = torch.frombuffer(data, dtype=slot.dtype, count=slot.numel, offset=slot.data_start)
         storage.as_strided(old.shape, old.stride(), old.storage_offset()).copy_(new.to(slot.dtype))
+    image = with_recipe(bytes(data), G.blend_info, _recipe(contents.root))
     with atomic_write(path) as tmp:
-        tmp.write_bytes(data)
+        tmp.write_bytes(image)

@@ -10,22 +10,31 @@ The layers are the same maths as NVIDIA's under other names, so loading is a ren
 
 rosinality generators are always 'skip', unconditional, without conv_clamp, with z_dim = w_dim.
 Checkpoints written by stylemix also carry the exact config under 'stylemix_config'.
+
+The ``NNNNNN.pt`` files rosinality's ``train.py`` writes hold more: ``g`` (the raw generator),
+``d`` (the discriminator), ``g_ema``, optimiser states, ``ada_aug_p`` and ``args`` (an
+``argparse.Namespace``), all saved from the GPU.  ``args`` is read as plain data (an
+allow-listed stand-in that accepts only numbers, strings, booleans and None), storages are
+mapped to the CPU, and ``d`` converts to NVIDIA's discriminator names:
+
+    convs.0 (fromrgb)                    → b{res}.fromrgb
+    convs.{i}.conv1 / .conv2 / .skip      → b{res}.conv0 / .conv1 (down) / .skip
+    final_conv, final_linear.0, .1        → b4.conv, b4.fc, b4.out
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
-import zipfile
 
 import torch
 
-from ..errors import ExportError, ModelLoadError, UnsafeModelFileError, UnsupportedModelError
+from ..errors import ExportError, ModelLoadError, UnsupportedModelError
 from ..networks import Generator, GeneratorConfig
+from ..networks.discriminator import Discriminator, DiscriminatorConfig
 from ..networks.ops import make_fir_filter
-from ..io import atomic_write, file_sha256
+from ..io import atomic_write, file_sha256, read_torch_file
 from .common import ModelSource, build_generator
 
 _LAYER_PARTS = {  # rosinality suffix → NVIDIA suffix, for StyledConv and ToRGB layers
@@ -35,48 +44,33 @@ _LAYER_PARTS = {  # rosinality suffix → NVIDIA suffix, for StyledConv and ToRG
 }
 
 
-def _check_zip_container(path: str | os.PathLike, name: str) -> None:
-    """Refuse zip bombs before torch inflates anything: torch.save stores members uncompressed,
-    so a compressed member, or members adding up to more than the file holds, is not a real
-    checkpoint."""
-    if not zipfile.is_zipfile(path):
-        return
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ModelLoadError(f"{name} is a damaged zip archive ({exc})") from None
-    size = os.path.getsize(path)
-    for member in members:
-        if member.compress_type != zipfile.ZIP_STORED:
-            raise UnsafeModelFileError(
-                f"refusing to load {name}: member '{member.filename}' is compressed, which "
-                f"torch.save never does (it would inflate to {member.file_size} bytes)")
-    declared = sum(m.file_size for m in members)
-    if declared > size:
-        raise ModelLoadError(f"{name} declares {declared} bytes of contents in a {size}-byte file")
+_PLAIN = (bool, int, float, str, type(None))
+
+
+class TrainingArgs:
+    """Stand-in for the ``argparse.Namespace`` of training options in rosinality checkpoints.
+
+    Allow-listed for torch's weights-only loader under the name ``argparse.Namespace``; its
+    state may hold only plain values (numbers, strings, booleans, None and lists or tuples of
+    them), so reading it builds data and runs nothing."""
+
+    def __setstate__(self, state) -> None:
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise ModelLoadError("the checkpoint's training options (args) are not a plain namespace")
+        for key, value in state.items():
+            items = value if isinstance(value, (list, tuple)) else (value,)
+            if not all(isinstance(v, _PLAIN) for v in items):
+                raise ModelLoadError(f"training option '{key}' in the checkpoint is not a plain value")
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return "TrainingArgs(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
-    """``torch.load`` restricted to tensors and plain containers; names any other global."""
-    name = os.path.basename(path)
-    _check_zip_container(path, name)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if found or "Weights only load failed" in str(exc):
-            what = f"'{found.group(1)}'" if found else "an object that is not a plain tensor"
-            raise UnsafeModelFileError(
-                f"refusing to load {name}: it asks for {what}, which could run code") from None
-        raise ModelLoadError(f"{name} is a corrupt torch checkpoint ({_first_line(exc)})") from None
-    except MemoryError:
-        raise ModelLoadError(f"{name} declares more data than fits in memory") from None
-    except Exception as exc:  # weights-only loading ran nothing: any failure means bad data
-        raise ModelLoadError(f"{name} is truncated or corrupt ({_first_line(exc)})") from None
-    if not isinstance(ckpt, dict):
-        raise ModelLoadError(f"{name} holds a {type(ckpt).__name__}, not a checkpoint dict")
-    return ckpt
+    """``torch.load`` restricted to tensors, plain containers and a plain-data training
+    Namespace; storages saved on a GPU are mapped to the CPU; names any other global."""
+    return read_torch_file(path, safe_globals=[(TrainingArgs, "argparse.Namespace")])
 
 
 def _split(g_ema: dict) -> tuple[dict, dict]:
@@ -164,17 +158,25 @@ def _check_blur_kernel(layer: str, kernel: torch.Tensor) -> None:
             f"{layer} uses a blur kernel other than [1, 3, 3, 1], which is not supported")
 
 
-def load(path: str | os.PathLike, device="cpu") -> Generator:
-    name = os.path.basename(path)
-    ckpt = read_checkpoint(path)
-    g_ema = ckpt.get("g_ema")
-    if g_ema is None and any(str(k).startswith("style.") for k in ckpt):
-        g_ema = ckpt  # a bare generator state dict
-    if not isinstance(g_ema, dict):
+NETWORKS = {"g_ema": "g_ema", "G_ema": "g_ema", "g": "g", "G": "g"}
+
+
+def _state_dict(ckpt: dict, key: str, name: str) -> dict:
+    sd = ckpt.get(key)
+    if sd is None and key == "g_ema" and any(str(k).startswith("style.") for k in ckpt):
+        sd = ckpt  # a bare generator state dict
+    if not isinstance(sd, dict):
         keys = ", ".join(sorted(map(str, ckpt))[:8]) or "none"
-        raise ModelLoadError(f"{name} has no 'g_ema' generator (its keys: {keys})")
-    if not all(isinstance(v, torch.Tensor) for v in g_ema.values()):
-        raise ModelLoadError(f"'g_ema' in {name} holds something other than tensors")
+        hint = " (a converted checkpoint keeps only g_ema)" if key == "g" and "g_ema" in ckpt else ""
+        raise ModelLoadError(f"{name} has no '{key}' network{hint} (its keys: {keys})")
+    if not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ModelLoadError(f"'{key}' in {name} holds something other than tensors")
+    return sd
+
+
+def _generator(ckpt: dict, key: str, path, source: ModelSource, device) -> Generator:
+    name = os.path.basename(path)
+    g_ema = _state_dict(ckpt, key, name)
     layers, _ = _split(g_ema)
     if "stylemix_config" in ckpt:
         try:
@@ -188,18 +190,119 @@ def load(path: str | os.PathLike, device="cpu") -> Generator:
         raise ModelLoadError(f"'latent_avg' in {name} is not a tensor")
     tensors = to_nvidia(g_ema, latent_avg)
     reference = Generator(config).state_dict()
-    for key, value in reference.items():  # FIR filters are not stored by rosinality
-        if key.endswith("resample_filter"):
-            tensors.setdefault(key, value)
+    for tensor_name, value in reference.items():  # FIR filters are not stored by rosinality
+        if tensor_name.endswith("resample_filter"):
+            tensors.setdefault(tensor_name, value)
     if latent_avg is None:
         tensors["mapping.w_avg"] = reference["mapping.w_avg"]
-    G = build_generator(config, tensors, ModelSource("rosinality", os.path.abspath(path),
-                                                     file_sha256(path)), device, what=name)
+    G = build_generator(config, tensors, source, device, what=f"'{key}' of {name}")
     if latent_avg is None:
         G.estimate_w_avg()  # as rosinality itself does when latent_avg was not saved
     if isinstance(ckpt.get("stylemix_blend"), str):
         G.blend_info = json.loads(ckpt["stylemix_blend"])
     return G
+
+
+def _source(path, network: str) -> ModelSource:
+    return ModelSource("rosinality", os.path.abspath(path), file_sha256(path),
+                       None if network == "g_ema" else network)
+
+
+def load(path: str | os.PathLike, device="cpu", network: str = "g_ema") -> Generator:
+    """The generator ``g_ema`` (default) or ``g`` (the raw training generator; ``"G"`` also
+    works) of a rosinality checkpoint, converted to NVIDIA names."""
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {tuple(NETWORKS)}, not {network!r}")
+    key = NETWORKS[network]
+    return _generator(read_checkpoint(path), key, path, _source(path, key), device)
+
+
+def discriminator_from_state_dict(d: dict, what: str = "the checkpoint") -> Discriminator:
+    """rosinality's ``Discriminator`` state dict as our (NVIDIA-named) resnet Discriminator.
+
+    rosinality's ResBlock is NVIDIA's resnet block (blur then stride-2 convolution, a blurred
+    1×1 skip, both summed and scaled by 1/√2) and its head is NVIDIA's epilogue with a
+    4-wide minibatch-stddev group; only the names and the channel table differ."""
+    if not all(isinstance(v, torch.Tensor) for v in d.values()):
+        raise ModelLoadError(f"'d' in {what} holds something other than tensors")
+    try:
+        blocks = 1 + max(int(m.group(1)) for k in d if (m := re.match(r"convs\.(\d+)\.", k)))
+        rgb = d["convs.0.0.weight"]
+        resolution = 4 * 2 ** (blocks - 1)
+        channels = {resolution: int(rgb.shape[0])}
+        for i in range(1, blocks):
+            channels[resolution >> i] = int(d[f"convs.{i}.conv2.1.weight"].shape[0])
+    except (KeyError, ValueError, IndexError):
+        raise ModelLoadError(f"'d' in {what} is not a rosinality discriminator") from None
+    if blocks < 2:
+        raise ModelLoadError(f"'d' in {what} is not a rosinality discriminator")
+    ch_max = max(channels.values())
+    ch_base = channels[resolution] * resolution
+    if not all(min(ch_base // r, ch_max) == c for r, c in channels.items()):
+        raise UnsupportedModelError(f"the discriminator in {what} has a channel table "
+                                    f"{channels} that NVIDIA's channel_base/channel_max cannot express")
+    cfg = DiscriminatorConfig(c_dim=0, img_resolution=resolution, img_channels=int(rgb.shape[1]),
+                              architecture="resnet", channel_base=ch_base, channel_max=ch_max,
+                              mbstd_group_size=4, mbstd_num_channels=1)
+    ours: dict[str, torch.Tensor] = {}
+    for key, value in d.items():
+        if m := re.fullmatch(r"convs\.(\d+)\.(conv1|conv2|skip)\.(\d)\.(weight|bias|kernel)", key):
+            res = resolution >> (int(m.group(1)) - 1)
+            if m.group(4) == "kernel":
+                _check_blur_kernel(key.rpartition(".")[0], value)
+                continue
+            part = {"conv1": "conv0", "conv2": "conv1", "skip": "skip"}[m.group(2)]
+            ours[f"b{res}.{part}.{m.group(4)}"] = value
+        elif m := re.fullmatch(r"convs\.0\.(\d)\.(weight|bias)", key):
+            ours[f"b{resolution}.fromrgb.{m.group(2)}"] = value
+        elif m := re.fullmatch(r"final_(conv|linear)\.(\d)\.(weight|bias)", key):
+            part = {("conv", "0"): "conv", ("conv", "1"): "conv", ("linear", "0"): "fc",
+                    ("linear", "1"): "out"}.get((m.group(1), m.group(2)))
+            if part is None:
+                raise ModelLoadError(f"unexpected key '{key}' in the discriminator of {what}")
+            ours[f"b4.{part}.{m.group(3)}"] = value
+        else:
+            raise ModelLoadError(f"unexpected key '{key}' in the discriminator of {what}")
+    D = Discriminator(cfg)
+    expected = D.state_dict()
+    for key, value in expected.items():
+        if key.endswith("resample_filter"):
+            continue
+        if key not in ours:
+            raise ModelLoadError(f"the discriminator in {what} lacks '{key}' (rosinality names)")
+        if tuple(ours[key].shape) != tuple(value.shape) or not ours[key].is_floating_point():
+            raise ModelLoadError(f"discriminator parameter '{key}' in {what} has shape "
+                                 f"{list(ours[key].shape)}, expected {list(value.shape)}")
+        if not torch.isfinite(ours[key]).all():
+            raise ModelLoadError(f"discriminator parameter '{key}' in {what} is not finite")
+    with torch.no_grad():
+        for key, value in ours.items():
+            expected[key].copy_(value.float())
+    return D.eval().requires_grad_(False)
+
+
+def load_training_networks(path: str | os.PathLike, device="cpu", with_g: bool = True):
+    """(g or None, d or None, g_ema) from one read of a rosinality checkpoint: what
+    ``stylemix finetune`` starts from.  ``train.py`` checkpoints hold all three; converted
+    ones only ``g_ema``.  ``with_g=False`` skips ``g`` (projection needs only g_ema and d)."""
+    name = os.path.basename(path)
+    ckpt = read_checkpoint(path)
+    G_ema = _generator(ckpt, "g_ema", path, _source(path, "g_ema"), device)
+    G = None
+    if with_g and isinstance(ckpt.get("g"), dict):
+        G = _generator(ckpt, "g", path, _source(path, "g"), device)
+    D = None
+    if isinstance(ckpt.get("d"), dict):
+        D = discriminator_from_state_dict(ckpt["d"], name).to(device)
+    return G, D, G_ema
+
+
+def load_discriminator(path: str | os.PathLike, device="cpu"):
+    """The checkpoint's discriminator ``d`` as ours, or None when it holds none."""
+    ckpt = read_checkpoint(path)
+    if not isinstance(ckpt.get("d"), dict):
+        return None
+    return discriminator_from_state_dict(ckpt["d"], os.path.basename(path)).to(device)
 
 
 def from_nvidia(G: Generator) -> dict:
@@ -264,7 +367,3 @@ def save(G: Generator, path: str | os.PathLike) -> None:
     with atomic_write(path) as tmp:
         torch.save(ckpt, tmp)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:160]

@@ -95,9 +95,7 @@ class PersistentRecord:
 
 
 class EasyDictRecord(dict):
-    """``dnnlib.util.EasyDict``: a dict; the class name is kept so export writes it back."""
-
-    global_name = ("dnnlib.util", "EasyDict")
+    """``dnnlib.util.EasyDict``: a plain dict (export rewrites bytes in place, never re-pickles)."""
 
 
 class TFNetworkRecord:
@@ -138,7 +136,9 @@ def _load_storage_bytes(payload: Any):
     if not isinstance(payload, (bytes, bytearray)):
         raise ModelLoadError("tensor storage in pickle is not a byte string")
     try:
-        return torch.load(io.BytesIO(payload), weights_only=True)
+        # Each payload records the device its storage lived on ('cuda:0' when the networks were
+        # pickled on a GPU): read every one into CPU memory; loaders move to the asked device.
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for bad data
         raise ModelLoadError(f"corrupt tensor storage in pickle: {_short(exc)}") from None
 
@@ -204,6 +204,8 @@ def _payload_start(data: bytes, raw: bytes, cursor: int) -> int | None:
 def _numpy_scalar(dtype, data=None):
     if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
         raise UnsafeModelFileError("pickle asks for a numpy scalar of a disallowed type")
+    if len(data) != dtype.itemsize:
+        raise ModelLoadError(f"numpy scalar in pickle has {len(data)} bytes for a {dtype} value")
     return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
@@ -267,7 +269,20 @@ class _AllowListUnpickler(pickle.Unpickler):
             return self._load_and_locate
         if target is _numpy_reconstruct and self._locate_arrays:
             return self._reconstruct_located
+        if target is _numpy_scalar and self._locate_arrays:
+            return self._scalar_located
         return target
+
+    def _scalar_located(self, dtype, data=None):
+        """A numpy scalar (TensorFlow's 0-d variables) as a 0-d LocatedArray, so TF export can
+        overwrite its bytes too: they are the scalar's own bytes payload, not an array's."""
+        value = _numpy_scalar(dtype, data)
+        arr = np.asarray(value).view(LocatedArray)
+        start = _payload_start(self._data, data, self._cursor)
+        if start is not None:
+            self._cursor = start + len(data)
+            arr.stylemix_offset = start
+        return arr
 
     def _reconstruct_located(self, cls, shape, typecode):
         _numpy_reconstruct(cls, shape, typecode)  # the same checks

@@ -26,12 +26,25 @@ from .common import ModelSource, build_generator, template_for
 from .safe_pickle import TFNetworkRecord, safe_load_pickle
 
 NETWORKS = {"G_ema": 2, "Gs": 2, "G": 0}
-_HARMLESS = {"label_size", "num_fp16_res", "conv_clamp", "architecture", "mapping_layers",
-             "mapping_lrmul", "fmap_base", "fmap_max", "latent_size", "dlatent_size", "resolution",
-             "num_channels", "fmap_decay", "fmap_min", "resample_kernel", "nonlinearity",
-             "mapping_nonlinearity", "dlatent_avg_beta", "randomize_noise", "is_template_graph",
-             "truncation_psi", "truncation_cutoff", "style_mixing_prob", "fused_modconv",
-             "use_noise", "mapping_fmaps", "label_fmaps", "dtype", "is_validation", "return_dlatents"}
+
+# What the TensorFlow network code (NVlabs/stylegan2 ``G_main``, ``G_mapping``,
+# ``G_synthesis_stylegan2``) uses for every setting a pickle does not store -- the same values
+# NVIDIA's ``legacy.py`` assumes.  Official networks and anything trained with ``config-f``
+# store only ``num_channels``, ``resolution`` and ``label_size``; ``config-e`` adds
+# ``fmap_base`` 8192.
+TF_DEFAULTS = {
+    "latent_size": 512, "label_size": 0, "dlatent_size": 512, "resolution": 1024,
+    "num_channels": 3, "mapping_layers": 8, "mapping_lrmul": 0.01,
+    "mapping_nonlinearity": "lrelu", "nonlinearity": "lrelu", "fmap_base": 16384,
+    "fmap_max": 512, "fmap_decay": 1.0, "fmap_min": 1, "architecture": "skip",
+    "resample_kernel": [1, 3, 3, 1], "num_fp16_res": 0, "conv_clamp": None, "use_noise": True,
+    "normalize_latents": True,
+}
+# Settings that only steer training or the TF graph, never what the network computes.
+_NO_EFFECT = {"truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
+              "dlatent_avg_beta", "w_avg_beta", "style_mixing_prob", "randomize_noise",
+              "is_training", "is_validation", "is_template_graph", "return_dlatents",
+              "structure", "conditioning", "fused_modconv", "dtype", "label_fmaps", "mapping_fmaps"}
 
 
 def is_tf_root(root) -> bool:
@@ -39,40 +52,69 @@ def is_tf_root(root) -> bool:
 
 
 def _variables(record: TFNetworkRecord, what: str) -> dict[str, np.ndarray]:
+    """(TF name → array); 0-d variables come as numpy scalars (TensorFlow hands them back so)."""
     state = record.state
     if not isinstance(state, dict) or not isinstance(state.get("variables"), list):
         raise ModelLoadError(f"{what} in the TensorFlow pickle has no variables")
     out = {}
     for item in state["variables"]:
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], np.ndarray)):
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                and isinstance(item[1], (np.ndarray, np.generic))):
             raise ModelLoadError(f"{what} in the TensorFlow pickle has a malformed variable")
-        out[str(item[0])] = item[1]
+        value = item[1] if isinstance(item[1], np.ndarray) else np.asarray(item[1])
+        if value.dtype.kind not in "fiu":
+            raise ModelLoadError(f"TF variable '{item[0]}' of {what} holds {value.dtype}, not numbers")
+        out[item[0]] = value
     return out
 
 
-def _config(kwargs: dict) -> GeneratorConfig:
-    unknown = sorted(set(kwargs) - _HARMLESS)
+def _config(kwargs: dict, mapping_vars: dict | None = None) -> GeneratorConfig:
+    """Our config from a TF generator's ``static_kwargs``, unstored settings at TF_DEFAULTS.
+
+    Hidden mapping widths (``mapping_fmaps``/``label_fmaps``) default to 512 in NVlabs/stylegan2
+    and to ``dlatent_size`` in stylegan2-ada's TF code; when unstored they are read from the
+    variables' shapes, which agree with whichever code wrote the file."""
+    unknown = sorted(set(kwargs) - set(TF_DEFAULTS) - _NO_EFFECT)
     if unknown:
         raise UnsupportedModelError(f"TensorFlow generator option '{unknown[0]}' is not supported")
-    if float(kwargs.get("fmap_decay", 1.0)) != 1.0 or int(kwargs.get("fmap_min", 1)) > 1:
+    get = {**TF_DEFAULTS, **{k: v for k, v in kwargs.items() if v is not None or k == "conv_clamp"}}
+    if float(get["fmap_decay"]) != 1.0 or int(get["fmap_min"]) > 1:
         raise UnsupportedModelError("TensorFlow generators with fmap_decay ≠ 1 or fmap_min > 1 are not supported")
-    for key, want in (("nonlinearity", "lrelu"), ("mapping_nonlinearity", "lrelu")):
-        if kwargs.get(key, want) != want:
-            raise UnsupportedModelError(f"TensorFlow generator with {key} '{kwargs[key]}' is not supported")
+    if not get["normalize_latents"]:
+        raise UnsupportedModelError("TensorFlow generators without latent normalisation are not supported")
+    mapping_vars = mapping_vars or {}
+    dense0, embed = mapping_vars.get("Dense0/weight"), mapping_vars.get("LabelEmbed/weight")
+    layer_features = kwargs.get("mapping_fmaps")
+    if layer_features is None and dense0 is not None and dense0.ndim == 2 and int(get["mapping_layers"]) > 1:
+        layer_features = int(dense0.shape[1])
+    embed_features = kwargs.get("label_fmaps")
+    if embed_features is None and embed is not None and embed.ndim == 2:
+        embed_features = int(embed.shape[1])
+    if "LabelConcat/weight" in mapping_vars:
+        raise UnsupportedModelError(
+            "this TensorFlow generator concatenates labels unnormalised ('LabelConcat', "
+            "NVlabs/stylegan2's conditional mapping), which NVIDIA's converter does not read either")
     try:
+        w_dim = int(get["dlatent_size"])
         return GeneratorConfig(
-            z_dim=int(kwargs["latent_size"]), c_dim=int(kwargs.get("label_size", 0)),
-            w_dim=int(kwargs["dlatent_size"]), img_resolution=int(kwargs["resolution"]),
-            img_channels=int(kwargs.get("num_channels", 3)),
-            mapping_layers=int(kwargs.get("mapping_layers", 8)),
-            mapping_lr_multiplier=float(kwargs.get("mapping_lrmul", 0.01)),
+            z_dim=int(get["latent_size"]), c_dim=int(get["label_size"]), w_dim=w_dim,
+            img_resolution=int(get["resolution"]), img_channels=int(get["num_channels"]),
+            mapping_layers=int(get["mapping_layers"]),
+            embed_features=None if embed_features in (None, w_dim) else int(embed_features),
+            layer_features=None if layer_features in (None, w_dim) else int(layer_features),
+            mapping_activation=str(get["mapping_nonlinearity"]),
+            mapping_lr_multiplier=float(get["mapping_lrmul"]),
             # TF: channels = fmap_base / 2^(log2(res) − 1), i.e. NVIDIA's channel_base = 2·fmap_base
-            channel_base=2 * int(kwargs.get("fmap_base", 16384)), channel_max=int(kwargs.get("fmap_max", 512)),
-            num_fp16_res=int(kwargs.get("num_fp16_res", 0)), conv_clamp=kwargs.get("conv_clamp"),
-            architecture=str(kwargs.get("architecture", "skip")),
-            resample_filter=[int(v) for v in kwargs.get("resample_kernel", [1, 3, 3, 1])])
-    except KeyError as exc:
-        raise ModelLoadError(f"TensorFlow generator lacks setting {exc}") from None
+            channel_base=2 * int(get["fmap_base"]), channel_max=int(get["fmap_max"]),
+            num_fp16_res=int(get["num_fp16_res"]),
+            conv_clamp=None if get["conv_clamp"] is None else float(get["conv_clamp"]),
+            architecture=str(get["architecture"]),
+            resample_filter=[int(v) for v in get["resample_kernel"]],
+            use_noise=bool(get["use_noise"]), synthesis_activation=str(get["nonlinearity"]))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ModelLoadError):
+            raise
+        raise ModelLoadError(f"TensorFlow generator has a malformed setting ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -127,7 +169,7 @@ def links(cfg: GeneratorConfig, with_avg: bool = True) -> list[Link]:
         if modulated:
             out.append(Link(f"{nv}.affine.weight", "synthesis", f"{tf}/mod_weight", "dense"))
             out.append(Link(f"{nv}.affine.bias", "synthesis", f"{tf}/mod_bias", "mod_bias"))
-        if noise:
+        if noise and cfg.use_noise:
             out.append(Link(f"{nv}.noise_strength", "synthesis", f"{tf}/noise_strength", "plain"))
 
     out.append(Link("synthesis.b4.const", "synthesis", "4x4/Const/const", "const"))
@@ -144,7 +186,7 @@ def links(cfg: GeneratorConfig, with_avg: bool = True) -> list[Link]:
         if res == cfg.img_resolution or cfg.architecture == "skip":
             layer(f"{nv}.torgb", f"{tf}/ToRGB", noise=False)
     out += [Link(f"{name}.noise_const", "synthesis", f"noise{i}", "noise")
-            for i, name in enumerate(noise_layers)]
+            for i, name in enumerate(noise_layers) if cfg.use_noise]
     return out
 
 
@@ -165,6 +207,19 @@ def _network_variables(record: TFNetworkRecord) -> dict[str, dict[str, np.ndarra
     return {"mapping": _variables(components["mapping"], "mapping"),
             "synthesis": _variables(components["synthesis"], "synthesis"),
             "top": _variables(record, "the generator")}
+
+
+def _generator_config(record: TFNetworkRecord, variables: dict) -> GeneratorConfig:
+    state = record.state if isinstance(record.state, dict) else {}
+    version = state.get("version", 4)
+    if not isinstance(version, int) or version < 4:
+        raise UnsupportedModelError(
+            f"this TensorFlow pickle is network format version {version!r}; only version 4 "
+            "(StyleGAN2 and later) is readable, as with NVIDIA's own converter")
+    kwargs = state.get("static_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise ModelLoadError("the TensorFlow generator's settings (static_kwargs) are not a dict")
+    return _config(dict(kwargs), variables["mapping"])
 
 
 def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | None = None) -> None:
@@ -193,7 +248,7 @@ def write_into(G: Generator, data: bytearray, root, network: str, path: str | os
     record = root[NETWORKS.get(network, 2)]
     variables = _network_variables(record)
     ours = {k: v.detach().to("cpu", torch.float32).numpy() for k, v in G.state_dict().items()}
-    cfg = _config(dict(record.state.get("static_kwargs") or {}))
+    cfg = _generator_config(record, variables)
     if cfg.architecture != G.config.architecture or cfg.c_dim != G.config.c_dim:
         raise ExportError(f"the generator ({G.config.architecture}) does not fit the TF template "
                           f"({cfg.architecture}, c_dim {cfg.c_dim})")
@@ -218,8 +273,7 @@ def from_root(root, path: str | os.PathLike, network: str = "G_ema", device="cpu
         raise ValueError(f"network must be one of {tuple(NETWORKS)}, not {network!r}")
     record = root[NETWORKS[network]]
     variables = _network_variables(record)
-    state = record.state if isinstance(record.state, dict) else {}
-    cfg = _config(dict(state.get("static_kwargs") or {}))
+    cfg = _generator_config(record, variables)
     try:
         tensors = to_nvidia(cfg, variables["mapping"], variables["synthesis"], variables["top"])
     except KeyError as exc:
