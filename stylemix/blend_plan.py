@@ -219,6 +219,10 @@ class BlendPlan:
             start, stop = mine[0].offset, mine[-1].offset + mine[-1].numel
             cut = next((e.offset for e in mine if e.picked), stop)
             self.spans[key] = (slice(start, cut), slice(cut, stop))
+        # Channel tensors of each group, as (start within the group's interpolated span, row size).
+        self._span_rows = {key: [(offset - self.spans[key][0].start, row)
+                                 for offset, _, row, _ in self._channel_rows.get(key, [])]
+                           for key in self.spans}
         self.numel = offset
         self._states = [base_state] + [G.state_dict() for G in transfers]  # references, no copies
         self._flat: list[torch.Tensor] | None = None
@@ -333,20 +337,19 @@ class BlendPlan:
                 lo, hi = start + channel * row, start + (channel + 1) * row
                 _combine(out[lo:hi], base[lo:hi], [m[lo:hi] for m in models], cw)
 
-    @torch.no_grad()
     def write(self, out: torch.Tensor, weights: BlendWeights, keys=None) -> None:
-        """Write the blend into ``out`` (a flat buffer of :attr:`numel` values), only the α
-        groups in ``keys`` (every group and the mapping network when None). ``weights`` must
-        have passed :meth:`check`."""
+        """Write the blend into ``out`` (a flat buffer of :attr:`numel` values, not requiring
+        grad), only the α groups in ``keys`` (every group and the mapping network when None).
+        ``weights`` must have passed :meth:`check`."""
         parents = self._parents()
         for key in self.spans if keys is None else keys:
-            channels = weights.channels.get(key, {})
-            for span, picked in zip(self.spans[key], (False, True)):
-                if span.stop == span.start:
-                    continue
-                rows = [(offset - span.start, row) for offset, _, row, _ in self._channel_rows.get(key, [])
-                        if span.start <= offset < span.stop]
-                self._apply(out[span], [p[span] for p in parents], weights.of(key), picked, rows, channels)
+            interp, picked = self.spans[key]
+            w = weights.of(key)
+            if interp.stop > interp.start:
+                self._apply(out[interp], [p[interp] for p in parents], w, False, self._span_rows[key],
+                            weights.channels.get(key, {}))
+            if picked.stop > picked.start:
+                self._apply(out[picked], [p[picked] for p in parents], w, True, [], {})
 
     @torch.no_grad()
     def write_tensors(self, out: Mapping[str, torch.Tensor], weights: BlendWeights) -> None:
@@ -359,6 +362,7 @@ class BlendPlan:
             self._apply(target.view(-1), parents, weights.of(e.key), e.picked, [(0, e.row)] if e.row else [],
                         weights.channels.get(e.key, {}))
 
+    @torch.no_grad()
     def compose(self, weights: BlendWeights) -> torch.Tensor:
         """A new flat buffer holding the blend."""
         out = torch.empty_like(self.base)

@@ -87,7 +87,6 @@ class BlendEngine:
         else:
             module._buffers[attr] = view
 
-    @torch.no_grad()
     def set_alphas(self, alphas: dict[int, float], mapping: float = 0.0,
                    channels: dict[int, dict[int, float]] | None = None) -> None:
         """Recompose: rewrite only the slices whose α changed since the last call. Groups not in
@@ -98,6 +97,7 @@ class BlendEngine:
     def set_spec(self, spec: BlendSpec) -> None:
         self._apply(self.plan.weights(spec))
 
+    @torch.no_grad()
     def _apply(self, weights: BlendWeights) -> None:
         with self._lock:
             old = self._weights
