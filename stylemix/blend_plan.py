@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -299,6 +300,10 @@ class BlendPlan:
                 or len(weights.mapping) != n:
             raise BlendSpecError(f"weights must give {n} value(s) for each of the α groups "
                                  f"{', '.join(map(str, self.groups))} and for the mapping network")
+        values = [*weights.mapping, *(v for w in weights.groups.values() for v in w),
+                  *(v for chs in weights.channels.values() for w in chs.values() for v in w)]
+        if not all(math.isfinite(v) for v in values):
+            raise BlendSpecError("every α must be a finite number")
         if self.mapping_mismatch is not None and self.mapping_source(weights) is None:
             i, how = self.mapping_mismatch
             other = self.model_names[i]

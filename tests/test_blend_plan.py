@@ -140,3 +140,14 @@ def test_four_users_on_a_pair_whose_mapping_depths_differ():
                 lambda: batch.render([BlendSpec.swap(8, mapping=0.5)], z[:1])):
         with pytest.raises(stylemix.BlendSpecError, match=r"differ \(8 and 2 layers\)"):
             use()
+
+
+def test_engine_refuses_alphas_that_are_not_finite(pair):
+    engine = BlendEngine(*pair)
+    for bad in ({8: float("nan")}, {4: float("inf")}):
+        with pytest.raises(stylemix.BlendSpecError, match="every α must be a finite number"):
+            engine.set_alphas(bad)
+    with pytest.raises(stylemix.BlendSpecError, match="every α must be a finite number"):
+        engine.set_alphas({}, channels={8: {0: float("nan")}})
+    assert _state(engine.generator).keys() == _state(pair[0]).keys()
+    _assert_same(_state(engine.generator), _state(pair[0]), "engine left at base")
