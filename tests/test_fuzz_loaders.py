@@ -20,7 +20,15 @@ def _native_bytes() -> bytes:
         return path.read_bytes()
 
 
-KINDS = ("pkl", "pt", "safetensors", "sg3.pkl", "tf.pkl")
+KINDS = ("pkl", "pt", "safetensors", "sg3.pkl", "tf.pkl", "tf_scalars.pkl", "train.pt", "cuda.pkl")
+
+
+def _tf_scalars_bytes() -> bytes:
+    """A small TF pickle as TensorFlow wrote them: few stored settings, numpy-scalar 0-d
+    variables, a lod variable (tests/test_field.py's writer)."""
+    from test_field import TF_VARIANTS, _tf_variant, tf_pickle
+    overrides, stored = TF_VARIANTS["labels and mapping depth in kwargs"]
+    return tf_pickle(_tf_variant(**overrides), stored)
 
 
 @functools.cache
@@ -29,8 +37,12 @@ def _file(kind: str) -> bytes:
     without the fixtures still collects, and these tests fail saying what they need)."""
     if kind == "safetensors":
         return _native_bytes()
+    if kind == "tf_scalars.pkl":
+        return _tf_scalars_bytes()
     return {"pkl": NV_BASE, "pt": ROSINALITY, "sg3.pkl": FIXTURES / "stylegan3" / "sg3r64_base.pkl",
-            "tf.pkl": FIXTURES / "tf" / "skip64_base_tf.pkl"}[kind].read_bytes()
+            "tf.pkl": FIXTURES / "tf" / "skip64_base_tf.pkl",
+            "train.pt": FIXTURES / "field" / "rosinality_train_checkpoint.pt",
+            "cuda.pkl": FIXTURES / "field" / "cuda_storages.pkl"}[kind].read_bytes()
 
 
 FUZZ = settings(max_examples=60, deadline=10_000, derandomize=True,
@@ -40,10 +52,14 @@ FUZZ = settings(max_examples=60, deadline=10_000, derandomize=True,
 def _load(tmp_path, data: bytes, suffix: str):
     path = tmp_path / f"fuzz.{suffix.rpartition('.')[2]}"
     path.write_bytes(data)
-    try:
-        stylemix.load_generator(path)
-    except stylemix.ModelLoadError:
-        pass  # a clear refusal is the expected outcome; anything else fails the test
+    readers = [stylemix.load_generator] + {  # and the new paths: rosinality's d, TF's raw G
+        "train.pt": [stylemix.formats.load_discriminator],
+        "tf_scalars.pkl": [lambda p: stylemix.load_generator(p, network="G")]}.get(suffix, [])
+    for read in readers:
+        try:
+            read(path)
+        except stylemix.ModelLoadError:
+            pass  # a clear refusal is the expected outcome; anything else fails the test
 
 
 @FUZZ
