@@ -104,3 +104,12 @@ class Toonifier:
         latent = self.project(face.image, config, progress, class_idx)
         reconstruction = self.render(latent, BlendSpec.linear(0.0))  # the base model itself
         return ToonifyResult(face.image, reconstruction, self.render(latent, spec), latent)
+
+
+def default_toonify_spec(G_base: Generator) -> BlendSpec:
+    """The blend ``toonify`` uses when none is given (CLI and app alike): the paper's layer
+    swap, blocks up to r_swap px from the transfer model (its structure: head shape, eyes) and
+    the rest from base (photographic rendering). r_swap follows the model's size — 8 px at
+    64 px, 16 px at 128 px, 32 px from 256 px up (Pinkney & Adler 2020 swap 1024 px FFHQ models
+    at 32 px); bench/toonify_identity.py measures the choice on a pair."""
+    return BlendSpec.swap(min(32, max(8, G_base.img_resolution // 8)), low="transfer")
