@@ -264,11 +264,19 @@ def cmd_project(args) -> None:
 
 
 def cmd_toonify(args) -> None:
-    from .toonify import Toonifier
-    spec = spec_from_args(args)
+    from .toonify import Toonifier, default_toonify_spec
+    chosen = any(getattr(args, name) is not None for name in ("swap", "alpha", "smooth", "alphas"))
+    spec = spec_from_args(args) if chosen else None
     device = _device(args.device)
     G_base, D = formats.load_generator_and_discriminator(args.base, device=device)
     G_transfer = formats.load_generator(args.transfer, device=device)
+    if spec is None:
+        spec = default_toonify_spec(G_base)
+        if args.channels:
+            for text in args.channels:
+                spec = spec.with_channels(*_parse_channels(text))
+        print(f"blend: the paper's layer swap at {spec.r_swap} px, low resolutions from the "
+              f"transfer model ({spec.describe()}; choose another with --swap/--alpha/--smooth/--alphas)")
     class_idx = _class_idx(args, G_base, G_transfer)
     toonifier = Toonifier(G_base, G_transfer, discriminator=D)
     from .align import load_image  # dlib is imported only by the commands that need it
@@ -625,7 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--output", required=True, help="W.npz")
     pr.set_defaults(func=cmd_project)
 
-    tf = sub.add_parser("toonify", help="align, project into base, render with the blend")
+    tf = sub.add_parser("toonify", help="align, project into base, render with the blend (default: "
+                                        "the paper's layer swap for the pair's size, printed)")
     tf.add_argument("photo")
     tf.add_argument("--base", default=str(DEFAULT_BASE))
     tf.add_argument("--transfer", default=str(DEFAULT_TRANSFER))
