@@ -9,7 +9,7 @@ from skimage import data
 import stylemix
 import stylemix.toonify as toonify_module
 from stylemix import BlendSpec
-from stylemix.project import ProjectionConfig, render_latent
+from stylemix.project import ProjectionConfig, image_to_tensor, psnr, render_latent, w_statistics
 from stylemix.toonify import Toonifier
 
 CFG = ProjectionConfig(steps=25)
@@ -53,9 +53,45 @@ def test_reblending_does_not_reproject(toonifier, result, monkeypatch):
     assert calls == [1]
 
 
+def test_reconstruction_approaches_the_aligned_face(result, nv_pair):
+    """The fixture base is random (it cannot draw the astronaut), but 25 steps must still move
+    the latent well past the mean w's rendering toward the aligned face (measured: 5.3 → 8.1 dB)."""
+    G = nv_pair[0]
+    face = image_to_tensor(result.aligned)
+    w_avg, _ = w_statistics(G)
+    with torch.no_grad():
+        mean_face = G.synthesis(w_avg.repeat(1, G.num_ws, 1))
+    reconstruction = render_latent(G, result.latent)
+    assert psnr(reconstruction, face) >= psnr(mean_face, face) + 1.5
+    assert result.latent.history[-1]["loss"] < result.latent.history[0]["loss"]
+
+
+def test_toon_moves_toward_transfer_as_the_blend_says(toonifier, result, nv_pair):
+    """The more resolutions a swap takes from transfer, the closer the toonified face comes to
+    the transfer model's drawing of the same latent, and the further from the reconstruction."""
+    reconstruction = render_latent(nv_pair[0], result.latent).clamp(-1, 1)
+    drawn_by_transfer = render_latent(nv_pair[1], result.latent).clamp(-1, 1)
+    to_base, to_transfer = [], []
+    for r in (4, 8, 16, 32):
+        toon = image_to_tensor(toonifier.render(result.latent, BlendSpec.swap(r)))
+        to_base.append((toon - reconstruction).abs().mean().item())
+        to_transfer.append((toon - drawn_by_transfer).abs().mean().item())
+    assert to_base == sorted(to_base) and to_transfer == sorted(to_transfer, reverse=True)
+    assert to_transfer[-1] < to_base[-1] and to_base[0] < to_transfer[0]
+
+
 def test_side_by_side(result):
-    sheet = result.side_by_side(Image.fromarray(data.astronaut()), size=128)
+    photo = Image.fromarray(data.astronaut())
+    sheet = result.side_by_side(photo, size=128)
     assert sheet.size == (4 * 128, 128)
+    tiles = [np.asarray(sheet.crop((i * 128, 0, (i + 1) * 128, 128)), float) for i in range(4)]
+    # Each tile is its image at 128 px: back at 64 px, it is the image again (up to resampling).
+    for tile, image in zip(tiles[1:], (result.aligned, result.reconstruction, result.toon)):
+        small = np.asarray(Image.fromarray(tile.astype(np.uint8)).resize((64, 64), Image.BOX), float)
+        assert np.abs(small - np.asarray(image.convert("RGB"), float)).mean() < 2
+    thumbnail = photo.copy()
+    thumbnail.thumbnail((128, 128), Image.LANCZOS)
+    assert np.abs(tiles[0] - np.asarray(thumbnail, float)).mean() < 1  # the photo, whole
 
 
 def test_photo_without_face(toonifier):
