@@ -541,3 +541,23 @@ def test_project_resizes_an_aligned_face_of_another_size(capsys, tmp_path):
                        "--steps", "2", "--size", "0", "-o", tmp_path / "w.npz")
     assert rc == 0 and "resizing face96.png from 96 px to the model's 32 px" in err
     assert Image.open(tmp_path / "w.reconstruction.png").size == (32, 32)
+
+
+@pytest.mark.parametrize("path,flags,refs,label", [
+    (TF_DEFAULTS, [], "tf_official_defaults_renders.npz", "base_psi0.7_img"),
+    (TF_DEFAULTS, ["--network", "G"], "tf_official_defaults_renders.npz", "G_psi0.7_img"),
+    (ROS_TRAIN, ["--psi", "1"], "rosinality_train_renders.npz", "g_ema_psi1.0_img"),
+    (FIELD / "gray32_transfer.pkl", [], "gray32_renders.npz", "transfer_psi0.7_img"),
+    (FIELD / "cuda_storages.pkl", [], "cuda_storages_renders.npz", "base_psi0.7_img"),
+])
+def test_cli_generate_renders_each_field_file(capsys, tmp_path, path, flags, refs, label):
+    """Seeds 0-3 are the references' z (NVIDIA's seed convention), so the CLI's PNGs are the
+    references, clipped and quantised."""
+    rc, _, err = run(capsys, "generate", path, "--seeds", "0-3", "--psi", "0.7", *flags, "--size", "0",
+                     "-o", tmp_path)
+    assert rc == 0, err
+    ref = (np.clip(_refs(refs)[label], -1, 1) + 1) * 127.5
+    for i in range(4):
+        img = np.asarray(Image.open(tmp_path / f"seed{i:04d}.png"), float)
+        img = img[..., None] if img.ndim == 2 else img
+        assert np.abs(img - ref[i].transpose(1, 2, 0)).max() <= 1.0, (label, i)
