@@ -1,8 +1,13 @@
 """Issue #6's table: every fast path against a plain baseline, measured in the same run.
 
     python bench/speed.py [--base models/base.safetensors --transfer models/transfer.safetensors]
-                          [--skip-projection] [--skip-compile] [--targets 4] [--device cuda]
-    python bench/speed.py --config-f --device cuda     # the issue's random 1024 px config-f pair
+                          [--skip-projection] [--skip-toonify] [--skip-compile] [--targets 4]
+                          [--device cuda] [--repeat 30]
+    # the issue's random 1024 px config-f pair on a lent GPU, one short run (a few minutes):
+    python bench/speed.py --config-f --device cuda --skip-compile --skip-projection
+    # its dry run on a CPU, smallest settings:
+    python bench/speed.py --config-f --config-f-resolution 64 --device cpu --repeat 1 \
+        --skip-compile --skip-projection --toonify-steps 2
 
 Rows (medians; the device is CUDA when present, else CPU):
 * slider → new weights: ``stylemix.blend`` (deep-copy + blended weights, the baseline) against
@@ -11,6 +16,9 @@ Rows (medians; the device is CUDA when present, else CPU):
 * images/s at batch 1 and 8: the eager float32 network (baseline) against ``torch.compile`` of
   the same synthesis network (and bf16 autocast), with the largest pixel error against float32 —
   after a slider change, so a compiled graph that had frozen the weights would show up as error;
+* fp16 path: the model's half-precision blocks (``num_fp16_res``, which a GPU render takes)
+  against ``force_fp32=True`` on 4 seeds, error and speed, with the bar the test suite sets
+  (mean |error| < 0.02, max < 0.25); on a CPU the same path is forced (``half_on_cpu``), slowly;
 * projection per face: the usual recipe, 1000 W steps (baseline), against stylemix's default
   (300 W steps with early stop) and a short W + W+ schedule, with PSNR / SSIM reached;
 * toonify end to end (align → project → blend render) with the default recipe.
@@ -119,6 +127,46 @@ def bench_throughput(engine: BlendEngine, compile_it: bool, repeat: int):
         print(f"\ntorch.compile took {compile_seconds:.0f} s (batch 1 and 8; cached compiles are faster)")
 
 
+def bench_fp16(engine: BlendEngine, repeat: int):
+    G = engine.generator
+    device = G.mapping.w_avg.device
+    blocks = [b for b in G.synthesis.children() if getattr(b, "use_fp16", False)]
+    if not blocks:
+        row("fp16 blocks vs float32", "–", "–", "this model has no fp16 blocks (num_fp16_res 0)")
+        return
+    forced = device.type != "cuda"
+    for block in blocks:
+        block.half_on_cpu = forced  # the CUDA path, run on the CPU
+    z = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(4)).to(device)
+    try:
+        with torch.no_grad():
+            ws = G.mapping(z, truncation_psi=0.7)
+            full = G.synthesis(ws, force_fp32=True)
+            half = G.synthesis(ws)
+            err = (half - full).abs()
+            ms_full = median_ms(lambda: G.synthesis(ws, force_fp32=True), repeat)
+            ms_half = median_ms(lambda: G.synthesis(ws), repeat)
+    finally:
+        for block in blocks:
+            block.half_on_cpu = False
+    ok = torch.isfinite(half).all() and err.mean() < 0.02 and err.max() < 0.25
+    row(f"fp16 blocks (≥ {blocks[0].resolution} px) vs float32, batch 4, ms", f"{ms_half:.2f}",
+        f"{ms_full:.2f} (force_fp32)",
+        f"max |error| {err.max():.1e}, mean {err.mean():.1e}: {'PASS' if ok else 'FAIL'}"
+        f"{' (forced on CPU)' if forced else ''}")
+
+
+def bench_toonify(A, B, steps: int | None = None):
+    from skimage import data
+    toonifier = Toonifier(A, B)
+    config = ProjectionConfig() if steps is None else ProjectionConfig(steps=steps)
+    t = time.perf_counter()
+    toonifier.toonify(data.astronaut(), BlendSpec.swap(16), config)
+    recipe = "default projection" if steps is None else f"{steps} projection steps (NOT the default)"
+    print(f"\ntoonify end to end (align, {recipe}, swap16 render, {A.img_resolution} px): "
+          f"{time.perf_counter() - t:.1f} s")
+
+
 def bench_projection(A, B, targets: int):
     from skimage import data
     items = [(f"base seed {s}", render_seeds(A, [s], psi=0.7)) for s in range(100, 100 + targets)]
@@ -145,17 +193,12 @@ def bench_projection(A, B, targets: int):
     print("\n| recipe | mean PSNR dB | mean SSIM | mean s per face |\n|---|---|---|---|")
     for name, (p, s, sec) in totals.items():
         print(f"| {name} | {p:.2f} | {s:.3f} | {sec:.1f} |")
-    toonifier = Toonifier(A, B)
-    t = time.perf_counter()
-    toonifier.toonify(data.astronaut(), BlendSpec.swap(16), ProjectionConfig())
-    print(f"\ntoonify end to end (align, default projection, swap16 render): "
-          f"{time.perf_counter() - t:.1f} s")
 
 
-def config_f_pair(device: str):
+def config_f_pair(device: str, resolution: int = 1024):
     """The issue's 30.4 M-parameter 1024 px generator with random weights, and a "fine-tuned"
     copy (every parameter nudged), on ``device``."""
-    cfg = stylemix.GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024,
+    cfg = stylemix.GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution,
                                    channel_base=32768, channel_max=512, num_fp16_res=4, conv_clamp=256)
     torch.manual_seed(0)
     A = stylemix.Generator(cfg).eval().requires_grad_(False)
@@ -174,13 +217,20 @@ def main():
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--targets", type=int, default=4, help="base-model samples to project")
     parser.add_argument("--skip-compile", action="store_true")
-    parser.add_argument("--skip-projection", action="store_true")
+    parser.add_argument("--skip-projection", action="store_true",
+                        help="skip the projection table (toonify end to end still runs)")
+    parser.add_argument("--skip-toonify", action="store_true")
+    parser.add_argument("--toonify-steps", type=int, default=None,
+                        help="projection steps of the toonify row (default: the library's; "
+                             "fewer only for a quick dry run)")
     parser.add_argument("--config-f", action="store_true",
                         help="a random-weight 1024 px config-f pair (z=w=512, 8 mapping layers, "
                              "channel_base 32768, channel_max 512) instead of the files")
+    parser.add_argument("--config-f-resolution", type=int, default=1024,
+                        help="image size of the --config-f pair (smaller for a CPU dry run)")
     args = parser.parse_args()
     if args.config_f:
-        A, B = config_f_pair(args.device)
+        A, B = config_f_pair(args.device, args.config_f_resolution)
         args.base, args.transfer = "config-f base (random)", "config-f transfer (base + 1% noise)"
     else:
         A = stylemix.load_generator(args.base, device=args.device)
@@ -199,8 +249,11 @@ def main():
             f"{i_base / ms:.1f}× faster ({'compiled' if engine.compiled else 'compile failed: eager'})")
         engine = BlendEngine(A, B)
     bench_throughput(engine, not args.skip_compile, args.repeat)
+    bench_fp16(engine, args.repeat)
     if not args.skip_projection:
         bench_projection(A, B, args.targets)
+    if not args.skip_toonify:
+        bench_toonify(A, B, args.toonify_steps)
 
 
 if __name__ == "__main__":
