@@ -19,7 +19,7 @@ from .blend import BlendSpec, blend, blend_many
 from .errors import BlendSpecError, StylemixError
 from .networks import Generator
 from .render import (check_class, make_grid, parse_seeds, render_seeds, resized, save_image,
-                     save_png, saved_size, to_uint8)
+                     save_png, saved_size, to_pil, to_uint8)
 
 
 def _device(name: str | None) -> str:
@@ -106,14 +106,12 @@ def cmd_generate(args) -> None:
                             "(or give a folder)")
     if args.batch < 1:
         raise StylemixError("--batch must be at least 1")
-    arrays = []
+    arrays = []  # (size, size, channels) uint8 per seed
     for start in range(0, len(seeds), args.batch):
         chunk = seeds[start: start + args.batch]
         imgs = render_seeds(G, chunk, psi=args.psi, cutoff=args.cutoff, noise_mode=args.noise,
                             class_idx=class_idx)
-        arrays.extend(np.asarray(resized(Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a), size))
-                      for a in to_uint8(imgs))
-    arrays = [a[..., None] if a.ndim == 2 else a for a in arrays]
+        arrays.extend(np.asarray(resized(to_pil(a), size)).reshape(size, size, -1) for a in to_uint8(imgs))
     if out.suffix.lower() == ".png":  # an image path: that one image, or the grid
         save_png(arrays[0] if len(seeds) == 1 else make_grid(np.stack(arrays)), out)
         what = f"seed {seeds[0]}" if len(seeds) == 1 else f"a grid of {len(seeds)} seeds"

@@ -44,7 +44,8 @@ TF_DEFAULTS = {
 _NO_EFFECT = {"truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
               "dlatent_avg_beta", "w_avg_beta", "style_mixing_prob", "randomize_noise",
               "is_training", "is_validation", "is_template_graph", "return_dlatents",
-              "structure", "conditioning", "fused_modconv", "dtype", "label_fmaps", "mapping_fmaps"}
+              "structure", "conditioning", "fused_modconv", "dtype"}
+_MAPPING_WIDTHS = {"mapping_fmaps", "label_fmaps"}  # read together with the variables' shapes
 
 
 def is_tf_root(root) -> bool:
@@ -74,7 +75,7 @@ def _config(kwargs: dict, mapping_vars: dict | None = None) -> GeneratorConfig:
     Hidden mapping widths (``mapping_fmaps``/``label_fmaps``) default to 512 in NVlabs/stylegan2
     and to ``dlatent_size`` in stylegan2-ada's TF code; when unstored they are read from the
     variables' shapes, which agree with whichever code wrote the file."""
-    unknown = sorted(set(kwargs) - set(TF_DEFAULTS) - _NO_EFFECT)
+    unknown = sorted(set(kwargs) - set(TF_DEFAULTS) - _NO_EFFECT - _MAPPING_WIDTHS)
     if unknown:
         raise UnsupportedModelError(f"TensorFlow generator option '{unknown[0]}' is not supported")
     get = {**TF_DEFAULTS, **{k: v for k, v in kwargs.items() if v is not None or k == "conv_clamp"}}
