@@ -36,8 +36,9 @@ def contact_sheet(G_base: Generator, G_transfer: Generator, seeds: list[int], ps
     for label, spec in columns:
         G = (G_base if label == "base" else G_transfer) if spec is None else blend(G_base, G_transfer, spec)
         images.append(to_uint8(render_seeds(G, seeds, psi=psi, class_idx=class_idx)))
-    font = ImageFont.load_default(size=12)
-    header = 18
+    font_size = max(12, cell // 12)  # labels stay readable on large cells
+    font = ImageFont.load_default(size=font_size)
+    header = font_size + 6
     width = len(columns) * (cell + gutter) + gutter
     height = header + len(seeds) * (cell + gutter) + gutter
     sheet = Image.new("RGB", (width, height), BACKGROUND)
