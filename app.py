@@ -8,6 +8,7 @@ The page itself lives in stylemix/ui; this file only reads the command line and 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import torch
@@ -33,10 +34,16 @@ def main() -> None:
                         help="render through torch.compile: a one-off compile per image batch size "
                              "when first used, then 2-3x faster renders")
     args = parser.parse_args()
+    # One line per user error (stylemix.app); Gradio's own start-up banner is replaced below.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     demo = build_demo(args.base, args.transfer, args.device, max_upload_mb=args.max_upload_mb,
                       compile=args.compile)
     demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share,
-                        max_file_size=f"{args.max_upload_mb}mb")
+                        max_file_size=f"{args.max_upload_mb}mb", quiet=True, prevent_thread_lock=True)
+    print(f"stylemix app running on {demo.local_url}", flush=True)
+    print(f"public link: {demo.share_url}" if args.share and demo.share_url
+          else "(add --share for a public link)", flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

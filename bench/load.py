@@ -5,7 +5,7 @@
 The server runs as its own process (`python app.py`), so the memory figures are the server's
 alone: its resident memory (VmRSS from /proc) is sampled every 32 answered requests. Every
 answer is compared with the library's own render for the same inputs (the page shows the
-model pixels enlarged); prints requests/s, errors, mismatches and the memory series. Traffic
+model pixels resampled to 256 px); prints requests/s, errors, mismatches and the memory series. Traffic
 stays on 127.0.0.1. `run()` (used by the short test) serves in-process instead.
 """
 
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import stylemix  # noqa: E402
 from stylemix.render import render_seeds, to_uint8  # noqa: E402
 from stylemix.ui import ALL_RESOLUTIONS, build_demo  # noqa: E402
+from stylemix.ui.images import shown as page_image  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia"
 
@@ -51,7 +52,7 @@ def random_request(rng: random.Random):
 def expected_image(pair, request) -> np.ndarray:
     seed, psi, mapping, alphas = request
     spec = stylemix.ui.spec_from_sliders(pair[0].block_resolutions, alphas, mapping)
-    return to_uint8(render_seeds(stylemix.blend(*pair, spec), [seed], psi=psi))[0]
+    return page_image(to_uint8(render_seeds(stylemix.blend(*pair, spec), [seed], psi=psi))[0])
 
 
 def _drive(url: str, pair, clients: int, requests: int, seed: int, rss, sample_at) -> dict:
@@ -62,7 +63,6 @@ def _drive(url: str, pair, clients: int, requests: int, seed: int, rss, sample_a
     stats = {"errors": 0, "mismatches": 0, "done": 0, "rss_mb": [rss()]}
     lock = threading.Lock()
     per_client = max(1, requests // clients)
-    scale = max(1, 256 // pair[0].img_resolution)  # the page enlarges small models
 
     def session(i: int):
         rng = random.Random(seed * 1000 + i)
@@ -71,8 +71,8 @@ def _drive(url: str, pair, clients: int, requests: int, seed: int, rss, sample_a
             request = random_request(rng)
             try:
                 shown = client.predict(request[0], request[1], request[2], *request[3],
-                                       api_name="/render_blend")[1]
-                pixels = np.asarray(Image.open(shown).convert("RGB"))[::scale, ::scale]
+                                       api_name="/render_blend")[0]
+                pixels = np.asarray(Image.open(shown))
                 ok = np.array_equal(pixels, expected_image(pair, request))
             except Exception:
                 with lock:

@@ -1,22 +1,76 @@
-"""The app: the page builds, and a running server answers the Blend and Toonify controls."""
+"""The app through a running server (gradio_client): every control answers with what the library
+computes, a slider move renders once, the parents are cached, bad input gets a one-line reason
+(on the page and in the log), and every image offered is at least 256 px, Lanczos, lossless."""
 
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage import data
 
 import gradio as gr
 import stylemix
 import app
+from stylemix.render import render_seeds, resized, to_uint8
 from stylemix.toonify import Toonifier
-from stylemix.ui import PRESETS, export_blend
+from stylemix.ui import ALL_RESOLUTIONS, MIX_MODELS, PRESETS, export_blend, spec_from_sliders
 from conftest import FIXTURES, NV_BASE, NV_TRANSFER, ROSINALITY, render
 
 SWAP16 = [1, 1, 1, 0, 0, 0, 0, 0, 0]  # one slider per 4…1024 px; ≤ 16 from transfer
 HIGH = [0, 0, 0, 1, 1, 0, 0, 0, 0]    # 32 and 64 px from transfer
+FIELD = FIXTURES / "field"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shown(G, seed, psi=0.7, class_idx=None, size=256) -> np.ndarray:
+    """What the page must show for one seed: the library's render, Lanczos-resampled to ≥ 256 px."""
+    arr = to_uint8(render_seeds(G, [seed], psi=psi, class_idx=class_idx))[0]
+    image = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+    return np.asarray(resized(image, max(size, image.width)))
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return np.asarray(image)
+
+
+def serve(*args, **kwargs):
+    demo = app.build_demo(*args, **kwargs)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    from gradio_client import Client
+    return demo, Client(demo.local_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def client():
+    demo, client = serve(NV_BASE, NV_TRANSFER)
+    yield client
+    demo.close()
+
+
+@pytest.fixture
+def render_count(monkeypatch):
+    """How many images the page's handlers render (every UI render goes through render_seeds)."""
+    import stylemix.ui.images as images
+    calls = []
+    real = images.render_seeds
+
+    def counted(G, seeds, **kwargs):
+        calls.append(len(seeds))
+        return real(G, seeds, **kwargs)
+
+    monkeypatch.setattr(images, "render_seeds", counted)
+    return calls
 
 
 def test_page_builds():
@@ -24,13 +78,14 @@ def test_page_builds():
     assert isinstance(demo, gr.Blocks)
     tabs = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
     assert tabs == ["Blend", "Mix several models", "Toonify"]
+    assert not hasattr(demo, "max_upload_mb")
 
 
 def test_triptych_shows_a_real_blend(nv_pair):
     base, blend, transfer = app.render_triptych(Toonifier(*nv_pair), 1, 0.7, stylemix.BlendSpec.swap(16))
     assert base.shape == blend.shape == transfer.shape == (256, 256, 3) and base.dtype == np.uint8
     assert not np.array_equal(blend, base) and not np.array_equal(blend, transfer)
-    assert np.array_equal(blend[::4, ::4].repeat(4, 0).repeat(4, 1), blend)  # crisp 4×4 pixels
+    assert np.array_equal(blend, shown(stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16)), 1))
 
 
 def test_page_explains_a_bad_pair(tmp_path):
@@ -41,24 +96,44 @@ def test_page_explains_a_bad_pair(tmp_path):
     assert "Cannot load the model pair" in text and "not a model file" in text
 
 
-@pytest.fixture(scope="module")
-def client():
-    from gradio_client import Client
-    demo = app.build_demo(NV_BASE, NV_TRANSFER)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    yield Client(demo.local_url, verbose=False)
-    demo.close()
-
-
 def test_blend_endpoint_equals_the_library(client, nv_pair):
-    base, blend, transfer, grid, timing = client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")
+    blend, timing = client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")
     B = stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16))
-    expected = stylemix.render.to_uint8(stylemix.render.render_seeds(B, [3], psi=0.7))[0]
-    shown = np.asarray(Image.open(blend).convert("RGB"))[::4, ::4]
-    assert np.array_equal(shown, expected)  # the page shows exactly the library's render
-    assert "ms" in timing and "res4-1_8-1_16-1" in timing
-    other = client.predict(3, 0.7, "base", *HIGH, api_name="/render_blend")[1]
-    assert not np.array_equal(np.asarray(Image.open(other)), np.asarray(Image.open(blend)))
+    assert np.array_equal(pixels(blend), shown(B, 3))  # exactly the library's render, resampled
+    assert "ms** on the server" in timing and "render" in timing and "res4-1_8-1_16-1" in timing
+    other = client.predict(3, 0.7, "base", *HIGH, api_name="/render_blend")[0]
+    assert not np.array_equal(pixels(other), pixels(blend))
+
+
+def test_a_slider_move_renders_one_image_and_parents_come_from_the_cache(client, nv_pair, render_count):
+    client.predict(11, 0.7, "base", *SWAP16, api_name="/render_blend")
+    assert render_count == [1]  # the blend only: no parents, no grid before it
+    base, transfer = client.predict(11, 0.7, "base", *SWAP16, api_name="/render_parents")
+    assert np.array_equal(pixels(base), shown(nv_pair[0], 11))
+    assert np.array_equal(pixels(transfer), shown(nv_pair[1], 11))
+    assert render_count == [1, 1, 1]
+    client.predict(11, 0.7, "base", *HIGH, api_name="/render_blend")
+    client.predict(11, 0.7, "base", *HIGH, api_name="/render_parents")  # same seed: nothing new
+    assert render_count == [1, 1, 1, 1]
+    grid = pixels(client.predict(11, 0.7, "base", *HIGH, api_name="/render_grid"))
+    spec = spec_from_sliders(nv_pair[0].block_resolutions, HIGH, "base")
+    B = stylemix.blend(*nv_pair, spec)
+    assert grid.shape == (128, 4 * 128 + 3 * 2, 3)  # four ≥ 128 px tiles, 2 px gutters
+    for i in range(4):
+        assert np.array_equal(grid[:, i * 130: i * 130 + 128], shown(B, 12 + i, size=128))
+
+
+def test_stale_panels_are_dropped():
+    """A panel whose slider state is no longer the session's newest does not render."""
+    from stylemix.ui.services import RenderOrder
+    order = RenderOrder()
+    with order.main("s") as first:
+        pass
+    assert order.panel_turn("s", first)
+    with order.main("s") as second:
+        pass
+    assert second == first + 1 and not order.panel_turn("s", first) and order.panel_turn("s", second)
+    assert order.panel_turn("other session", None)
 
 
 def test_presets_fill_the_sliders(client):
@@ -67,53 +142,101 @@ def test_presets_fill_the_sliders(client):
     assert client.predict(PRESETS[2], 8, 0.3, 0.5, api_name="/preset")[:5] == (0.3,) * 5
 
 
-def test_export_pkl_and_safetensors(client, nv_pair):
-    z = np.random.RandomState(0).randn(2, 64).astype(np.float32)
-    import torch
-    expected = render(stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16)), torch.from_numpy(z))
+def test_export_pkl_pt_and_safetensors(client, nv_pair):
+    z = torch.from_numpy(np.random.RandomState(0).randn(2, 64).astype(np.float32))
+    expected = render(stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16)), z)
     for endpoint, suffix in (("/export_pkl", ".pkl"), ("/export_pt", ".pt"), ("/export_safetensors", ".safetensors")):
-        path = client.predict("base", *SWAP16, api_name=endpoint)
-        assert path.endswith(f"stylemix-res4-1_8-1_16-1{suffix}")
-        assert torch.allclose(render(stylemix.load_generator(path), torch.from_numpy(z)), expected)
+        path = client.predict("base", *SWAP16, 0, None, api_name=endpoint)
+        assert Path(path).name == f"stylemix-res4-1_8-1_16-1{suffix}"  # the whole recipe, not cut
+        assert torch.allclose(render(stylemix.load_generator(path), z), expected)
 
 
-def test_toonify_tab_through_the_server(client, tmp_path):
+def test_pkl_export_without_a_pickle_says_what_it_needs_in_the_pages_words(tmp_path):
+    G_base = stylemix.load_generator(ROSINALITY)
+    G_transfer = stylemix.load_generator(NV_TRANSFER)
+    with pytest.raises(stylemix.ExportError, match="choose such a .pkl as the template") as info:
+        export_blend(G_base, G_transfer, stylemix.BlendSpec.swap(16), ".pkl")
+    assert "--template" not in str(info.value) and "native" not in str(info.value)
+    # With a template (the NVIDIA pickle of the same network) the .pkl is written and loads.
+    path = export_blend(G_base, G_transfer, stylemix.BlendSpec.swap(16), ".pkl", template=NV_BASE)
+    z = torch.from_numpy(np.random.RandomState(1).randn(2, 64).astype(np.float32))
+    assert torch.allclose(render(stylemix.load_generator(path), z),
+                          render(stylemix.blend(G_base, G_transfer, stylemix.BlendSpec.swap(16)), z), atol=1e-5)
+
+
+def test_default_pair_offers_a_template_for_pkl_export():
+    """The shipped pair is safetensors: .pt and .safetensors export; .pkl asks for a template
+    in the page's words and uses one when given."""
     from gradio_client import handle_file
+    demo, client = serve(app.DEFAULT_BASE, app.DEFAULT_TRANSFER)
+    try:
+        for endpoint in ("/export_pt", "/export_safetensors"):
+            path = client.predict("base", *SWAP16, 0, None, api_name=endpoint)
+            stylemix.check_compatible(stylemix.load_generator(path), stylemix.load_generator(app.DEFAULT_BASE))
+        with pytest.raises(Exception, match="choose such a .pkl as the template, or export .safetensors") as info:
+            client.predict("base", *SWAP16, 0, None, api_name="/export_pkl")
+        assert "--template" not in str(info.value)
+        # A template of another network is refused with the loader's one-line reason.
+        with pytest.raises(Exception, match="template"):
+            client.predict("base", *SWAP16, 0, handle_file(str(NV_BASE)), api_name="/export_pkl")
+        text = " ".join(str(getattr(b, "value", "")) for b in demo.blocks.values())
+        assert "**.pkl export** writes the blend into an existing NVIDIA or TensorFlow .pkl" in text
+    finally:
+        demo.close()
+
+
+def astronaut(tmp_path) -> Path:
+    """A real photo with one face, small enough to align quickly."""
     photo = tmp_path / "astronaut.png"
-    Image.fromarray(data.astronaut()).save(photo)
-    # A streaming handler: predict() returns its last yield (session state is not returned).
-    aligned, rec, toon, download = client.predict(
-        handle_file(str(photo)), 20, "base", *SWAP16, api_name="/run_toonify")
-    toon_img = np.asarray(Image.open(toon))
-    assert toon_img.shape[:2] == (256, 256)
-    assert Image.open(download).size == (64, 64)
-    assert "res4-1_8-1_16-1" in download
+    Image.fromarray(data.astronaut()).resize((256, 256), Image.LANCZOS).save(photo)
+    return photo
+
+
+def test_toonify_tab_through_the_server(client, nv_pair, tmp_path):
+    from gradio_client import handle_file
+    photo = astronaut(tmp_path)
+    aligned = client.predict(handle_file(str(photo)), "base", *SWAP16, api_name="/align_photo")[0]
+    assert pixels(aligned).shape == (256, 256, 3)
+    rec, toon, download = client.predict(20, "base", *SWAP16, api_name="/run_toonify")
+    toon_img = pixels(toon)
+    assert toon_img.shape == (256, 256, 3)
+    assert Path(download).name == "toonified-res4-1_8-1_16-1.png"
+    assert np.array_equal(pixels(download), toon_img)  # the download is what the page shows: 256 px
     # Moving the sliders re-renders this session's projected face, without projecting again.
     toon2, download2 = client.predict("base", *HIGH, api_name="/rerender_toon")
     assert "res32-1_64-1" in download2
-    assert not np.array_equal(np.asarray(Image.open(toon2)), toon_img)
+    assert not np.array_equal(pixels(toon2), toon_img)
 
 
-def test_toonify_tab_reports_no_face(client, tmp_path):
+def test_user_errors_are_one_line_on_the_page_and_in_the_log(client, tmp_path, caplog, capfd):
     from gradio_client import handle_file
-    photo = tmp_path / "coffee.png"
-    Image.fromarray(data.coffee()).save(photo)
-    with pytest.raises(Exception, match="no face found"):
-        client.predict(handle_file(str(photo)), 20, "base", *SWAP16, api_name="/run_toonify")
-
-
-def test_pkl_export_of_a_rosinality_base_is_explained(tmp_path):
-    from stylemix.ui import export_blend
-    G_base = stylemix.load_generator(ROSINALITY)
-    G_transfer = stylemix.load_generator(NV_TRANSFER)
-    with pytest.raises(stylemix.ExportError, match="needs an NVIDIA .pkl"):
-        export_blend(G_base, G_transfer, stylemix.BlendSpec.swap(16), ".pkl")
+    coffee = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(coffee)
+    fake = tmp_path / "notes.png"
+    fake.write_text("a text file renamed .png")
+    cli = subprocess.run([sys.executable, "-m", "stylemix", "align", str(fake), "-o", str(tmp_path / "o.png")],
+                         capture_output=True, text=True, cwd=ROOT)
+    cli_reason = cli.stderr.strip().removeprefix("stylemix: error: ")
+    assert cli.returncode == 1 and cli_reason
+    with caplog.at_level(logging.WARNING, logger="stylemix.app"):
+        with pytest.raises(Exception, match="no face found"):
+            client.predict(handle_file(str(coffee)), "base", *SWAP16, api_name="/align_photo")
+        with pytest.raises(Exception, match=re.escape(cli_reason)) as info:
+            client.predict(handle_file(str(fake)), "base", *SWAP16, api_name="/align_photo")
+        assert str(info.value).strip() == cli_reason  # the CLI's very words
+        with pytest.raises(Exception, match="whole numbers"):
+            client.predict(16, "eyes", 1, api_name="/set_channels")
+    lines = [r.getMessage() for r in caplog.records if r.name == "stylemix.app"]
+    assert len(lines) == 3 and all("\n" not in line for line in lines)
+    assert "no face found" in lines[0] and cli_reason in lines[1] and "whole numbers" in lines[2]
+    assert "Traceback" not in capfd.readouterr().err
 
 
 # -- model picker and uploads ------------------------------------------------------------------
 
-def test_pair_helpers(tmp_path):
-    import shutil
+def test_pair_helpers(tmp_path, monkeypatch):
+    from stylemix.formats import common
+    from stylemix.ui import pairs
     from stylemix.ui.pairs import PairCache, check_upload, list_models, resolve_model
     models = tmp_path / "models"
     models.mkdir()
@@ -125,40 +248,43 @@ def test_pair_helpers(tmp_path):
         with pytest.raises(stylemix.StylemixError, match="not one of the models offered"):
             resolve_model(bad, models)
     with pytest.raises(stylemix.StylemixError, match="over this server's limit of 1 MB"):
-        check_upload(str(models / "base.pkl"), None, 2 ** 20)
-    with pytest.raises(stylemix.StylemixError, match="did not come through the upload box"):
-        check_upload(str(models / "base.pkl"), tmp_path / "uploads", 2 ** 30)
+        check_upload(str(models / "base.pkl"), 2 ** 20)
+    with pytest.raises(stylemix.StylemixError, match="'notes.txt' is not a model file"):
+        check_upload(str(models / "notes.txt"), 2 ** 30)
+    # Each file is read once: its loader hashes it; the cache never hashes it again.
+    hashed = []
+    real = common.file_sha256
+    monkeypatch.setattr(pairs, "file_sha256", lambda p: hashed.append(p) or real(p))
     cache = PairCache(max_bytes=1)  # room for one pair only
     key1, t1 = cache.load(NV_BASE, NV_TRANSFER)
+    assert hashed == [] and key1 == (real(NV_BASE), real(NV_TRANSFER))
+    assert cache.load(NV_BASE, NV_TRANSFER)[1] is t1  # the same files: nothing loaded again
     assert cache.load(models / "base.pkl", NV_TRANSFER)[1] is t1  # same content: same engine
     key2, _ = cache.load(ROSINALITY, NV_TRANSFER)
     assert len(cache) == 1 and cache.get(key1) is None and cache.get(key2) is not None
+    assert hashed == []
 
 
 def test_models_picked_and_uploaded(tmp_path):
-    import shutil
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
     models = tmp_path / "models"
     models.mkdir()
     shutil.copy(NV_BASE, models / "faces.pkl")
     shutil.copy(NV_TRANSFER, models / "toons.pkl")
-    demo = app.build_demo(tmp_path / "none.pkl", tmp_path / "none.pkl", models_dir=models,
-                          max_upload_mb=64)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    demo, client = serve(tmp_path / "none.pkl", tmp_path / "none.pkl", models_dir=models, max_upload_mb=64)
     try:
-        client = Client(demo.local_url, verbose=False)
         # No default pair: the page explains, and nothing renders until a pair is loaded.
         text = " ".join(str(getattr(b, "value", "")) for b in demo.blocks.values())
         assert "Cannot load the model pair: no such model file: none.pkl" in text
-        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[1] is None
+        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[0] is None
         out = client.predict("faces.pkl", "toons.pkl", api_name="/load_models")
         assert "Loaded faces.pkl + toons.pkl (64 px)" in out[0]
-        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[1] is not None
+        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[0] is not None
         # A name that is not offered is refused (by Gradio's own choice check, and by
         # resolve_model behind it: test_pair_helpers); the current pair stays loaded.
         with pytest.raises(Exception, match="not in the list of choices"):
             client.predict("../models/faces.pkl", "/etc/passwd", api_name="/load_models")
-        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[1] is not None
+        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[0] is not None
         # Uploads: a rosinality base with an NVIDIA transfer works; a StyleGAN3 file is refused.
         out = client.predict(handle_file(str(ROSINALITY)), handle_file(str(NV_TRANSFER)),
                              api_name="/load_uploads")
@@ -171,10 +297,9 @@ def test_models_picked_and_uploaded(tmp_path):
         out = client.predict(handle_file(str(sg3)), handle_file(str(sg3_transfer)), api_name="/load_uploads")
         assert "Loaded sg3t64_base.pkl + sg3t64_transfer.pkl (64 px)" in out[0]
         assert "sampling rate" in out[0] and "32 px = L4_52_128" in out[0]
-        images = client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")
-        assert all(images[i] is not None for i in range(3))
+        assert client.predict(0, 0.7, "base", *SWAP16, api_name="/render_blend")[0] is not None
         evil = tmp_path / "evil.pkl"
-        import os, pickle
+        import pickle
 
         class Evil:
             def __reduce__(self):
@@ -204,7 +329,6 @@ def test_exports_land_in_a_per_session_area_that_is_pruned(tmp_path, nv_pair):
     assert not area.session_dir("alice").exists()
 
 
-
 def test_channel_panel_ranks_applies_and_clears(client, nv_pair):
     table, suggested, alpha = client.predict(16, "whole image", 3, 0.7, "base", *SWAP16,
                                              api_name="/rank_channels")
@@ -212,17 +336,14 @@ def test_channel_panel_ranks_applies_and_clears(client, nv_pair):
     assert alpha == 0  # the 16 px block comes from transfer, so the suggestion is base
     channels = [int(c) for c in suggested.split(",")]
     assert "take α = 0" in client.predict(16, suggested, 0, api_name="/set_channels")
-    shown = client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")
+    blend, timing = client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")
     spec = stylemix.BlendSpec.swap(16).with_channels(16, channels, 0.0)
-    expected = stylemix.render.to_uint8(stylemix.render.render_seeds(stylemix.blend(*nv_pair, spec), [3], psi=0.7))[0]
-    assert np.array_equal(np.asarray(Image.open(shown[1]).convert("RGB"))[::4, ::4], expected)
-    assert "ch16x4" in shown[4]
+    assert np.array_equal(pixels(blend), shown(stylemix.blend(*nv_pair, spec), 3))
+    assert "ch16x4" in timing
     with pytest.raises(Exception, match="channels 0–127"):
         client.predict(16, "3, 500", 1, api_name="/set_channels")
-    with pytest.raises(Exception, match="whole numbers"):
-        client.predict(16, "eyes", 1, api_name="/set_channels")
     client.predict(api_name="/clear_channels")
-    assert "ch16" not in client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")[4]
+    assert "ch16" not in client.predict(3, 0.7, "base", *SWAP16, api_name="/render_blend")[1]
 
 
 def test_animation_download(client):
@@ -236,19 +357,31 @@ def test_animation_download(client):
         assert gif.n_frames == 4 * 8
 
 
-def test_mix_tab_blends_several_models(tmp_path, nv_pair):
-    """Two extra models (from models/) mixed with the pair's transfer: equals blend_many."""
-    import shutil
-    from gradio_client import Client
-    from stylemix.ui import ALL_RESOLUTIONS, MIX_MODELS
+def mix_row_values(demo) -> list[list[float]]:
+    """The Mix tab's slider rows as the page opens (label 'transfer: 4 px', 'model 2: 4 px', …)."""
+    rows = {}
+    for block in demo.blocks.values():
+        if isinstance(block, gr.Slider) and ": " in str(block.label) and str(block.label).endswith(" px"):
+            name, res = block.label.rsplit(": ", 1)
+            rows.setdefault(name, []).append(block.value)
+    return list(rows.values())
+
+
+def test_mix_tab_opens_like_the_main_sliders_and_blends_several_models(tmp_path, nv_pair):
+    """Its first row starts as the main sliders; two extra models (from models/) mixed with the
+    pair's transfer equal blend_many."""
     models = tmp_path / "models"
     models.mkdir()
     shutil.copy(NV_TRANSFER, models / "toons.pkl")
     shutil.copy(ROSINALITY, models / "faces.pt")
-    demo = app.build_demo(NV_BASE, NV_TRANSFER, models_dir=models)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    demo, client = serve(NV_BASE, NV_TRANSFER, models_dir=models)
     try:
-        client = Client(demo.local_url, verbose=False)
+        rows = mix_row_values(demo)
+        main = [b.value for b in demo.blocks.values() if isinstance(b, gr.Slider)
+                and str(getattr(b, "elem_id", "")).startswith("alpha-")]
+        assert len(rows) == MIX_MODELS and rows[0] == main == [float(a) for a in SWAP16]
+        base_img, mix_img, label = client.predict(5, 0.7, *sum([SWAP16] + [[0] * 9] * 3, []), api_name="/render_mix")
+        assert np.array_equal(pixels(mix_img), shown(stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16)), 5))
         status = client.predict(["toons.pkl", "faces.pt"], [], api_name="/load_mix")
         assert "with toons.pkl, faces.pt" in str(status)
         rows = [[0] * len(ALL_RESOLUTIONS) for _ in range(MIX_MODELS)]
@@ -257,11 +390,11 @@ def test_mix_tab_blends_several_models(tmp_path, nv_pair):
         rows[2][2] = 0.25                # 16 px a quarter from faces.pt
         base_img, mix_img, label = client.predict(5, 0.7, *sum(rows, []), api_name="/render_mix")
         res = nv_pair[0].block_resolutions
-        specs = [stylemix.ui.spec_from_sliders(res, r, "base") for r in rows[:3]]
+        specs = [spec_from_sliders(res, r, "base") for r in rows[:3]]
         extra = [stylemix.load_generator(models / "toons.pkl"), stylemix.load_generator(models / "faces.pt")]
         mixed = stylemix.blend_many(nv_pair[0], [nv_pair[1], *extra], specs)
-        expected = stylemix.render.to_uint8(stylemix.render.render_seeds(mixed, [5], psi=0.7))[0]
-        assert np.array_equal(np.asarray(Image.open(mix_img).convert("RGB"))[::4, ::4], expected)
+        assert np.array_equal(pixels(mix_img), shown(mixed, 5))
+        assert np.array_equal(pixels(base_img), shown(nv_pair[0], 5))
         assert "toons.pkl: res32-0.5_64-0.5" in label
         with pytest.raises(Exception, match="not in the list of choices"):
             client.predict(["../secret.pkl"], [], api_name="/load_mix")
@@ -269,17 +402,85 @@ def test_mix_tab_blends_several_models(tmp_path, nv_pair):
         demo.close()
 
 
-def test_default_pair_exports_say_why_pkl_needs_an_nvidia_base():
-    """The shipped pair is safetensors: .pt and .safetensors export, .pkl explains itself."""
-    from gradio_client import Client
-    demo = app.build_demo(app.DEFAULT_BASE, app.DEFAULT_TRANSFER)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+# -- conditional and greyscale pairs (field fixtures) ------------------------------------------
+
+def test_conditional_pair_has_a_class_picker_used_by_every_render(tmp_path):
+    from gradio_client import handle_file
+    base, transfer = FIELD / "cond16_base.pkl", FIELD / "cond16_transfer.pkl"
+    G_base, G_transfer = stylemix.load_generator(base), stylemix.load_generator(transfer)
+    demo, client = serve(base, transfer)
     try:
-        client = Client(demo.local_url, verbose=False)
-        for endpoint in ("/export_pt", "/export_safetensors"):
-            path = client.predict("base", *SWAP16, api_name=endpoint)
-            stylemix.check_compatible(stylemix.load_generator(path), stylemix.load_generator(app.DEFAULT_BASE))
-        with pytest.raises(Exception, match="needs an NVIDIA .pkl as its template"):
-            client.predict("base", *SWAP16, api_name="/export_pkl")
+        picker = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "class-pick"][0]
+        assert picker.visible and G_base.c_dim == 4 and picker.label.startswith("class (0–3")
+        swap8 = [1, 1, 0, 0, 0, 0, 0, 0, 0]
+        B = stylemix.blend(G_base, G_transfer, stylemix.BlendSpec.swap(8))
+        images = {}
+        for c in (0, 2):
+            blend = client.predict(1, 0.7, "base", *swap8, c, api_name="/render_blend")[0]
+            assert np.array_equal(pixels(blend), shown(B, 1, class_idx=c))
+            images[c] = pixels(blend)
+            base_img, transfer_img = client.predict(1, 0.7, "base", *swap8, c, api_name="/render_parents")
+            assert np.array_equal(pixels(base_img), shown(G_base, 1, class_idx=c))
+            assert np.array_equal(pixels(transfer_img), shown(G_transfer, 1, class_idx=c))
+            grid = pixels(client.predict(1, 0.7, "base", *swap8, c, api_name="/render_grid"))
+            assert np.array_equal(grid[:, :128], shown(B, 2, class_idx=c, size=128))
+            mix = client.predict(1, 0.7, *swap8, *[0] * 27, c, api_name="/render_mix")[1]
+            assert np.array_equal(pixels(mix), images[c])
+        assert not np.array_equal(images[0], images[2])  # the class changes the picture
+        with pytest.raises(Exception, match="class 7 is out of range 0…3"):
+            client.predict(1, 0.7, "base", *swap8, 7, api_name="/render_blend")
+        table = client.predict(8, "whole image", 1, 0.7, "base", *swap8, 2, api_name="/rank_channels")[0]
+        assert "| channel | change |" in table
+        gif = client.predict("walk through 4 seeds with this blend", 1, 0.7, "base", *swap8, 2,
+                             api_name="/animation")[1]
+        assert Image.open(gif).n_frames == 32
+        client.predict(handle_file(str(astronaut(tmp_path))), "base", *swap8, 2, api_name="/align_photo")
+        toon = client.predict(20, "base", *swap8, 2, api_name="/run_toonify")[1]
+        assert pixels(toon).shape == (256, 256, 3)
     finally:
         demo.close()
+
+
+def test_greyscale_pair_is_shown_in_grey(tmp_path):
+    from gradio_client import handle_file
+    base, transfer = FIELD / "gray32_base.pkl", FIELD / "gray32_transfer.pkl"
+    G_base, G_transfer = stylemix.load_generator(base), stylemix.load_generator(transfer)
+    demo, client = serve(base, transfer)
+    try:
+        swap8 = [1, 1, 0, 0, 0, 0, 0, 0, 0]
+        blend = client.predict(4, 0.7, "base", *swap8, api_name="/render_blend")[0]
+        with Image.open(blend) as image:
+            assert image.mode == "L" and image.size == (256, 256)  # one grey channel, not a tint
+        assert np.array_equal(pixels(blend), shown(stylemix.blend(G_base, G_transfer, stylemix.BlendSpec.swap(8)), 4))
+        base_img = client.predict(4, 0.7, "base", *swap8, api_name="/render_parents")[0]
+        assert Image.open(base_img).mode == "L"
+        # Toonify: the photo is RGB; the model's reconstruction and toon come back grey.
+        aligned = client.predict(handle_file(str(astronaut(tmp_path))), "base", *swap8, api_name="/align_photo")[0]
+        assert Image.open(aligned).mode == "RGB"
+        rec, toon, download = client.predict(20, "base", *swap8, api_name="/run_toonify")
+        for path in (rec, toon, download):
+            with Image.open(path) as image:
+                assert image.mode == "L" and image.size == (256, 256)
+    finally:
+        demo.close()
+
+
+def test_start_banner_names_the_apps_share_option(monkeypatch, capsys):
+    """`python app.py` prints its own banner: the URL and `--share`, not Gradio's "share=True"."""
+    monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)
+    monkeypatch.setattr(sys, "argv", ["app.py", "--base", str(NV_BASE), "--transfer", str(NV_TRANSFER),
+                                      "--port", str(free_port())])
+    try:
+        app.main()
+    finally:
+        gr.close_all()
+    text = capsys.readouterr().out
+    assert "stylemix app running on http://127.0.0.1:" in text and "add --share for a public link" in text
+    assert "share=True" not in text
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -15,6 +15,10 @@ import threading
 import time
 from pathlib import Path
 
+from .. import formats
+from ..blend import BlendSpec, blend
+from ..errors import ExportError
+
 
 class ExportArea:
     def __init__(self, root: str | Path | None = None, max_age_s: float = 1800):
@@ -53,5 +57,32 @@ class ExportArea:
         """Remove everything a session exported (its tab closed)."""
         shutil.rmtree(self.session_dir(session), ignore_errors=True)
 
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+PICKLE_FORMATS = ("nvidia_pkl", "tf_pkl")
+
+PKL_NEEDS_TEMPLATE = (
+    "A .pkl is written into an existing NVIDIA or TensorFlow .pkl of the same network (a pickle "
+    "carries NVIDIA's own code), and this pair's base is a {kind} file: choose such a .pkl as "
+    "the template, or export .safetensors or .pt instead.")
+
+
+def base_is_pickle(G_base) -> bool:
+    """Whether a .pkl export can use the base's own file as its template."""
+    return G_base.source is not None and G_base.source.format in PICKLE_FORMATS
+
+
+def export_blend(G_base, G_transfer, spec: BlendSpec, suffix: str,
+                 exports: ExportArea | None = None, session: str | None = None,
+                 template: str | Path | None = None) -> str:
+    """Write the blend (atomically) into the session's export folder; the name records the recipe.
+
+    A .pkl goes into ``template`` when given, else into the base's own pickle; a base from
+    another format without a template gets an ExportError in the page's words."""
+    if suffix == ".pkl" and template is None and not base_is_pickle(G_base):
+        kind = {"native": ".safetensors", "rosinality": "rosinality .pt"}.get(
+            getattr(G_base.source, "format", None), "non-pickle")
+        raise ExportError(PKL_NEEDS_TEMPLATE.format(kind=kind))
+    name = f"stylemix-{spec.describe()}{suffix}"
+    path = exports.path_for(session, name) if exports else Path(tempfile.mkdtemp(prefix="stylemix-")) / name
+    formats.save(blend(G_base, G_transfer, spec), path, template=template if suffix == ".pkl" else None)
+    return str(path)

@@ -37,11 +37,9 @@ def resolve_model(name: str, models_dir: Path) -> Path:
     return candidate
 
 
-def check_upload(path: str, upload_root: Path | None, max_bytes: int) -> Path:
-    """An uploaded file: inside the upload area, a model suffix, within the size limit."""
+def check_upload(path: str, max_bytes: int) -> Path:
+    """An uploaded file: a model suffix, within the size limit."""
     p = Path(path).resolve()
-    if upload_root is not None and upload_root.resolve() not in p.parents:
-        raise StylemixError("that file did not come through the upload box")
     if p.suffix.lower() not in MODEL_SUFFIXES:
         raise StylemixError(f"'{p.name}' is not a model file (.pkl, .pt or .safetensors)")
     size = p.stat().st_size
@@ -51,25 +49,49 @@ def check_upload(path: str, upload_root: Path | None, max_bytes: int) -> Path:
     return p
 
 
+def file_id(path: Path) -> tuple:
+    """Which file this is, without reading it: (real path, size, mtime).  Gradio stores an
+    upload under a folder named by its content, so the same upload twice is the same file."""
+    st = Path(path).stat()
+    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns
+
+
+def content_key(G, path: Path) -> str:
+    """The content hash the loader computed while reading the file (read once)."""
+    source = getattr(G, "source", None)
+    return source.sha256 if source is not None and source.sha256 else file_sha256(path)
+
+
 class PairCache:
     """Toonifiers (engine + models) by (base, transfer) content hash, least recently used out."""
 
     def __init__(self, device: str = "cpu", max_bytes: int = 4 << 30, compile: bool = False):
         self.device, self.max_bytes, self.compile = device, max_bytes, compile
         self._pairs: OrderedDict[tuple[str, str], tuple[Toonifier, int]] = OrderedDict()
+        self._keys_by_file: dict[tuple, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
     def load(self, base: Path, transfer: Path) -> tuple[tuple[str, str], Toonifier]:
+        """The pair's engine, loading each file once: a file seen before is found by
+        :func:`file_id`; a new one is keyed by the hash its loader computed, so identical
+        content from another path shares the engine already built."""
         for path in (base, transfer):
             if not Path(path).is_file():
                 raise ModelLoadError(f"no such model file: {Path(path).name}")
-        key = (file_sha256(base), file_sha256(transfer))
+        ids = (file_id(base), file_id(transfer))
         with self._lock:
+            key = self._keys_by_file.get(ids)
             if key in self._pairs:
                 self._pairs.move_to_end(key)
                 return key, self._pairs[key][0]
         G_base, D = formats.load_generator_and_discriminator(base, device=self.device)
         G_transfer = formats.load_generator(transfer, device=self.device)
+        key = (content_key(G_base, base), content_key(G_transfer, transfer))
+        with self._lock:
+            self._keys_by_file[ids] = key
+            if key in self._pairs:
+                self._pairs.move_to_end(key)
+                return key, self._pairs[key][0]
         check_compatible(G_base, G_transfer)
         toonifier = Toonifier(G_base, G_transfer, discriminator=D)
         if self.compile:
@@ -105,17 +127,23 @@ class ModelCache:
     def __init__(self, device: str = "cpu", max_models: int = 8):
         self.device, self.max_models = device, max_models
         self._models: OrderedDict[str, object] = OrderedDict()
+        self._keys_by_file: dict[tuple, str] = {}
         self._lock = threading.Lock()
 
     def load(self, path: Path) -> str:
-        key = file_sha256(path)
+        """The model's content key, reading the file once (see PairCache.load)."""
+        ident = file_id(path)
         with self._lock:
+            key = self._keys_by_file.get(ident)
             if key in self._models:
                 self._models.move_to_end(key)
                 return key
         G = formats.load_generator(path, device=self.device)
+        key = content_key(G, path)
         with self._lock:
-            self._models[key] = G
+            self._keys_by_file[ident] = key
+            self._models.setdefault(key, G)
+            self._models.move_to_end(key)
             while len(self._models) > self.max_models:
                 self._models.popitem(last=False)
         return key

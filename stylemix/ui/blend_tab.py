@@ -1,0 +1,205 @@
+"""The Blend tab: the blend for one seed first, then (only when they change) base and transfer,
+then a grid of the next seeds; export of the blend and an animation row.
+
+A slider move renders one image: the parents depend only on (pair, seed, ψ, class) and come
+from :class:`~stylemix.ui.images.ParentCache`; the grid follows the main image and is dropped
+as soon as a newer slider state arrives.
+"""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from ..render import MIN_SAVED_SIZE
+from .controls import Controls
+from .exports import base_is_pickle, export_blend
+from .images import PngFiles, TILE_SIZE, grid_image, render_seed
+from .services import Services, reveal, session_of, user_errors
+
+GRID_SEEDS = 4
+
+ANIMATIONS = {"sweep α from base to transfer": "alpha", "sweep the swap resolution": "swap",
+              "sweep a smooth ramp's centre": "smooth", "walk through 4 seeds with this blend": "walk"}
+
+PKL_HINT = ("**.pkl export** writes the blend into an existing NVIDIA or TensorFlow .pkl of the "
+            "same network. This pair's base is not a pickle: choose one as the template, or "
+            "export .safetensors or .pt.")
+
+
+def timing_text(waited_ms: float, render_ms: float, png_ms: float, label: str) -> str:
+    total = waited_ms + render_ms + png_ms
+    return (f"slider → image: **{total:.1f} ms** on the server (recompose {waited_ms:.1f} + "
+            f"render {render_ms:.1f} + PNG {png_ms:.1f} ms; {label})")
+
+
+class BlendTab:
+    """Built inside ``gr.Tab("Blend")``."""
+
+    def __init__(self, services: Services, controls: Controls, G=None):
+        self.services, self.controls = services, controls
+        self.pngs = PngFiles()
+        self.ticket = gr.State(None)          # the newest main render of this session
+        self.parents_shown = gr.State(None)   # (pair, seed, ψ, class) whose parents are on the page
+        with gr.Row(equal_height=True):
+            self.seed = gr.Number(value=0, precision=0, label="seed", minimum=0, scale=2)
+            self.new_seed = gr.Button("random seed", scale=1)
+            self.psi = gr.Slider(0, 1.2, value=0.7, step=0.05, label="truncation ψ", scale=3)
+        with gr.Row():
+            self.base, self.blend, self.transfer = (
+                gr.Image(label=n, type="numpy", format="png", elem_id=f"view-{n}", height=320)
+                for n in ("base", "blend", "transfer"))
+        self.timing = gr.Markdown(elem_id="timing")
+        self.grid = gr.Image(label=f"blend, the next {GRID_SEEDS} seeds", type="numpy", format="png",
+                             elem_id="view-grid", height=200)
+        pickle_base = G is None or base_is_pickle(G)
+        with gr.Row(equal_height=True):
+            self.export_pkl = gr.Button("export .pkl", elem_id="export-pkl")
+            self.export_pt = gr.Button("export .pt (rosinality)")
+            self.export_st = gr.Button("export .safetensors")
+        with gr.Row(visible=not pickle_base, equal_height=True) as self.template_row:
+            self.pkl_hint = gr.Markdown(PKL_HINT)
+            self.template = gr.UploadButton("choose a template .pkl", file_types=[".pkl"], size="sm",
+                                            elem_id="pkl-template")
+        self.exported = gr.File(label="exported blend", elem_id="exported", visible=False)
+        with gr.Row(equal_height=True):
+            self.anim_kind = gr.Dropdown(list(ANIMATIONS), value=list(ANIMATIONS)[0], label="animation", scale=2)
+            self.make_anim = gr.Button("make GIF", scale=1)
+        with gr.Row(visible=False) as self.anim_row:
+            self.anim_preview = gr.Image(label="animation", type="filepath", format="gif", height=256)
+            self.anim_file = gr.File(label="download the GIF")
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    @property
+    def view_inputs(self) -> list:
+        return [self.seed, self.psi, *self.controls.inputs]
+
+    @user_errors
+    def render_blend(self, request: gr.Request, seed, psi, *values):
+        """The main image: recompose the changed slices, render once, write the PNG."""
+        start = time.perf_counter()
+        if not values[0]:  # no pair loaded: the page says so in its status line
+            return {self.blend: None, self.timing: ""}
+        with self.services.order.main(session_of(request)) as ticket:
+            current = self.controls.read(values)
+            with current.toonifier.engine.session(current.spec) as G:
+                ready = time.perf_counter()
+                image = render_seed(G, seed, psi, current.class_idx)
+            rendered = time.perf_counter()
+            path = self.pngs.write(image, f"blend-{current.spec.describe()}.png")
+        done = time.perf_counter()
+        text = timing_text((ready - start) * 1e3, (rendered - ready) * 1e3, (done - rendered) * 1e3,
+                           current.spec.describe())
+        return {self.blend: path, self.timing: text, self.ticket: ticket}
+
+    @user_errors
+    def render_parents(self, request: gr.Request, ticket, shown, seed, psi, *values):
+        """base | transfer for this seed: from the cache, and only sent when they changed."""
+        if not values[0] or not self.services.order.panel_turn(session_of(request), ticket, first=True):
+            return gr.skip()
+        current = self.controls.read(values)
+        key = (tuple(values[0]), int(seed), float(psi), current.class_idx)
+        if shown == repr(key):
+            return gr.skip()
+        base, transfer = self.services.parents.render(key, current.toonifier, seed, psi, current.class_idx)
+        return {self.base: base, self.transfer: transfer, self.parents_shown: repr(key)}
+
+    @user_errors
+    def render_grid(self, request: gr.Request, ticket, seed, psi, *values):
+        """The next seeds with this blend, one tile per engine hold; dropped when stale."""
+        session = session_of(request)
+        if not values[0] or not self.services.order.panel_turn(session, ticket, first=True):
+            return gr.skip()
+        current = self.controls.read(values)
+        tiles = []
+        for s in range(int(seed) + 1, int(seed) + 1 + GRID_SEEDS):
+            if not self.services.order.panel_turn(session, ticket):
+                return gr.skip()
+            with current.toonifier.engine.session(current.spec) as G:
+                tiles.append(render_seed(G, s, psi, current.class_idx, TILE_SIZE))
+        return {self.grid: grid_image(tiles)}
+
+    # -- exports and animation ---------------------------------------------------------------
+
+    def _export(self, suffix: str, request, values):
+        current = self.controls.read(values)
+        template = values[len(self.controls.inputs)] if suffix == ".pkl" else None
+        return export_blend(current.toonifier.G_base, current.toonifier.G_transfer, current.spec,
+                            suffix, self.services.exports, session_of(request),
+                            template=getattr(template, "name", template) or None)
+
+    @user_errors
+    def export_as_pkl(self, request: gr.Request, *values):
+        return self._export(".pkl", request, values)
+
+    @user_errors
+    def export_as_pt(self, request: gr.Request, *values):
+        return self._export(".pt", request, values)
+
+    @user_errors
+    def export_as_safetensors(self, request: gr.Request, *values):
+        return self._export(".safetensors", request, values)
+
+    @user_errors
+    def animation(self, request: gr.Request, kind, seed, psi, *values):
+        from ..animate import save_gif, sweep_frames, sweep_specs, walk_frames
+        current = self.controls.read(values)
+        engine, what = current.toonifier.engine, ANIMATIONS[kind]
+        if what == "walk":
+            seeds = [int(seed) + i for i in range(4)]
+            frames = walk_frames(engine, current.spec, seeds, steps=8, psi=float(psi),
+                                 class_idx=current.class_idx)
+            name = f"walk-{seeds[0]}-{seeds[-1]}-{current.spec.describe()}.gif"
+        else:
+            specs = sweep_specs(what, engine.resolutions, 12)
+            frames = sweep_frames(engine, specs, int(seed), psi=float(psi), class_idx=current.class_idx)
+            name = f"sweep-{what}-seed{int(seed)}.gif"
+        path = self.services.exports.path_for(session_of(request), name)
+        save_gif(frames, path, fps=8 if what == "swap" else 12, min_size=MIN_SAVED_SIZE)
+        return str(path), str(path)
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def on_pair(self, key, toonifier) -> dict:
+        return {self.base: None, self.blend: None, self.transfer: None, self.grid: None,
+                self.parents_shown: None, self.exported: gr.update(value=None, visible=False),
+                self.template_row: gr.update(visible=not base_is_pickle(toonifier.G_base))}
+
+    @property
+    def pair_outputs(self) -> list:
+        return [self.base, self.blend, self.transfer, self.grid, self.parents_shown, self.exported,
+                self.template_row]
+
+    def wire(self, demo: gr.Blocks):
+        """The main render on every change that alters the blend; returns its event so panels
+        of other tabs can follow it."""
+        main = gr.on([demo.load, self.seed.change, self.psi.change, *self.controls.triggers],
+                     self.render_blend, self.view_inputs, [self.blend, self.timing, self.ticket],
+                     trigger_mode="always_last", show_progress="minimal",
+                     show_progress_on=[self.blend], api_name="render_blend")
+        self.new_seed.click(random_seed, None, self.seed, api_name=False)
+        export_inputs = [*self.controls.inputs, self.template]
+        for button, handler, name in ((self.export_pkl, self.export_as_pkl, "export_pkl"),
+                                      (self.export_pt, self.export_as_pt, "export_pt"),
+                                      (self.export_st, self.export_as_safetensors, "export_safetensors")):
+            button.click(handler, export_inputs, self.exported, api_name=name).success(
+                reveal, None, self.exported, api_name=False)
+        self.make_anim.click(self.animation, [self.anim_kind, self.seed, self.psi, *self.controls.inputs],
+                             [self.anim_preview, self.anim_file], api_name="animation").success(
+            reveal, None, self.anim_row, api_name=False)
+        return main
+
+    def follow(self, event):
+        """Parents (when they changed), then the grid, after the main image."""
+        inputs = [self.ticket, self.parents_shown, *self.view_inputs]
+        event = event.then(self.render_parents, inputs, [self.base, self.transfer, self.parents_shown],
+                           show_progress="hidden", api_name="render_parents")
+        return event.then(self.render_grid, [self.ticket, *self.view_inputs], [self.grid],
+                          show_progress="minimal", api_name="render_grid")
+
+
+def random_seed() -> int:
+    import random
+    return random.randrange(2 ** 31)

@@ -1,0 +1,153 @@
+"""The Mix tab: several models fine-tuned from one base, each with its own α per resolution,
+θ = θ_base + Σ α_i,r (θ_i − θ_base) (stylemix.blend_many).  It opens rendered, its first row
+set like the main sliders (the pair's transfer model)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..blend import BlendSpec, blend_many
+from ..errors import StylemixError
+from .controls import ALL_RESOLUTIONS, Controls, check_class, opening_alphas, spec_from_sliders
+from .images import render_seed
+from .pairs import check_upload, list_models, resolve_model
+from .services import Services, session_of, user_errors
+
+MIX_MODELS = 4  # transferred models in the Mix tab: the pair's transfer and up to 3 more
+
+
+def render_mix(G_base, transfers: list, names: list[str], alphas, seed: int, psi: float,
+               class_idx: int | None = None):
+    """base | mix for one seed, one slider row per model.
+
+    ``alphas`` holds MIX_MODELS rows of one value per ALL_RESOLUTIONS."""
+    res = G_base.block_resolutions
+    rows = [alphas[i * len(ALL_RESOLUTIONS):(i + 1) * len(ALL_RESOLUTIONS)] for i in range(len(transfers))]
+    specs = [spec_from_sliders(res, row, "base") for row in rows]
+    mixed = blend_many(G_base, transfers, specs)
+    label = " + ".join(f"{name}: {spec.describe()}" for name, spec in zip(names, specs))
+    return render_seed(mixed, seed, psi, class_idx), label
+
+
+class MixTab:
+    """Built inside ``gr.Tab("Mix several models")``."""
+
+    def __init__(self, services: Services, controls: Controls, seed, psi, G=None):
+        self.services, self.controls = services, controls
+        self.seed, self.psi = seed, psi  # the Blend tab's
+        offered = list_models(services.models_dir)
+        gr.Markdown("Blend more than one transferred model into the base, each with its own α "
+                    "per resolution: θ = θ_base + Σ α (θ_model − θ_base) — e.g. structure from "
+                    "one, colours from another, texture from base. All must be fine-tuned from "
+                    "the loaded base. The first row is the loaded pair's transfer model.")
+        with gr.Row(equal_height=True):
+            self.pick = gr.Dropdown(offered, multiselect=True, max_choices=MIX_MODELS - 1,
+                                    label=f"more models from models/ ({len(offered)} offered)", scale=2)
+            self.upload = gr.UploadButton("or upload them", file_count="multiple", scale=1,
+                                          file_types=[".pkl", ".pt", ".pth", ".safetensors"])
+            self.load = gr.Button("use these models", scale=1)
+        self.keys = gr.State([])  # content hashes of this session's extra models
+        self.shown = gr.State(None)  # the inputs of the mix on the page
+        self.status = gr.Markdown()
+        res = G.block_resolutions if G is not None else []
+        self.rows, self.sliders = [], []
+        for i in range(MIX_MODELS):
+            start = opening_alphas(res) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
+            name = "transfer" if i == 0 else f"model {i + 1}"
+            with gr.Row(visible=i == 0) as row:
+                self.sliders += [gr.Slider(0, 1, value=v, step=0.05, label=f"{name}: {r} px",
+                                           min_width=80, visible=r in res)
+                                 for r, v in zip(ALL_RESOLUTIONS, start)]
+            self.rows.append(row)
+        with gr.Row():
+            self.base = gr.Image(label="base", type="numpy", format="png", height=320)
+            self.mix = gr.Image(label="mix", type="numpy", format="png", height=320, elem_id="view-mix")
+        self.label = gr.Markdown()
+
+    @property
+    def inputs(self) -> list:
+        c = self.controls
+        return [c.pair_key, self.keys, self.seed, self.psi, *self.sliders, c.class_pick]
+
+    @property
+    def outputs(self) -> list:
+        return [self.base, self.mix, self.label, self.shown]
+
+    @user_errors
+    def load_models(self, key, picked, uploaded):
+        base = self.services.pair(key).G_base
+        paths = [resolve_model(n, self.services.models_dir) for n in (picked or [])]
+        paths += [check_upload(getattr(f, "name", f), self.services.max_upload_bytes) for f in (uploaded or [])]
+        if len(paths) > MIX_MODELS - 1:
+            raise StylemixError(f"mix at most {MIX_MODELS - 1} models besides the pair's transfer")
+        keys = []
+        for path in paths:
+            keys.append(self.services.models.load(path))
+            try:
+                blend_many(base, [self.services.models.get(keys[-1])], [BlendSpec.linear(0.0)])
+            except StylemixError as exc:
+                raise StylemixError(f"{path.name}: {exc}") from None
+        names = [p.name for p in paths]
+        note = "Mixing the pair's transfer" + (" with " + ", ".join(names) if names else " only") + "."
+        updates = {self.keys: [{"key": k, "name": n} for k, n in zip(keys, names)], self.status: note}
+        updates.update({row: gr.update(visible=i <= len(keys)) for i, row in enumerate(self.rows)})
+        return updates
+
+    @user_errors
+    def render(self, key, extras, seed, psi, *values):
+        """base | mix for the Mix tab's sliders."""
+        if not key:
+            return gr.skip()
+        *alphas, class_idx = values
+        return self._render(key, extras, seed, psi, alphas, class_idx)
+
+    @user_errors
+    def refresh(self, request: gr.Request, ticket, shown, key, extras, seed, psi, *values):
+        """After the main image: the mix again only if its inputs changed (seed, ψ, class, pair)."""
+        if not key or shown == repr((key, extras, seed, psi, tuple(values))):
+            return gr.skip()
+        if not self.services.order.panel_turn(session_of(request), ticket, first=True):
+            return gr.skip()
+        *alphas, class_idx = values
+        return self._render(key, extras, seed, psi, alphas, class_idx)
+
+    def _render(self, key, extras, seed, psi, alphas, class_idx):
+        shown = repr((key, extras, seed, psi, (*alphas, class_idx)))
+        toonifier = self.services.pair(key)
+        transfers = [toonifier.G_transfer] + [self.services.models.get(e["key"]) for e in extras or []]
+        if any(G is None for G in transfers):
+            raise StylemixError("a mixed model was unloaded to save memory: press 'use these models' again")
+        names = ["transfer"] + [e["name"] for e in extras or []]
+        class_idx = check_class(toonifier.G_base, class_idx)
+        mix, label = render_mix(toonifier.G_base, transfers, names, alphas, seed, psi, class_idx)
+        base, _ = self.services.parents.render((tuple(key), int(seed), float(psi), class_idx),
+                                               toonifier, seed, psi, class_idx)
+        return {self.base: base, self.mix: mix, self.label: label,
+                self.shown: shown}
+
+    def on_pair(self, key, toonifier) -> dict:
+        res = toonifier.G_base.block_resolutions
+        updates = {self.keys: [], self.status: "", self.base: None, self.mix: None, self.label: ""}
+        for i, row in enumerate(self.rows):
+            updates[row] = gr.update(visible=i == 0)
+            start = opening_alphas(res) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
+            for j, (r, v) in enumerate(zip(ALL_RESOLUTIONS, start)):
+                updates[self.sliders[i * len(ALL_RESOLUTIONS) + j]] = gr.update(visible=r in res, value=v)
+        return updates
+
+    @property
+    def pair_outputs(self) -> list:
+        return [self.keys, self.status, self.base, self.mix, self.label, *self.rows, *self.sliders]
+
+    def wire(self, tab: gr.Tab) -> None:
+        """Renders when its own controls change or the tab is opened."""
+        self.load.click(self.load_models, [self.controls.pair_key, self.pick, self.upload],
+                        [self.keys, self.status, *self.rows], api_name="load_mix")
+        gr.on([tab.select, self.keys.change, *[s.change for s in self.sliders]],
+              self.render, self.inputs, self.outputs, trigger_mode="always_last",
+              show_progress="minimal", api_name="render_mix")
+
+    def follow(self, event, ticket):
+        """The mix after the main image and its panels, when its inputs changed."""
+        return event.then(self.refresh, [ticket, self.shown, *self.inputs], self.outputs,
+                          show_progress="minimal", api_name=False)
