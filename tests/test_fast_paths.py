@@ -165,3 +165,17 @@ def test_config_f_layer_shapes_take_both_modulation_modes():
         fast = ops.fast_synthesis_conv(x, weight, styles, bias, None, up=False, padding=1,
                                        resample_filter=None, gain=2 ** 0.5, clamp=256)
         assert _close(fast, plain)
+
+
+def test_fast_path_stands_aside_for_autograd_half_vmap_and_compile(monkeypatch):
+    x, w = torch.zeros(1, 2, 4, 4), torch.zeros(3, 2, 3, 3)
+    assert ops.fast_path_applies(x, w)
+    trainable = w.clone().requires_grad_(True)
+    assert not ops.fast_path_applies(x, trainable)  # a graph is being recorded
+    with torch.no_grad():
+        assert ops.fast_path_applies(x, trainable)
+    assert not ops.fast_path_applies(x.half(), w)
+    assert not torch.func.vmap(lambda t: torch.tensor(ops.fast_path_applies(t)))(x[None])[0]
+    # Under torch.compile the plain path is traced (the engine's compile test checks the result).
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert not ops.fast_path_applies(x, w)

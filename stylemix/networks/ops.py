@@ -201,7 +201,10 @@ _HOMOGENEOUS = {"linear", "relu", "lrelu"}
 
 
 def fast_path_applies(x: torch.Tensor, *tensors: torch.Tensor) -> bool:
-    """True for CPU inference in float32/bf16 with no autograd graph to keep."""
+    """True for eager CPU inference in float32/bf16 with no autograd graph to keep. Under
+    ``torch.compile`` the plain path is traced: inductor fuses it itself."""
+    if torch.compiler.is_compiling():
+        return False
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16):
         return False
     if torch.is_grad_enabled() and any(t.requires_grad for t in (x, *tensors)):
