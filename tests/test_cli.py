@@ -167,8 +167,8 @@ def test_toonify_errors_are_one_line(capsys, tmp_path):
         (["align", tmp_path / "notes.png", "-o", tmp_path / "x.png"], "not an image"),
         (["project", tmp_path / "coffee.png", "--model", NV_BASE, "-o", tmp_path / "x.npz"],
          "not an aligned square face"),
-        (["toonify", photo, "--base", NV_BASE, "--transfer", NV_TRANSFER, "-o", tmp_path / "x.png"],
-         "exactly one of"),
+        (["toonify", photo, "--base", NV_BASE, "--transfer", NV_TRANSFER, "--swap", "16", "--alpha",
+          "0.5", "-o", tmp_path / "x.png"], "exactly one of"),
     ]
     for args, needle in cases:
         rc, out, err = run(capsys, *args)
