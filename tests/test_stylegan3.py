@@ -138,10 +138,12 @@ def test_export_round_trips(models, refs, tmp_path, kind):
         assert R.config.architecture == A.config.architecture
         with torch.no_grad():
             assert torch.equal(R.synthesis(ws), want), ext
-    # The .pkl is NVIDIA's file with new G_ema values: same size, D and G untouched.
+    # The .pkl is NVIDIA's file with new G_ema values (and the blend recipe before its STOP):
+    # D and G untouched.
+    from stylemix.formats.nvidia_pkl import _recipe_opcodes
     template = (SG3 / f"{kind}_base.pkl").read_bytes()
     written = (tmp_path / "blend.pkl").read_bytes()
-    assert len(written) == len(template) and written != template
+    assert len(written) == len(template) - 1 + len(_recipe_opcodes(M.blend_info)) and written != template
     G_untouched = stylemix.load_generator(tmp_path / "blend.pkl", network="G")
     G_template = stylemix.load_generator(SG3 / f"{kind}_base.pkl", network="G")
     assert all(torch.equal(a, b) for a, b in zip(G_untouched.state_dict().values(),
