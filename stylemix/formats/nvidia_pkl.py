@@ -92,9 +92,9 @@ def _recipe(root) -> dict | None:
 
 
 def _recipe_opcodes(recipe: dict) -> bytes:
-    """SETITEM root[RECIPE_KEY] = JSON text, then STOP (pickle protocol ≥ 2 opcodes)."""
+    """SETITEM root[RECIPE_KEY] = JSON text, then STOP (opcodes every protocol ≥ 1 reader knows)."""
     key, text = RECIPE_KEY.encode(), json.dumps(recipe, sort_keys=True).encode()
-    return (b"\x8c" + bytes([len(key)]) + key            # SHORT_BINUNICODE key
+    return (b"X" + struct.pack("<I", len(key)) + key      # BINUNICODE key
             + b"X" + struct.pack("<I", len(text)) + text  # BINUNICODE value
             + b"s.")                                      # SETITEM, STOP
 
