@@ -71,6 +71,7 @@ def test_tf_defaults_render_references(tf_official):
     refs = _refs("tf_official_defaults_renders.npz")
     assert _check(Gs, refs, "base") <= TOL and _check(G, refs, "G") <= TOL
     assert Gs.source.network == "Gs" and G.source.network == "G"
+    assert torch.equal(stylemix.load_generator(TF_DEFAULTS, network="Gs").mapping.w_avg, Gs.mapping.w_avg)
     cfg = Gs.config  # every unstored setting at the TF network code's default
     assert (cfg.z_dim, cfg.w_dim, cfg.mapping_layers, cfg.mapping_lr_multiplier) == (512, 512, 8, 0.01)
     assert (cfg.channel_base, cfg.channel_max, cfg.architecture, cfg.conv_clamp) == (32768, 512, "skip", None)

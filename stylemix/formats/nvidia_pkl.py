@@ -65,10 +65,10 @@ def _read_root(path: str | os.PathLike):
 
 
 def _generator_from_root(root, path, network: str, device) -> Generator:
+    if tf_pkl.is_tf_root(root):  # takes TF's own names (Gs, G) as well as G_ema
+        return tf_pkl.from_root(root, path, network=network, device=device)
     if network not in NETWORK_KEYS:
         raise ValueError(f"network must be one of {NETWORK_KEYS}, not {network!r}")
-    if tf_pkl.is_tf_root(root):
-        return tf_pkl.from_root(root, path, network=network, device=device)
     record = _generator_record(root, network)
     if nvidia_sg3.is_stylegan3(record):
         config = nvidia_sg3.config_from_record(record)
