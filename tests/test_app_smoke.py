@@ -379,7 +379,9 @@ def test_mix_tab_opens_like_the_main_sliders_and_blends_several_models(tmp_path,
         rows = mix_row_values(demo)
         main = [b.value for b in demo.blocks.values() if isinstance(b, gr.Slider)
                 and str(getattr(b, "elem_id", "")).startswith("alpha-")]
-        assert len(rows) == MIX_MODELS and rows[0] == main == [float(a) for a in SWAP16]
+        # A 64 px pair opens on the library's Toonify swap for its size (8 px), in both places.
+        assert len(rows) == MIX_MODELS and rows[0] == main == [1.0, 1.0] + [0.0] * 7
+        assert stylemix.toonify.default_toonify_spec(nv_pair[0]).r_swap == 8
         base_img, mix_img, label = client.predict(5, 0.7, *sum([SWAP16] + [[0] * 9] * 3, []), api_name="/render_mix")
         assert np.array_equal(pixels(mix_img), shown(stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16)), 5))
         status = client.predict(["toons.pkl", "faces.pt"], [], api_name="/load_mix")
@@ -484,3 +486,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_the_suite_without_chromium_skips_its_browser_tests_unless_ci_requires_them(required):
+    """The README's test command works on a machine without chromium: the browser tests skip,
+    naming the command that installs it; .ci/run (STYLEMIX_REQUIRE_BROWSER=1) fails instead."""
+    env = dict(os.environ, STYLEMIX_CHROMIUM="/nonexistent/chromium", OMP_NUM_THREADS="1")
+    env.pop("STYLEMIX_REQUIRE_BROWSER", None)
+    if required:
+        env["STYLEMIX_REQUIRE_BROWSER"] = "1"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                          "tests/test_browser.py"], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert "apt-get install -y chromium" in run.stdout
+    if required:
+        assert run.returncode == 2 and "STYLEMIX_REQUIRE_BROWSER=1" in run.stdout  # collection error
+    else:  # skipped, no error (alone, pytest's code is 5, "no tests ran"; in the suite it is 0)
+        assert run.returncode == 5 and "1 skipped" in run.stdout and "error" not in run.stdout.lower()

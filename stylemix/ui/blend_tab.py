@@ -54,7 +54,7 @@ class BlendTab:
         self.grid = gr.Image(label=f"blend, the next {GRID_SEEDS} seeds", type="numpy", format="png",
                              elem_id="view-grid", height=200)
         pickle_base = G is None or base_is_pickle(G)
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=True, elem_id="export-row"):
             self.export_pkl = gr.Button("export .pkl", elem_id="export-pkl")
             self.export_pt = gr.Button("export .pt (rosinality)")
             self.export_st = gr.Button("export .safetensors")

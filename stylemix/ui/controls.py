@@ -13,7 +13,7 @@ import gradio as gr
 
 from ..blend import BlendSpec
 from ..errors import StylemixError
-from ..toonify import Toonifier
+from ..toonify import Toonifier, default_toonify_spec
 from .services import Services
 
 PRESETS = ["swap, low from transfer", "swap, low from base", "linear", "smooth ramp"]
@@ -33,9 +33,12 @@ def spec_from_sliders(resolutions: list[int], alphas, mapping: str,
     return spec
 
 
-def toonify_swap(resolutions: list[int]) -> int:
-    """Where a page opens: the paper's Toonify swap at 16 px when the pair has it."""
-    return 16 if 16 in resolutions[:-1] else resolutions[max(0, len(resolutions) // 2 - 1)]
+def toonify_swap(G) -> int:
+    """Where a page opens: the library's Toonify swap for the pair's size (CLI and app alike),
+    or a middle α group when the pair has no such group (StyleGAN3 sampling rates)."""
+    resolutions = G.block_resolutions
+    r_swap = default_toonify_spec(G).r_swap
+    return r_swap if r_swap in resolutions[:-1] else resolutions[max(0, len(resolutions) // 2 - 1)]
 
 
 def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, width: float) -> list[float]:
@@ -52,11 +55,11 @@ def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, wid
     return [round(alphas.get(res, 0.0), 3) for res in ALL_RESOLUTIONS]
 
 
-def opening_alphas(resolutions: list[int]) -> list[float]:
-    """The sliders a pair opens with: the paper's Toonify swap."""
-    if not resolutions:
+def opening_alphas(G) -> list[float]:
+    """The sliders a pair opens with (all zero without a pair): the paper's Toonify swap."""
+    if G is None:
         return [0.0] * len(ALL_RESOLUTIONS)
-    return preset_alphas(resolutions, PRESETS[0], toonify_swap(resolutions), 0.5, 0.5)
+    return preset_alphas(G.block_resolutions, PRESETS[0], toonify_swap(G), 0.5, 0.5)
 
 
 def slider_labels(G) -> dict[int, str]:
@@ -106,10 +109,12 @@ class Controls:
         with gr.Row():
             self.sliders = [gr.Slider(0, 1, value=v, step=0.05, label=labels.get(r, f"{r} px"),
                                       min_width=80, visible=r in res, elem_id=f"alpha-{r}")
-                            for r, v in zip(ALL_RESOLUTIONS, opening_alphas(res))]
+                            for r, v in zip(ALL_RESOLUTIONS, opening_alphas(G))]
         with gr.Row(equal_height=True):
-            self.preset = gr.Dropdown(PRESETS, value=PRESETS[0], label="preset", scale=3, min_width=220)
-            self.preset_r = gr.Dropdown(ALL_RESOLUTIONS[:-1], value=16, label="swap at / ramp centre (px)",
+            self.preset = gr.Dropdown(PRESETS, value=PRESETS[0], label="preset", scale=3, min_width=220,
+                                      elem_id="preset")
+            self.preset_r = gr.Dropdown(ALL_RESOLUTIONS[:-1], value=toonify_swap(G) if G is not None else 16,
+                                        label="swap at / ramp centre (px)",
                                         scale=2, min_width=120)
             self.preset_alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="linear α", scale=2, min_width=120)
             self.preset_width = gr.Slider(0.25, 2, value=0.5, step=0.25, label="ramp width (octaves)",
@@ -153,15 +158,15 @@ class Controls:
         """Updates when a pair loads: its sliders at the opening swap, its classes."""
         G = toonifier.G_base
         res, labels = G.block_resolutions, slider_labels(G)
-        updates = {self.pair_key: key, self.channel_pick: None}
-        for r, v, slider in zip(ALL_RESOLUTIONS, opening_alphas(res), self.sliders):
+        updates = {self.pair_key: key, self.channel_pick: None, self.preset_r: toonify_swap(G)}
+        for r, v, slider in zip(ALL_RESOLUTIONS, opening_alphas(G), self.sliders):
             updates[slider] = gr.update(visible=r in res, label=labels.get(r, f"{r} px"), value=v)
         updates[self.class_pick] = gr.update(value=0, visible=bool(G.c_dim), label=class_label(G.c_dim))
         return updates
 
     @property
     def pair_outputs(self) -> list:
-        return [self.pair_key, self.channel_pick, *self.sliders, self.class_pick]
+        return [self.pair_key, self.channel_pick, self.preset_r, *self.sliders, self.class_pick]
 
 
 def check_class(G, class_idx) -> int | None:

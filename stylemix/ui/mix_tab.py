@@ -52,11 +52,11 @@ class MixTab:
         res = G.block_resolutions if G is not None else []
         self.rows, self.sliders = [], []
         for i in range(MIX_MODELS):
-            start = opening_alphas(res) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
+            start = opening_alphas(G) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
             name = "transfer" if i == 0 else f"model {i + 1}"
             with gr.Row(visible=i == 0) as row:
                 self.sliders += [gr.Slider(0, 1, value=v, step=0.05, label=f"{name}: {r} px",
-                                           min_width=80, visible=r in res)
+                                           min_width=80, visible=r in res, elem_id=f"mix-{i}-{r}")
                                  for r, v in zip(ALL_RESOLUTIONS, start)]
             self.rows.append(row)
         with gr.Row():
@@ -130,7 +130,7 @@ class MixTab:
         updates = {self.keys: [], self.status: "", self.base: None, self.mix: None, self.label: ""}
         for i, row in enumerate(self.rows):
             updates[row] = gr.update(visible=i == 0)
-            start = opening_alphas(res) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
+            start = opening_alphas(toonifier.G_base) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
             for j, (r, v) in enumerate(zip(ALL_RESOLUTIONS, start)):
                 updates[self.sliders[i * len(ALL_RESOLUTIONS) + j]] = gr.update(visible=r in res, value=v)
         return updates

@@ -38,7 +38,7 @@ class ToonifyTab:
             with gr.Column(scale=1, min_width=240):
                 self.photo = gr.Image(label="photo", type="filepath", sources=["upload", "webcam"],
                                       height=240, elem_id="photo")
-                self.steps = gr.Slider(20, 1000, value=300, step=10, label="projection steps")
+                self.steps = gr.Slider(20, 1000, value=300, step=10, label="projection steps", elem_id="photo-steps")
                 self.go = gr.Button("Toonify", variant="primary", elem_id="toonify")
             self.aligned, self.reconstruction, self.toon = (
                 gr.Image(label=label, type="numpy", format="png", height=320, elem_id=f"toon-{name}",

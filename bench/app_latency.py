@@ -1,0 +1,164 @@
+"""Slider → image in a real browser, against one bare render of the same network, same run.
+
+    OMP_NUM_THREADS=1 python bench/app_latency.py [--moves 8] [--skip-config-f]
+
+Two pairs: (a) a random 256 px config-f pair (z = w = 512, 8 mapping layers, channel_base
+32768, channel_max 512, skip), built here and saved as .safetensors in a temporary folder; (b)
+the default pair in models/.  The app is served in this process; Debian's chromium (driven by
+Playwright) opens it, waits until every panel has drawn, then moves the lowest α slider back
+and forth.  Each move is timed in the page, from the slider's input event to the new blend image
+decoded (``performance.now()``), and is followed by one bare render of the same network in this
+process (mapping + synthesis of one seed, no PNG) so both see the same background load; the page
+is left to finish its panels (grid) before the next move.  Prints the medians, the ratio to the
+bare render, and the server-side figure the page shows.  Targets (issue 16): ≤ 1.5 × one render
+for (a), ≤ 100 ms for (b).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import stylemix  # noqa: E402
+from stylemix.render import render_seeds  # noqa: E402
+from stylemix.ui import build_demo  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# Move one range input to ``value`` and resolve with the ms until #view-blend shows a new,
+# decoded image.
+MOVE_JS = """
+async ([selector, value]) => {
+  const img = () => document.querySelector('#view-blend img');
+  const before = img() ? img().src : '';
+  const input = document.querySelector(selector);
+  const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+  const t0 = performance.now();
+  setValue.call(input, String(value));
+  input.dispatchEvent(new Event('input', {bubbles: true}));
+  input.dispatchEvent(new Event('change', {bubbles: true}));
+  await new Promise(resolve => {
+    const check = () => {
+      const i = img();
+      if (i && i.src && i.src !== before && i.complete && i.naturalWidth > 0) resolve();
+      else setTimeout(check, 1);
+    };
+    check();
+  });
+  return performance.now() - t0;
+}
+"""
+
+
+def config_f_256_pair(folder: Path) -> tuple[Path, Path]:
+    """The issue's random 256 px config-f generator and a "fine-tuned" copy (every parameter
+    nudged), written as .safetensors."""
+    cfg = stylemix.GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=256, mapping_layers=8,
+                                   channel_base=32768, channel_max=512, architecture="skip")
+    torch.manual_seed(0)
+    A = stylemix.Generator(cfg).eval().requires_grad_(False)
+    B = copy.deepcopy(A)
+    with torch.no_grad():
+        for p in B.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    paths = folder / "configf256_base.safetensors", folder / "configf256_transfer.safetensors"
+    for G, path in zip((A, B), paths):
+        stylemix.save(G, path)
+    return paths
+
+
+def bare_render_ms(G, seed: int) -> float:
+    t = time.perf_counter()
+    render_seeds(G, [seed], psi=0.7)
+    return (time.perf_counter() - t) * 1000
+
+
+def grid_src(page) -> str:
+    return page.locator("#view-grid img").first.get_attribute("src") or ""
+
+
+def settle(page, grid_before: str, timeout_s: float = 600) -> None:
+    """Wait until the grid (the last panel after a move) shows the new state."""
+    page.wait_for_function("before => { const i = document.querySelector('#view-grid img');"
+                           " return i && i.src && i.src !== before; }", arg=grid_before,
+                           timeout=timeout_s * 1000)
+    page.wait_for_timeout(300)
+
+
+def server_ms(page) -> float:
+    match = re.search(r"([\d.]+) ms\s*on the server", page.locator("#timing").inner_text())
+    return float(match.group(1)) if match else float("nan")
+
+
+def measure(base: Path, transfer: Path, moves: int, label: str) -> dict:
+    from playwright import sync_api
+    G = stylemix.load_generator(base)
+    demo = build_demo(base, transfer)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    browser_ms, bare_ms, server = [], [], []
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(demo.local_url)
+            page.wait_for_selector("#view-blend img", timeout=600_000)
+            page.wait_for_selector("#view-grid img", timeout=600_000)
+            page.wait_for_timeout(1000)
+            selector = "[id^=alpha-] input[type=range]"
+            start = float(page.locator(selector).first.input_value())
+            bare_render_ms(G, 0)  # warm-up
+            for i in range(moves + 1):
+                value = (1 - start) if i % 2 == 0 else start
+                grid_before = grid_src(page)
+                ms = page.evaluate(MOVE_JS, [selector, value])
+                settle(page, grid_before)
+                bare = bare_render_ms(G, 0)
+                if i:  # the first move warms the page's paths
+                    browser_ms.append(ms)
+                    server.append(server_ms(page))
+                    bare_ms.append(bare)
+            browser.close()
+    finally:
+        demo.close()
+    result = {"pair": label, "resolution": G.img_resolution, "bare_ms": statistics.median(bare_ms),
+              "browser_ms": statistics.median(browser_ms), "browser_min": min(browser_ms),
+              "browser_max": max(browser_ms), "server_ms": statistics.median(server)}
+    result["ratio"] = result["browser_ms"] / result["bare_ms"]
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--moves", type=int, default=8)
+    parser.add_argument("--skip-config-f", action="store_true")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {args.moves} slider moves per pair")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_config_f:
+            base, transfer = config_f_256_pair(Path(tmp))
+            results.append(measure(base, transfer, args.moves, "(a) random config-f 256 px"))
+        results.append(measure(ROOT / "models" / "base.safetensors", ROOT / "models" / "transfer.safetensors",
+                               args.moves, "(b) default pair (models/)"))
+    print("\n| pair | px | one bare render, ms | slider → image in the browser, ms (median; min–max) "
+          "| × one render | server side, ms | target |")
+    print("|---|---|---|---|---|---|---|")
+    for r, target in zip(results, ["≤ 1.5 × one render", "≤ 100 ms"][-len(results):]):
+        print(f"| {r['pair']} | {r['resolution']} | {r['bare_ms']:.1f} | {r['browser_ms']:.1f} "
+              f"({r['browser_min']:.1f}–{r['browser_max']:.1f}) | {r['ratio']:.2f} | {r['server_ms']:.1f} "
+              f"| {target} |")
+
+
+if __name__ == "__main__":
+    main()
