@@ -390,9 +390,16 @@ class Distiller:
                  scale=max(1, 128 // self.G.img_resolution))
 
     def load_state(self, ckpt: dict) -> None:
+        """Continue from a checkpoint: optimiser moments and progress come from it, learning
+        rates from this run's config (so a resumed command can change them)."""
         self.G_opt.load_state_dict(ckpt["G_opt"])
+        for group in self.G_opt.param_groups:
+            group["lr"] = self.config.lr
         if self.D is not None and "D_opt" in ckpt:
             self.D_opt.load_state_dict(ckpt["D_opt"])
+            ratio = self.config.r1_interval / (self.config.r1_interval + 1)
+            for group in self.D_opt.param_groups:
+                group["lr"] = self.config.d_lr * ratio
         self.state = DistillState(nimg=int(ckpt["nimg"]), step=int(ckpt["step"]),
                                   seconds=float(ckpt["seconds"]), history=json.loads(ckpt["history"]))
         self.rng.set_state(ckpt["rng"])
