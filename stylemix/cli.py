@@ -438,14 +438,24 @@ def cmd_train(args) -> None:
 
 
 def _pretrained(path: str):
-    """(G, D or None, G_ema) to fine-tune from: a trainer checkpoint or any model file."""
+    """(G, D or None, G_ema) to fine-tune from: a `train` or `distill` output folder (its
+    checkpoint) or any model file."""
     import copy
 
     from .networks.discriminator import Discriminator
     from .train import matching_discriminator_config, networks_from_checkpoint, read_trainer_checkpoint
+    from .train.distill import networks_from_distill_checkpoint, read_distill_checkpoint
     ckpt = read_trainer_checkpoint(path)
     if ckpt is not None:
         return networks_from_checkpoint(ckpt)
+    distilled = read_distill_checkpoint(path) if Path(path).is_dir() else None
+    if distilled is not None:
+        G, G_ema, D = networks_from_distill_checkpoint(distilled)
+        if D is not None:  # its D learned the teacher's faces: the best start for fine-tuning
+            return G, D, G_ema
+        print(f"{path} was distilled without the adversarial term: starting a new discriminator "
+              "(fine-tuning takes longer)", file=sys.stderr)
+        return G, Discriminator(matching_discriminator_config(G_ema.config)), G_ema
     if Path(path).is_dir():
         raise StylemixError(f"{path} is a folder without a stylemix checkpoint.pt")
     fmt = formats.detect_format(path)

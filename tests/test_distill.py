@@ -205,3 +205,32 @@ def test_teacher_builder_pure_parts():
     assert tool.to_uint8(np.array([-1.0, 0.0, 1.0, 2.0])).tolist() == [0, 128, 255, 255]
     assert tool.seeds_of("val", 2).tolist() == [1_000_000, 1_000_001]
     assert np.array_equal(tool.z_of(5), np.random.RandomState(5).randn(512).astype(np.float32))
+
+
+def test_finetune_starts_from_a_distilled_folder_and_its_discriminator(tmp_path, capsys):
+    from PIL import Image
+    d = _distiller(tmp_path, _teacher(), kimg=0.008, adv_weight=0.1)
+    d.run()
+    style = tmp_path / "style"
+    style.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(style / f"{i}.png")
+    assert cli(["finetune", str(tmp_path / "run"), str(style), "--kimg", "0.004", "--batch", "4",
+                "-o", str(tmp_path / "ft")]) == 0
+    assert "new discriminator" not in capsys.readouterr().err
+    from stylemix.train import networks_from_checkpoint, read_trainer_checkpoint
+    _, D, G_ema = networks_from_checkpoint(read_trainer_checkpoint(tmp_path / "ft"))
+    moved = max((a - b).abs().max().item() for a, b in zip(D.state_dict().values(), d.D.state_dict().values()))
+    assert 0 < moved < 0.02  # the distilled D, one Adam step on
+    # and G_ema is the distilled G_ema, one EMA step on (the mapping barely moves)
+    assert (G_ema.mapping.fc0.weight - d.G_ema.mapping.fc0.weight).abs().max() < 0.05
+
+
+def test_matching_discriminator_follows_an_explicit_channel_table():
+    from stylemix.train import matching_discriminator_config
+    g = ds.student_config(_mapping_of(_teacher()), 16, CHANNELS)
+    cfg = matching_discriminator_config(g)
+    from stylemix.networks.discriminator import Discriminator
+    D = Discriminator(cfg)
+    assert D.b16.fromrgb.weight.shape[0] == CHANNELS[16] and D.b8.conv0.weight.shape[0] == 16

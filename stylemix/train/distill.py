@@ -242,9 +242,8 @@ class Distiller:
         self.G_opt = torch.optim.Adam(self.G.synthesis.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=1e-8)
         self.D = D
         if config.adv_weight > 0 and self.D is None:
-            self.D = Discriminator(DiscriminatorConfig(  # 64 channels at the top, 256 at most
-                c_dim=0, img_resolution=G.img_resolution, img_channels=G.img_channels,
-                channel_base=64 * G.img_resolution, channel_max=256))
+            from .loop import matching_discriminator_config
+            self.D = Discriminator(matching_discriminator_config(G.config))
         if self.D is not None:
             self.D = self.D.to(device).train().requires_grad_(False)
             ratio = config.r1_interval / (config.r1_interval + 1)

@@ -75,8 +75,13 @@ def small_generator_config(resolution: int, z_dim: int = 128, channel_base: int 
 
 
 def matching_discriminator_config(g: GeneratorConfig) -> DiscriminatorConfig:
+    """A resnet D as wide as G at each resolution (from G's explicit channel table when it has
+    one: as many feature maps as G at the top, doubling per halving, capped at G's widest)."""
+    base, cap = g.channel_base, g.channel_max
+    if g.channels:
+        base, cap = g.channels[g.img_resolution] * g.img_resolution, max(g.channels.values())
     return DiscriminatorConfig(c_dim=0, img_resolution=g.img_resolution, img_channels=g.img_channels,
-                               channel_base=g.channel_base, channel_max=g.channel_max)
+                               channel_base=base, channel_max=cap)
 
 
 class Trainer:
