@@ -404,6 +404,32 @@ def test_mix_tab_opens_like_the_main_sliders_and_blends_several_models(tmp_path,
         demo.close()
 
 
+def test_mix_offers_the_models_besides_the_loaded_pair(tmp_path):
+    """models/ holding only the loaded pair offers nothing to mix, and says so; a third model is
+    offered; the grid of a small model follows every change."""
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("base.safetensors", "transfer.safetensors"):
+        shutil.copy(Path(app.DEFAULT_BASE).parent / name, models / name)
+    demo = app.build_demo(models / "base.safetensors", models / "transfer.safetensors", models_dir=models)
+    pick = [b for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and "more models" in str(b.label)][0]
+    assert pick.choices == [] and "it holds only this pair" in pick.label
+    follows = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "grid-follows"][0]
+    assert follows.value is True  # 64 px: four small renders after each change
+    shutil.copy(ROSINALITY, models / "faces.pt")
+    demo = app.build_demo(models / "base.safetensors", models / "transfer.safetensors", models_dir=models)
+    pick = [b for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and "more models" in str(b.label)][0]
+    assert [c[0] for c in pick.choices] == ["faces.pt"] and "1 besides this pair" in pick.label
+    # A 256 px pair: the grid waits to be asked for (its four renders would hold up slider moves).
+    from conftest import random_generator
+    big = [random_generator(seed, img_resolution=256, channel_base=512, channel_max=8) for seed in (0, 1)]
+    for G, name in zip(big, ("b256.safetensors", "t256.safetensors")):
+        stylemix.save(G, tmp_path / name)
+    demo = app.build_demo(tmp_path / "b256.safetensors", tmp_path / "t256.safetensors", models_dir=models)
+    follows = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "grid-follows"][0]
+    assert follows.value is False
+
+
 # -- conditional and greyscale pairs (field fixtures) ------------------------------------------
 
 def test_conditional_pair_has_a_class_picker_used_by_every_render(tmp_path):

@@ -64,13 +64,14 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
         with gr.Tab("Blend"):
             blend = BlendTab(services, controls, G)
         with gr.Tab("Mix several models") as mix_tab:
-            mix = MixTab(services, controls, blend.seed, blend.psi, G)
+            mix = MixTab(services, controls, blend.seed, blend.psi, G, key)
         with gr.Tab("Toonify"):
             toonify = ToonifyTab(services, controls)
 
         controls.wire()
         main = blend.wire(demo)
-        mix.follow(blend.follow(toonify.follow(main, blend.ticket)), blend.ticket)
+        shown = blend.wait_for_blend_image(main)
+        mix.follow(blend.follow(toonify.follow(shown, blend.ticket)), blend.ticket)
         mix.wire(mix_tab)
         channels.wire(blend.seed, blend.psi)
         toonify.wire()

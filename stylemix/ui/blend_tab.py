@@ -2,8 +2,9 @@
 then a grid of the next seeds; export of the blend and an animation row.
 
 A slider move renders one image: the parents depend only on (pair, seed, ψ, class) and come
-from :class:`~stylemix.ui.images.ParentCache`; the grid follows the main image and is dropped
-as soon as a newer slider state arrives.
+from :class:`~stylemix.ui.images.ParentCache`; the grid follows the main image (for models up to
+GRID_FOLLOWS_UP_TO px; larger ones draw it when asked) and is dropped as soon as a newer slider
+state arrives.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .images import PngFiles, TILE_SIZE, grid_image, render_seed
 from .services import Services, reveal, session_of, user_errors
 
 GRID_SEEDS = 4
+GRID_FOLLOWS_UP_TO = 128  # px: up to this size the grid re-renders after every change by default
 
 ANIMATIONS = {"sweep α from base to transfer": "alpha", "sweep the swap resolution": "swap",
               "sweep a smooth ramp's centre": "smooth", "walk through 4 seeds with this blend": "walk"}
@@ -26,6 +28,19 @@ ANIMATIONS = {"sweep α from base to transfer": "alpha", "sweep the swap resolut
 PKL_HINT = ("**.pkl export** writes the blend into an existing NVIDIA or TensorFlow .pkl of the "
             "same network. This pair's base is not a pickle: choose one as the template, or "
             "export .safetensors or .pt.")
+
+
+# Run in the page before the panels' events: wait (≤ 2 s) until the new blend image has loaded,
+# so preparing the next events never delays the picture the visitor is waiting for.
+AFTER_BLEND_SHOWN_JS = """
+async () => {
+  const start = performance.now();
+  const loaded = () => { const i = document.querySelector('#view-blend img');
+                         return !i || (i.complete && i.naturalWidth > 0); };
+  while (!loaded() && performance.now() - start < 2000) await new Promise(r => setTimeout(r, 10));
+  await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+}
+"""
 
 
 def timing_text(waited_ms: float, render_ms: float, png_ms: float, label: str) -> str:
@@ -51,8 +66,15 @@ class BlendTab:
                 gr.Image(label=n, type="numpy", format="png", elem_id=f"view-{n}", height=320)
                 for n in ("base", "blend", "transfer"))
         self.timing = gr.Markdown(elem_id="timing")
-        self.grid = gr.Image(label=f"blend, the next {GRID_SEEDS} seeds", type="numpy", format="png",
-                             elem_id="view-grid", height=200)
+        with gr.Row(equal_height=True):
+            self.grid = gr.Image(label=f"blend, the next {GRID_SEEDS} seeds", type="numpy", format="png",
+                                 elem_id="view-grid", height=200, scale=5)
+            with gr.Column(scale=1, min_width=160):
+                # Four renders after every change are cheap for small models; for large ones they
+                # would keep the CPU busy between moves, so there the grid waits to be asked for.
+                self.grid_follows = gr.Checkbox(G is None or G.img_resolution <= GRID_FOLLOWS_UP_TO,
+                                                label="update after every change", elem_id="grid-follows")
+                self.draw_grid = gr.Button("draw the grid", size="sm")
         pickle_base = G is None or base_is_pickle(G)
         with gr.Row(equal_height=True, elem_id="export-row"):
             self.export_pkl = gr.Button("export .pkl", elem_id="export-pkl")
@@ -105,6 +127,14 @@ class BlendTab:
             return gr.skip()
         base, transfer = self.services.parents.render(key, current.toonifier, seed, psi, current.class_idx)
         return {self.base: base, self.transfer: transfer, self.parents_shown: repr(key)}
+
+    @user_errors
+    def grid_after_change(self, request: gr.Request, ticket, follows, seed, psi, *values):
+        """The grid after the main image, when it is set to follow every change (else it is
+        cleared rather than left showing an older blend)."""
+        if not follows:
+            return None
+        return self.render_grid(request, ticket, seed, psi, *values)
 
     @user_errors
     def render_grid(self, request: gr.Request, ticket, seed, psi, *values):
@@ -164,13 +194,14 @@ class BlendTab:
 
     def on_pair(self, key, toonifier) -> dict:
         return {self.base: None, self.blend: None, self.transfer: None, self.grid: None,
+                self.grid_follows: toonifier.G_base.img_resolution <= GRID_FOLLOWS_UP_TO,
                 self.parents_shown: None, self.exported: gr.update(value=None, visible=False),
                 self.template_row: gr.update(visible=not base_is_pickle(toonifier.G_base))}
 
     @property
     def pair_outputs(self) -> list:
-        return [self.base, self.blend, self.transfer, self.grid, self.parents_shown, self.exported,
-                self.template_row]
+        return [self.base, self.blend, self.transfer, self.grid, self.grid_follows, self.parents_shown,
+                self.exported, self.template_row]
 
     def wire(self, demo: gr.Blocks):
         """The main render on every change that alters the blend; returns its event so panels
@@ -191,13 +222,19 @@ class BlendTab:
             reveal, None, self.anim_row, api_name=False)
         return main
 
+    def wait_for_blend_image(self, event):
+        """A step in the page (no server call) that lets the blend image load first."""
+        return event.then(None, None, None, js=AFTER_BLEND_SHOWN_JS, api_name=False)
+
     def follow(self, event):
         """Parents (when they changed), then the grid, after the main image."""
         inputs = [self.ticket, self.parents_shown, *self.view_inputs]
         event = event.then(self.render_parents, inputs, [self.base, self.transfer, self.parents_shown],
                            show_progress="hidden", api_name="render_parents")
-        return event.then(self.render_grid, [self.ticket, *self.view_inputs], [self.grid],
-                          show_progress="minimal", api_name="render_grid")
+        self.draw_grid.click(self.render_grid, [gr.State(None), *self.view_inputs], [self.grid],
+                             show_progress="minimal", api_name="render_grid")
+        return event.then(self.grid_after_change, [self.ticket, self.grid_follows, *self.view_inputs],
+                          [self.grid], show_progress="minimal", api_name=False)
 
 
 def random_seed() -> int:

@@ -29,20 +29,26 @@ def render_mix(G_base, transfers: list, names: list[str], alphas, seed: int, psi
     return render_seed(mixed, seed, psi, class_idx), label
 
 
+def offered_label(offered: list[str]) -> str:
+    if offered:
+        return f"more models from models/ ({len(offered)} besides this pair)"
+    return "more models from models/ (it holds only this pair: upload models fine-tuned from its base)"
+
+
 class MixTab:
     """Built inside ``gr.Tab("Mix several models")``."""
 
-    def __init__(self, services: Services, controls: Controls, seed, psi, G=None):
+    def __init__(self, services: Services, controls: Controls, seed, psi, G=None, key=None):
         self.services, self.controls = services, controls
         self.seed, self.psi = seed, psi  # the Blend tab's
-        offered = list_models(services.models_dir)
+        offered = self.offered(key)
         gr.Markdown("Blend more than one transferred model into the base, each with its own α "
                     "per resolution: θ = θ_base + Σ α (θ_model − θ_base) — e.g. structure from "
                     "one, colours from another, texture from base. All must be fine-tuned from "
                     "the loaded base. The first row is the loaded pair's transfer model.")
         with gr.Row(equal_height=True):
             self.pick = gr.Dropdown(offered, multiselect=True, max_choices=MIX_MODELS - 1,
-                                    label=f"more models from models/ ({len(offered)} offered)", scale=2)
+                                    label=offered_label(offered), scale=2)
             self.upload = gr.UploadButton("or upload them", file_count="multiple", scale=1,
                                           file_types=[".pkl", ".pt", ".pth", ".safetensors"])
             self.load = gr.Button("use these models", scale=1)
@@ -63,6 +69,12 @@ class MixTab:
             self.base = gr.Image(label="base", type="numpy", format="png", height=320)
             self.mix = gr.Image(label="mix", type="numpy", format="png", height=320, elem_id="view-mix")
         self.label = gr.Markdown()
+
+    def offered(self, key) -> list[str]:
+        """models/ without the loaded pair's own two files (mixing those adds nothing)."""
+        folder = self.services.models_dir
+        return [name for name in list_models(folder)
+                if not key or self.services.cache.known_key(folder / name) not in tuple(key)]
 
     @property
     def inputs(self) -> list:
@@ -127,7 +139,9 @@ class MixTab:
 
     def on_pair(self, key, toonifier) -> dict:
         res = toonifier.G_base.block_resolutions
-        updates = {self.keys: [], self.status: "", self.base: None, self.mix: None, self.label: ""}
+        offered = self.offered(key)
+        updates = {self.keys: [], self.status: "", self.base: None, self.mix: None, self.label: "",
+                   self.pick: gr.update(choices=offered, value=[], label=offered_label(offered))}
         for i, row in enumerate(self.rows):
             updates[row] = gr.update(visible=i == 0)
             start = opening_alphas(toonifier.G_base) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
@@ -137,7 +151,7 @@ class MixTab:
 
     @property
     def pair_outputs(self) -> list:
-        return [self.keys, self.status, self.base, self.mix, self.label, *self.rows, *self.sliders]
+        return [self.keys, self.status, self.base, self.mix, self.label, self.pick, *self.rows, *self.sliders]
 
     def wire(self, tab: gr.Tab) -> None:
         """Renders when its own controls change or the tab is opened."""

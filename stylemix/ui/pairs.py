@@ -69,6 +69,7 @@ class PairCache:
         self.device, self.max_bytes, self.compile = device, max_bytes, compile
         self._pairs: OrderedDict[tuple[str, str], tuple[Toonifier, int]] = OrderedDict()
         self._keys_by_file: dict[tuple, tuple[str, str]] = {}
+        self._key_of_file: dict[tuple, str] = {}
         self._lock = threading.Lock()
 
     def load(self, base: Path, transfer: Path) -> tuple[tuple[str, str], Toonifier]:
@@ -89,6 +90,7 @@ class PairCache:
         key = (content_key(G_base, base), content_key(G_transfer, transfer))
         with self._lock:
             self._keys_by_file[ids] = key
+            self._key_of_file.update(zip(ids, key))
             if key in self._pairs:
                 self._pairs.move_to_end(key)
                 return key, self._pairs[key][0]
@@ -103,6 +105,15 @@ class PairCache:
             while len(self._pairs) > 1 and sum(s for _, s in self._pairs.values()) > self.max_bytes:
                 self._pairs.popitem(last=False)
         return key, toonifier
+
+    def known_key(self, path: Path) -> str | None:
+        """The content key of a file some loaded pair was read from (None if never read)."""
+        try:
+            ident = file_id(path)
+        except OSError:
+            return None
+        with self._lock:
+            return self._key_of_file.get(ident)
 
     def get(self, key) -> Toonifier | None:
         with self._lock:
