@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
+from stylemix import default_pair
 from stylemix.ui import build_demo, render_triptych  # noqa: F401  (re-exported for scripts)
 
-MODELS = Path(__file__).resolve().parent / "models"
-DEFAULT_BASE = MODELS / "base.safetensors"
-DEFAULT_TRANSFER = MODELS / "transfer.safetensors"
+DEFAULT_BASE = default_pair.default_base()
+DEFAULT_TRANSFER = default_pair.default_transfer()
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import formats
+from . import default_pair, formats
 from .blend import BlendSpec, blend, blend_many
 from .errors import BlendSpecError, StylemixError
 from .networks import Generator
@@ -194,8 +194,8 @@ def cmd_sheet(args) -> None:
           "B<=r = up to r from base, transfer)")
 
 
-DEFAULT_BASE = Path(__file__).resolve().parents[1] / "models" / "base.safetensors"
-DEFAULT_TRANSFER = Path(__file__).resolve().parents[1] / "models" / "transfer.safetensors"
+DEFAULT_BASE = default_pair.default_base()
+DEFAULT_TRANSFER = default_pair.default_transfer()
 
 
 def _projection_config(args):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from .. import default_pair
 from ..errors import StylemixError
 from .blend_tab import ANIMATIONS, GRID_SEEDS, BlendTab
 from .channels_panel import REGIONS, ChannelsPanel, parse_channel_list
@@ -29,7 +30,7 @@ from .pairs import ModelCache, PairCache, friendly
 from .services import Services
 from .toonify_tab import ToonifyTab
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = default_pair.models_dir()
 
 __all__ = ["ALL_RESOLUTIONS", "ANIMATIONS", "GRID_SEEDS", "MIX_MODELS", "PRESETS", "REGIONS",
            "build_demo", "export_blend", "family_note", "parse_channel_list", "preset_alphas",
