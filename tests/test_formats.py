@@ -66,6 +66,28 @@ def test_random_configs_round_trip_native_and_rosinality(tmp_path):
     assert torch.equal(render(stylemix.load_generator(tmp_path / "r.safetensors"), z, c=c), render(R, z, c=c))
 
 
+def test_native_float16_synthesis_halves_the_file_and_keeps_the_mapping(tmp_path):
+    from safetensors import safe_open
+    from stylemix.formats import native
+    G = random_generator(conv_clamp=None, img_resolution=64, channel_base=2048, channel_max=64)
+    native.save(G, tmp_path / "f32.safetensors")
+    native.save(G, tmp_path / "f16.safetensors", synthesis_dtype=torch.float16)
+    assert (tmp_path / "f16.safetensors").stat().st_size < 0.7 * (tmp_path / "f32.safetensors").stat().st_size
+    with safe_open(str(tmp_path / "f16.safetensors"), framework="pt") as f:
+        dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}
+    weights = {name for name, _ in G.synthesis.named_parameters(prefix="synthesis")}
+    assert {k for k, d in dtypes.items() if d == "F16"} == weights  # buffers, mapping: float32
+    assert set(dtypes.values()) == {"F16", "F32"}
+    H = stylemix.load_generator(tmp_path / "f16.safetensors")
+    z = torch.randn(3, G.z_dim)
+    assert torch.equal(H.mapping(z, None), G.mapping(z, None))
+    assert all(p.dtype == torch.float32 for p in H.parameters())
+    difference = (render(H, z) - render(G, z)).abs()
+    assert 0 < difference.max() < 2e-2
+    with pytest.raises(ValueError, match="synthesis_dtype must be"):
+        native.save(G, tmp_path / "bf.safetensors", synthesis_dtype=torch.bfloat16)
+
+
 def test_rosinality_export_has_rosinality_keys(tmp_path, nv_pair):
     stylemix.save(nv_pair[0], tmp_path / "g.pt")
     ckpt = torch.load(tmp_path / "g.pt", weights_only=True)

@@ -35,7 +35,9 @@ def load(path: str | os.PathLike, device="cpu") -> Generator:
                 raise ModelLoadError(
                     f"{name} uses stylemix format version {meta.get('format_version')!r}; "
                     f"this stylemix reads version {FORMAT_VERSION}")
+            # float16 synthesis weights (save(..., synthesis_dtype=torch.float16)) compute in float32
             tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
     except SafetensorError as exc:
         raise ModelLoadError(f"{name} is not a readable safetensors file ({exc})") from None
     try:
@@ -55,8 +57,16 @@ def load(path: str | os.PathLike, device="cpu") -> Generator:
     return G
 
 
-def save(G: Generator, path: str | os.PathLike) -> None:
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()}
+def save(G: Generator, path: str | os.PathLike, synthesis_dtype: torch.dtype = torch.float32) -> None:
+    """Write ``G`` (config and blend recipe as metadata). ``synthesis_dtype=torch.float16``
+    halves the file by storing the synthesis network's weights in float16 (rendering changes by
+    about 1e-3); the mapping network and buffers stay float32, so z → w is kept exactly.
+    Loading always computes in float32."""
+    if synthesis_dtype not in (torch.float32, torch.float16):
+        raise ValueError(f"synthesis_dtype must be torch.float32 or torch.float16, not {synthesis_dtype}")
+    params = {name for name, _ in G.synthesis.named_parameters(prefix="synthesis")}
+    tensors = {k: v.detach().to("cpu", synthesis_dtype if k in params else torch.float32).contiguous()
+               for k, v in G.state_dict().items()}
     meta = {"format": FORMAT_TAG, "format_version": FORMAT_VERSION,
             "config": json.dumps(G.config.to_dict())}
     if G.blend_info:
