@@ -87,7 +87,8 @@ def bare_render_ms(G, seed: int) -> float:
 
 
 def grid_src(page) -> str:
-    return page.locator("#view-grid img").first.get_attribute("src") or ""
+    image = page.locator("#view-grid img")
+    return (image.first.get_attribute("src") or "") if image.count() else ""
 
 
 def settle(page, grid_before: str, timeout_s: float = 600) -> None:

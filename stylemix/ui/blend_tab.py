@@ -44,9 +44,11 @@ async () => {
 
 
 def timing_text(waited_ms: float, render_ms: float, png_ms: float, label: str) -> str:
+    """What the visitor waited for on the server, from the event to the finished PNG: the wait
+    for the shared engine plus the recomposition, the render, and the PNG encoding."""
     total = waited_ms + render_ms + png_ms
-    return (f"slider → image: **{total:.1f} ms** on the server (recompose {waited_ms:.1f} + "
-            f"render {render_ms:.1f} + PNG {png_ms:.1f} ms; {label})")
+    return (f"slider → image: **{total:.1f} ms** on the server (engine wait + recompose {waited_ms:.1f}"
+            f" + render {render_ms:.1f} + PNG {png_ms:.1f} ms; {label})")
 
 
 class BlendTab:

@@ -5,7 +5,6 @@ images are computed, and the one wrapper that turns a user's mistake into a one-
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import threading
 import time
@@ -34,15 +33,6 @@ def user_errors(fn):
         message = friendly(exc)
         log.warning("%s: %s", fn.__name__, message)
         return gr.Error(message, print_exception=False)
-
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def generator(*args, **kwargs):
-            try:
-                yield from fn(*args, **kwargs)
-            except USER_ERRORS as exc:
-                raise report(exc) from None
-        return generator
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
