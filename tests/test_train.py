@@ -235,14 +235,3 @@ def test_emoji_builder_finds_eyes_and_puts_them_where_ffhq_has_them():
     # a glyph whose eyes are not found takes its family's median
     renders = {"1f468": rgba, "1f468-1f3fb": _two_eyes((90, 110), (170, 150))}
     assert np.allclose(heads.eyes_by_glyph(renders)["1f468-1f3fb"], [90, 130, 170, 130], atol=0.5)
-
-
-def test_face_builder_reads_a_dcgan_state_dict(tmp_path):
-    faces = _tool("build_base_faces")
-    net = faces.dcgan_generator()
-    state = {f"main.{k}": v for k, v in net.state_dict().items()}
-    torch.save({"netG_state_dict": state}, tmp_path / "weights.tar")
-    loaded = faces.load_dcgan(tmp_path / "weights.tar")
-    images = faces.sample_faces(loaded, 3, seed=5, batch=2)
-    assert images.shape == (3, 64, 64, 3) and images.dtype == np.uint8
-    assert np.array_equal(images, faces.sample_faces(loaded, 3, seed=5, batch=2))

@@ -1,0 +1,46 @@
+"""Copy a trained base + transfer pair into models/ as the default pair.
+
+    python tools/pack_default_pair.py runs/base128_adv runs/transfer128 [-o models]
+
+Reads each folder's generator.safetensors (G_ema), checks that the transfer was fine-tuned from
+the base (same synthesis architecture), and writes models/base.safetensors and
+models/transfer.safetensors with float16 synthesis weights (half the size; the mapping network
+stays float32, so z → w is exactly the teacher's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import stylemix  # noqa: E402
+from stylemix.formats import native  # noqa: E402
+
+
+def model_file(path: Path) -> Path:
+    return path / "generator.safetensors" if path.is_dir() else path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", type=Path, help="distill/train output folder or a model file")
+    parser.add_argument("transfer", type=Path, help="finetune output folder or a model file")
+    parser.add_argument("-o", "--output", type=Path, default=ROOT / "models")
+    args = parser.parse_args()
+    base = stylemix.load_generator(model_file(args.base))
+    transfer = stylemix.load_generator(model_file(args.transfer))
+    stylemix.check_compatible(base, transfer)
+    args.output.mkdir(parents=True, exist_ok=True)
+    for G, name in ((base, "base.safetensors"), (transfer, "transfer.safetensors")):
+        G.source, G.blend_info = None, None
+        native.save(G, args.output / name, synthesis_dtype=torch.float16)
+        print(f"wrote {args.output / name} ({(args.output / name).stat().st_size / 2**20:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
