@@ -1,7 +1,8 @@
-"""The default pair that ships in models/: loadable, a real fine-tuned pair, small, and showing
-the paper's effect over 32 seeds (layout from the low resolutions, rendering from the high
-ones) at the swap points where it holds for this 64 px pair (16 and 32 px; bench/swap_effect.py
-prints every resolution)."""
+"""The default pair that ships in models/ (models/MODEL_CARD.md): a 128 px base distilled from
+FFHQ's StyleGAN2 (through MobileStyleGAN) that keeps FFHQ's own z → w, and a transfer
+fine-tuned from it on 3D emoji heads. Checked here: it speaks FFHQ's latent language, draws the
+held-out teacher faces it never saw, shows the paper's effect at toonify's swap (16 px), and
+toonify keeps a person recognisable. bench/ has the full-size figures (bench/RESULTS.md)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
 import app
 import stylemix
+from stylemix.project import psnr
 from stylemix.render import render_seeds
 from stylemix.swap_effect import measure_swap_effect
+from stylemix.toonify import default_toonify_spec
 
+ROOT = Path(__file__).resolve().parents[1]
 SEEDS = list(range(32))
+HELDOUT = sorted((ROOT / "assets" / "photos").glob("heldout_*.png"))
+
+# FFHQ StyleGAN2's w for seed 0 (z = RandomState(0).randn(512)), first five values, as the
+# teacher's own mapping network computes it (data/ffhq_teacher/train/chunk_00000.npz, OpenVINO).
+TEACHER_W_SEED0 = [0.1941408, -0.13804258, 1.1571978, 0.03174952, 0.18743555]
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +35,23 @@ def pair():
     return stylemix.load_generator(app.DEFAULT_BASE), stylemix.load_generator(app.DEFAULT_TRANSFER)
 
 
-def test_default_pair_is_small_and_compatible(pair):
+def z_of(seed: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.RandomState(seed).randn(1, 512).astype(np.float32))
+
+
+def test_default_pair_is_small_and_ffhq_shaped(pair):
     base, transfer = pair
     stylemix.check_compatible(base, transfer)
-    assert base.img_resolution >= 64
+    assert base.img_resolution == 128 and base.z_dim == base.w_dim == 512
+    assert base.mapping.num_layers == 8
     for path in (app.DEFAULT_BASE, app.DEFAULT_TRANSFER):
         assert Path(path).stat().st_size < 20 * 2**20
+
+
+def test_base_maps_z_to_ffhq_w(pair):
+    """Same z, same w as NVIDIA's FFHQ StyleGAN2: the base speaks FFHQ's latent language."""
+    w = pair[0].mapping(z_of(0), None, truncation_psi=1)[0, 0]
+    assert torch.allclose(w[:5], torch.tensor(TEACHER_W_SEED0), atol=1e-4), w[:5]
 
 
 def test_transfer_was_fine_tuned_from_base(pair):
@@ -37,8 +59,36 @@ def test_transfer_was_fine_tuned_from_base(pair):
     base, transfer = pair
     b = torch.cat([p.flatten() for p in base.synthesis.parameters()])
     t = torch.cat([p.flatten() for p in transfer.synthesis.parameters()])
-    cosine = torch.nn.functional.cosine_similarity(b, t, dim=0).item()
+    cosine = F.cosine_similarity(b, t, dim=0).item()
     assert 0.5 < cosine < 0.9999
+
+
+def photo_at(path: Path, resolution: int) -> torch.Tensor:
+    """A 256 px teacher face box-filtered to ``resolution`` (as the training pairs were), [-1, 1]."""
+    photo = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
+    return F.adaptive_avg_pool2d(photo[None].float(), resolution) / 127.5 - 1
+
+
+def test_base_draws_held_out_teacher_faces(pair):
+    """Teacher faces of seeds the base never saw (1,000,000+), drawn from the same w: far nearer
+    than a generic face (the mean w) and than another seed's face."""
+    base = pair[0]
+    assert len(HELDOUT) >= 4
+    own, generic, other = [], [], []
+    mean_face = base.synthesis(base.mapping.w_avg.reshape(1, 1, -1).repeat(1, base.num_ws, 1),
+                               noise_mode="const")
+    drawn = []
+    for path in HELDOUT:
+        seed = int(path.stem.split("_")[1])
+        photo = photo_at(path, base.img_resolution)
+        ws = base.mapping(z_of(seed), None, truncation_psi=1)
+        drawn.append(base.synthesis(ws, noise_mode="const"))
+        own.append(psnr(drawn[-1], photo))
+        generic.append(psnr(mean_face, photo))
+    for i, path in enumerate(HELDOUT):
+        other.append(psnr(drawn[(i + 1) % len(drawn)], photo_at(path, base.img_resolution)))
+    assert np.mean(own) > 15.0, own
+    assert np.mean(own) > np.mean(generic) + 2 and np.mean(own) > np.mean(other) + 2, (own, generic, other)
 
 
 def test_the_pair_renders_varied_images(pair):
@@ -50,9 +100,23 @@ def test_the_pair_renders_varied_images(pair):
     assert (base_img - transfer_img).abs().mean() > 0.05
 
 
-@pytest.mark.parametrize("r_swap", [16, 32])
-def test_swaps_take_structure_low_and_detail_high(pair, r_swap):
+def test_toonify_swap_takes_structure_low_and_rendering_high(pair):
+    """The paper's effect at its analogue for a 128 px pair, the swap toonify uses (16 px)."""
+    r_swap = default_toonify_spec(pair[0]).r_swap
+    assert r_swap == 16
     effect = measure_swap_effect(*pair, r_swap, SEEDS)
     assert effect.coarse_lowT_to_T < effect.coarse_lowB_to_T, effect.report()
     assert effect.fine_lowT_to_B < effect.fine_lowB_to_B, effect.report()
-    assert np.isfinite([effect.coarse_wins, effect.fine_wins]).all()
+
+
+def test_cli_toonify_with_no_blend_option_uses_the_default_pair_and_swap(tmp_path, capsys):
+    """`stylemix toonify PHOTO -o OUT.png`: the shipped pair, the paper's swap at 16 px (said),
+    a 256 px lossless PNG."""
+    from stylemix.cli import main
+    photo = ROOT / "assets" / "photos" / HELDOUT[0].name
+    out = tmp_path / "toon.png"
+    assert main(["toonify", str(photo), "--steps", "20", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "layer swap at 16 px" in printed
+    image = Image.open(out)
+    assert image.format == "PNG" and image.size == (256, 256)
