@@ -58,11 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
     spec = stylemix.BlendSpec.swap(args.swap) if args.swap else default_toonify_spec(G_base)
-    config = ProjectionConfig()
-    if args.steps is not None:
-        config.steps = args.steps
-    if args.w_plus_steps is not None:
-        config.w_plus_steps = args.w_plus_steps
+    config = ProjectionConfig(**{k: v for k, v in (("steps", args.steps), ("w_plus_steps", args.w_plus_steps))
+                                 if v is not None})
     faces = photos(args.heldout, args.count)
     print(f"{Path(args.base).name} + {Path(args.transfer).name}: {G_base.img_resolution} px, "
           f"blend {spec.describe()}, projection {config.steps} W + {config.w_plus_steps} W+ steps, "

@@ -257,7 +257,8 @@ def cmd_project(args) -> None:
     rec_path = Path(args.output).with_suffix(".reconstruction.png")
     save_image(resized(image, saved_size(res, args.size)), rec_path)
     last = result.history[-1]
-    print(f"wrote {args.output}: {last['step']} steps in {last['seconds']:.1f} s, PSNR {quality:.2f} dB; "
+    phases = " (W, then W+)" if result.config.w_plus_steps else " (W)"
+    print(f"wrote {args.output}: {last['step']} steps{phases} in {last['seconds']:.1f} s, PSNR {quality:.2f} dB; "
           f"reconstruction {rec_path}")
 
 
@@ -317,8 +318,9 @@ def _add_size_option(parser, what: str) -> None:
 
 
 def _add_projection_options(parser) -> None:
-    parser.add_argument("--steps", type=int, default=300, help="W-space steps (default 300)")
-    parser.add_argument("--w-plus-steps", type=int, default=0, help="extra per-layer (W+) steps")
+    parser.add_argument("--steps", type=int, default=200, help="W-space steps (default 200)")
+    parser.add_argument("--w-plus-steps", type=int, default=None,
+                        help="per-layer (W+) steps after them (default ¾ of --steps; 0: W only)")
     parser.add_argument("--seed", type=int, default=0)
 
 

@@ -147,7 +147,7 @@ def test_align_project_toonify_commands(capsys, tmp_path):
     rc, out, err = run(capsys, "project", tmp_path / "face.png", "--model", NV_BASE, "--steps", "20",
                        "-o", tmp_path / "face.npz")
     assert rc == 0, err
-    assert "20 steps" in out and "PSNR" in out and "step 20/20" in err
+    assert "35 steps (W, then W+)" in out and "PSNR" in out and "step 35/35" in err  # 20 W + 15 W+
     assert np.load(tmp_path / "face.npz")["ws"].shape == (1, 10, 64)
     assert Image.open(tmp_path / "face.reconstruction.png").size == (256, 256)
     rc, out, err = run(capsys, "toonify", photo, "--base", NV_BASE, "--transfer", NV_TRANSFER,

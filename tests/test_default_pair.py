@@ -91,6 +91,24 @@ def test_base_draws_held_out_teacher_faces(pair):
     assert np.mean(own) > np.mean(generic) + 2 and np.mean(own) > np.mean(other) + 2, (own, generic, other)
 
 
+def test_dlib_recognises_held_out_people_in_the_base(pair):
+    """dlib's face-recognition descriptors: the base's drawing of a held-out seed is a face, and
+    nearer its own teacher face than any other held-out person's (bench/toonify_identity.py
+    checks the same after align → project → render)."""
+    from stylemix.identity import face_descriptor
+    from stylemix.render import to_uint8
+    base = pair[0]
+    photos = [face_descriptor(Image.open(path).convert("RGB")) for path in HELDOUT]
+    assert all(d is not None for d in photos)
+    for i, path in enumerate(HELDOUT):
+        ws = base.mapping(z_of(int(path.stem.split("_")[1])), None, truncation_psi=1)
+        drawn = Image.fromarray(to_uint8(base.synthesis(ws, noise_mode="const"))[0]).resize((256, 256), Image.LANCZOS)
+        d = face_descriptor(drawn)
+        assert d is not None, f"no face found in the base's drawing of {path.name}"
+        distances = [float(np.linalg.norm(d - p)) for p in photos]
+        assert int(np.argmin(distances)) == i, (path.name, distances)
+
+
 def test_the_pair_renders_varied_images(pair):
     for G in pair:
         images = render_seeds(G, SEEDS[:8], psi=0.7)

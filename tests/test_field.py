@@ -387,7 +387,7 @@ def test_rgb_target_projects_into_the_greyscale_base(gray_pair):
     base = gray_pair[0]
     target = Image.open(FIELD / "gray32_target_rgb.png")
     assert target.mode == "RGB"
-    result = project(base, target, ProjectionConfig(steps=120))
+    result = project(base, target, ProjectionConfig(steps=120, w_plus_steps=0))
     rec = render_latent(base, result)
     grey = image_to_tensor(target, channels=1)
     assert rec.shape == (1, 1, 32, 32)

@@ -16,7 +16,7 @@ def fitted(nv_pair):
     G = nv_pair[0]
     target = render_seeds(G, [5], psi=0.7)
     calls = []
-    result = project(G, target, ProjectionConfig(steps=STEPS),
+    result = project(G, target, ProjectionConfig(steps=STEPS, w_plus_steps=0),
                      progress=lambda step, total, loss: calls.append((step, total, loss)))
     return G, target, result, calls
 
@@ -54,10 +54,17 @@ def test_w_plus_phase_fits_better(nv_pair, fitted):
     assert psnr(render_latent(G, both), target) > psnr(render_latent(G, w_only), target)
 
 
+def test_w_plus_phase_is_on_by_default():
+    """The default recipe keeps identity: W steps, then ¾ as many W+ steps (0 turns it off)."""
+    assert (ProjectionConfig().steps, ProjectionConfig().w_plus_steps) == (200, 150)
+    assert ProjectionConfig(steps=20).w_plus_steps == 15
+    assert ProjectionConfig(steps=20, w_plus_steps=0).w_plus_steps == 0
+
+
 def test_early_stop(nv_pair):
     G = nv_pair[0]
     target = render_seeds(G, [1])
-    result = project(G, target, ProjectionConfig(steps=200, early_stop_patience=1))
+    result = project(G, target, ProjectionConfig(steps=200, w_plus_steps=0, early_stop_patience=1))
     assert len(result.history) < 200
 
 

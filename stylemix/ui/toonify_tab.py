@@ -38,7 +38,8 @@ class ToonifyTab:
             with gr.Column(scale=1, min_width=240):
                 self.photo = gr.Image(label="photo", type="filepath", sources=["upload", "webcam"],
                                       height=240, elem_id="photo")
-                self.steps = gr.Slider(20, 1000, value=300, step=10, label="projection steps", elem_id="photo-steps")
+                self.steps = gr.Slider(20, 1000, value=ProjectionConfig.steps, step=10, elem_id="photo-steps",
+                                       label="projection steps (W; then ¾ as many per layer, W+)")
                 self.go = gr.Button("Toonify", variant="primary", elem_id="toonify")
             self.aligned, self.reconstruction, self.toon = (
                 gr.Image(label=label, type="numpy", format="png", height=320, elem_id=f"toon-{name}",
@@ -65,20 +66,21 @@ class ToonifyTab:
                 self.download: gr.update(value=None, visible=False)}
 
     @user_errors
-    def project_face(self, request: gr.Request, progress=gr.Progress(), face=None, steps=300, *values):
+    def project_face(self, request: gr.Request, progress=gr.Progress(), face=None,
+                     steps=ProjectionConfig.steps, *values):
         """Step 2: project the aligned face (with a progress bar), render it with base and blend."""
         if face is None:
             raise ImageInputError("upload a photo first")
         current = self.controls.read(values)
         toonifier = current.toonifier
-        total = int(steps)
-        every = max(1, total // 50)  # ~50 progress updates: each one costs a round trip
+        config = ProjectionConfig(steps=int(steps))
+        every = max(1, (config.steps + config.w_plus_steps) // 50)  # ~50 progress updates: each one costs a round trip
 
         def report(step, _total, _loss):
             if step % every == 0 or step == _total:
                 progress((step, _total), desc="projecting into the base model")
 
-        result = toonifier.project(face, ProjectionConfig(steps=total), progress=report,
+        result = toonifier.project(face, config, progress=report,
                                    class_idx=current.class_idx)
         base_img = toonifier.render(result, BASE_ONLY)
         toon_img = toonifier.render(result, current.spec)
