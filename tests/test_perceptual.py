@@ -35,7 +35,7 @@ def test_lpips_plugs_into_projection(weight_files, nv_pair):
     from stylemix.render import render_seeds
     G = nv_pair[0]
     result = project(G, render_seeds(G, [3]), ProjectionConfig(steps=5), perceptual=LPIPS(*weight_files))
-    assert len(result.history) == 5
+    assert len(result.history) == 5 + 4  # 5 W steps, then ¾ as many W+ (rounded)
 
 
 def test_missing_and_hostile_weight_files(tmp_path, weight_files):
