@@ -12,7 +12,8 @@ process (mapping + synthesis of one seed, no PNG) so both see the same backgroun
 is left to finish its panels (grid) before the next move.  Prints the medians, the ratio to the
 bare render, the server-side figure the page shows, and the CPU work of one move: the page's
 main-thread task time (Chrome's Performance.getMetrics) and this process's CPU time (server
-threads), which tell a busy machine's waiting apart from work.  Targets (issue 16): ≤ 1.5 × one render
+threads), which tell a busy machine's waiting apart from work; and, as a baseline, the same
+timing on a one-slider Gradio page that answers with a ready PNG (Gradio + chromium alone).  Targets (issue 16): ≤ 1.5 × one render
 for (a), ≤ 100 ms for (b).
 """
 
@@ -156,6 +157,40 @@ def measure(base: Path, transfer: Path, moves: int, label: str) -> dict:
     return result
 
 
+def gradio_floor_ms(moves: int) -> float:
+    """The baseline: a one-slider, one-image Gradio page that answers with a pre-written PNG
+    (no model), timed the same way — what Gradio and chromium cost here before any work."""
+    import gradio as gr
+    import numpy as np
+    from PIL import Image
+    from playwright import sync_api
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [str(Path(tmp) / f"{i}.png") for i in range(2)]
+        for i, path in enumerate(paths):
+            Image.fromarray(np.full((256, 256, 3), 80 * i + 40, np.uint8)).save(path)
+        with gr.Blocks() as demo:
+            slider = gr.Slider(0, 1, value=0, elem_id="alpha-floor")
+            image = gr.Image(type="filepath", format="png", elem_id="view-blend")
+            slider.change(lambda v: paths[int(v > 0.5)], slider, image, trigger_mode="always_last",
+                          show_progress="hidden")
+            demo.load(lambda: paths[0], None, image)
+        demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        try:
+            with sync_api.sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.goto(demo.local_url)
+                page.wait_for_selector("#view-blend img", timeout=60_000)
+                times = []
+                for i in range(moves + 1):
+                    times.append(page.evaluate(MOVE_JS, ["#alpha-floor input[type=range]", 1 - i % 2]))
+                    page.wait_for_timeout(300)
+                browser.close()
+        finally:
+            demo.close()
+    return statistics.median(times[1:])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--moves", type=int, default=8)
@@ -177,6 +212,8 @@ def main():
         print(f"| {r['pair']} | {r['resolution']} | {r['bare_ms']:.1f} | {r['browser_ms']:.1f} "
               f"({r['browser_min']:.1f}–{r['browser_max']:.1f}) | {r['ratio']:.2f} | {r['server_ms']:.1f} "
               f"| {r['busy_ms']:.1f} | {r['cpu_ms']:.1f} | {target} |")
+    print(f"\nbaseline: a one-slider Gradio page answering with a ready PNG, same timing: "
+          f"{gradio_floor_ms(args.moves):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -210,7 +210,7 @@ class BlendTab:
         of other tabs can follow it."""
         main = gr.on([demo.load, self.seed.change, self.psi.change, *self.controls.triggers],
                      self.render_blend, self.view_inputs, [self.blend, self.timing, self.ticket],
-                     trigger_mode="always_last", show_progress="minimal",
+                     trigger_mode="always_last", show_progress="hidden",
                      show_progress_on=[self.blend], api_name="render_blend")
         self.new_seed.click(random_seed, None, self.seed, api_name=False)
         export_inputs = [*self.controls.inputs, self.template]
