@@ -32,7 +32,7 @@ def main() -> None:
                         help="largest model file a visitor may upload (default 1024)")
     parser.add_argument("--compile", action="store_true",
                         help="render through torch.compile: a one-off compile per image batch size "
-                             "when first used, then 2-3x faster renders")
+                             "when first used, then faster renders (1.7x on a 64 px pair on CPU; bench/RESULTS.md)")
     args = parser.parse_args()
     # One line per user error (stylemix.app); Gradio's own start-up banner is replaced below.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")

@@ -269,6 +269,9 @@ def cmd_toonify(args) -> None:
     device = _device(args.device)
     G_base, D = formats.load_generator_and_discriminator(args.base, device=device)
     G_transfer = formats.load_generator(args.transfer, device=device)
+    class_idx = _class_idx(args, G_base, G_transfer)
+    from .align import load_image  # dlib is imported only by the commands that need it
+    photo = load_image(args.photo)  # a bad photo stops here, before anything is printed
     if spec is None:
         spec = default_toonify_spec(G_base)
         if args.channels:
@@ -276,10 +279,7 @@ def cmd_toonify(args) -> None:
                 spec = spec.with_channels(*_parse_channels(text))
         print(f"blend: the paper's layer swap at {spec.r_swap} px, low resolutions from the "
               f"transfer model ({spec.describe()}; choose another with --swap/--alpha/--smooth/--alphas)")
-    class_idx = _class_idx(args, G_base, G_transfer)
     toonifier = Toonifier(G_base, G_transfer, discriminator=D)
-    from .align import load_image  # dlib is imported only by the commands that need it
-    photo = load_image(args.photo)
     result = toonifier.toonify(photo, spec, _projection_config(args), progress=_print_progress,
                                class_idx=class_idx)
     save_image(resized(result.toon, saved_size(G_base.img_resolution, args.size)), args.output)
@@ -541,11 +541,11 @@ def _add_training_options(parser, kimg: float, augment: str) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with the exit status of every other stylemix error (1, as the README says)."""
+    """argparse whose mistakes look like every other stylemix error: one line, exit status 1
+    (as the README says), pointing at --help instead of printing the usage block."""
 
     def error(self, message: str):
-        self.print_usage(sys.stderr)
-        self.exit(1, f"{self.prog}: error: {message}\n")
+        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

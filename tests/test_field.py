@@ -508,10 +508,11 @@ def test_cuda_pickle_opens_on_the_cpu():
 def test_no_arguments_exits_1_like_every_error():
     proc = subprocess.run([sys.executable, "-m", "stylemix"], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1])
-    assert proc.returncode == 1 and "stylemix: error:" in proc.stderr
+    assert proc.returncode == 1 and proc.stderr.startswith("stylemix: error:")
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--help" in proc.stderr  # one line, as every error
     proc = subprocess.run([sys.executable, "-m", "stylemix", "info", "--no-such-flag", "x"],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
-    assert proc.returncode == 1
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_alpha_outside_0_1_is_accepted_and_said(capsys, tmp_path):
