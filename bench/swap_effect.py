@@ -5,7 +5,7 @@
 For every swap resolution, prints the mean distance of each swap to the transfer model in
 8×8 light/dark layout, and to the base model in rendering (mean colour and fine-detail
 strength); see stylemix/swap_effect.py. The row marked "analogue" is the swap the CLI and the
-app use for toonify on this pair (stylemix.toonify.default_toonify_spec: the paper's r_swap
+app build toonify's blend on (stylemix.toonify.toonify_r_swap: the paper's r_swap
 scaled to the model, 8 px at 64 px, 16 px at 128 px, 32 px from 256 px).
 """
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
 from stylemix.swap_effect import measure_swap_effect  # noqa: E402
-from stylemix.toonify import default_toonify_spec  # noqa: E402
+from stylemix.toonify import toonify_r_swap  # noqa: E402
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--psi", type=float, default=0.7)
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
-    analogue = default_toonify_spec(G_base).r_swap
+    analogue = toonify_r_swap(G_base)
     print(f"{Path(args.base).name} + {Path(args.transfer).name} ({G_base.img_resolution} px), "
           f"psi {args.psi}, {args.seeds} seeds; toonify's swap (the paper's analogue): {analogue} px")
     print("| swap at | layout→T lowT | layout→T lowB | lowT closer | rendering→B lowT | rendering→B lowB | lowT closer | effect |")

@@ -263,7 +263,7 @@ def cmd_project(args) -> None:
 
 
 def cmd_toonify(args) -> None:
-    from .toonify import Toonifier, default_toonify_spec
+    from .toonify import Toonifier, default_toonify_spec, toonify_r_swap
     chosen = any(getattr(args, name) is not None for name in ("swap", "alpha", "smooth", "alphas"))
     spec = spec_from_args(args) if chosen else None
     device = _device(args.device)
@@ -277,7 +277,10 @@ def cmd_toonify(args) -> None:
         if args.channels:
             for text in args.channels:
                 spec = spec.with_channels(*_parse_channels(text))
-        print(f"blend: the paper's layer swap at {spec.r_swap} px, low resolutions from the "
+        r_swap = toonify_r_swap(G_base)
+        shape = ("" if spec.kind == "swap" else
+                 f" with the {r_swap} px block half-blended")
+        print(f"blend: the paper's layer swap at {r_swap} px{shape}, low resolutions from the "
               f"transfer model ({spec.describe()}; choose another with --swap/--alpha/--smooth/--alphas)")
     toonifier = Toonifier(G_base, G_transfer, discriminator=D)
     result = toonifier.toonify(photo, spec, _projection_config(args), progress=_print_progress,

@@ -379,9 +379,10 @@ def test_mix_tab_opens_like_the_main_sliders_and_blends_several_models(tmp_path,
         rows = mix_row_values(demo)
         main = [b.value for b in demo.blocks.values() if isinstance(b, gr.Slider)
                 and str(getattr(b, "elem_id", "")).startswith("alpha-")]
-        # A 64 px pair opens on the library's Toonify swap for its size (8 px), in both places.
-        assert len(rows) == MIX_MODELS and rows[0] == main == [1.0, 1.0] + [0.0] * 7
-        assert stylemix.toonify.default_toonify_spec(nv_pair[0]).r_swap == 8
+        # A 64 px pair opens on toonify's default for its size (the swap at 8 px, the 8 px block
+        # half-blended), in both places.
+        assert len(rows) == MIX_MODELS and rows[0] == main == [1.0, 0.5] + [0.0] * 7
+        assert stylemix.toonify.toonify_r_swap(nv_pair[0]) == 8
         base_img, mix_img, label = client.predict(5, 0.7, *sum([SWAP16] + [[0] * 9] * 3, []), api_name="/render_mix")
         assert np.array_equal(pixels(mix_img), shown(stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16)), 5))
         status = client.predict(["toons.pkl", "faces.pt"], [], api_name="/load_mix")

@@ -19,7 +19,7 @@ import stylemix
 from stylemix.project import psnr
 from stylemix.render import render_seeds
 from stylemix.swap_effect import measure_swap_effect
-from stylemix.toonify import default_toonify_spec
+from stylemix.toonify import default_toonify_spec, toonify_r_swap
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = list(range(32))
@@ -127,7 +127,7 @@ def test_toonify_swap_takes_structure_low_and_rendering_high(pair):
     """The paper's effect at its analogue for a 128 px pair, the swap toonify uses (16 px), on
     the means over 64 seeds (bench/swap_effect.py prints every resolution and the per-seed
     shares: layout is the weaker side here, see bench/RESULTS.md)."""
-    r_swap = default_toonify_spec(pair[0]).r_swap
+    r_swap = toonify_r_swap(pair[0])
     assert r_swap == 16
     effect = measure_swap_effect(*pair, r_swap, list(range(64)))
     assert effect.coarse_lowT_to_T < effect.coarse_lowB_to_T, effect.report()
@@ -142,6 +142,8 @@ def test_cli_toonify_with_no_blend_option_uses_the_default_pair_and_swap(tmp_pat
     out = tmp_path / "toon.png"
     assert main(["toonify", str(photo), "--steps", "20", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "layer swap at 16 px" in printed
+    assert "layer swap at 16 px with the 16 px block half-blended" in printed
+    assert default_toonify_spec(stylemix.load_generator(app.DEFAULT_BASE)).alphas([4, 8, 16, 32]) == {
+        4: 1.0, 8: 1.0, 16: 0.5, 32: 0.0}
     image = Image.open(out)
     assert image.format == "PNG" and image.size == (256, 256)

@@ -13,7 +13,7 @@ import gradio as gr
 
 from ..blend import BlendSpec
 from ..errors import StylemixError
-from ..toonify import Toonifier, default_toonify_spec
+from ..toonify import Toonifier, default_toonify_spec, toonify_r_swap
 from .services import Services
 
 PRESETS = ["swap, low from transfer", "swap, low from base", "linear", "smooth ramp"]
@@ -37,7 +37,7 @@ def toonify_swap(G) -> int:
     """Where a page opens: the library's Toonify swap for the pair's size (CLI and app alike),
     or a middle α group when the pair has no such group (StyleGAN3 sampling rates)."""
     resolutions = G.block_resolutions
-    r_swap = default_toonify_spec(G).r_swap
+    r_swap = toonify_r_swap(G)
     return r_swap if r_swap in resolutions[:-1] else resolutions[max(0, len(resolutions) // 2 - 1)]
 
 
@@ -56,10 +56,14 @@ def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, wid
 
 
 def opening_alphas(G) -> list[float]:
-    """The sliders a pair opens with (all zero without a pair): the paper's Toonify swap."""
+    """The sliders a pair opens with (all zero without a pair): toonify's default blend, the
+    paper's swap with its top block half-blended (stylemix.toonify.default_toonify_spec)."""
     if G is None:
         return [0.0] * len(ALL_RESOLUTIONS)
-    return preset_alphas(G.block_resolutions, PRESETS[0], toonify_swap(G), 0.5, 0.5)
+    if toonify_swap(G) != toonify_r_swap(G):  # StyleGAN3: a middle α group, a plain swap
+        return preset_alphas(G.block_resolutions, PRESETS[0], toonify_swap(G), 0.5, 0.5)
+    alphas = default_toonify_spec(G).alphas(G.block_resolutions)
+    return [round(alphas.get(res, 0.0), 3) for res in ALL_RESOLUTIONS]
 
 
 def slider_labels(G) -> dict[int, str]:
