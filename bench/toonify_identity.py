@@ -1,6 +1,6 @@
 """Toonify real and held-out faces with a pair and check that the person survives.
 
-    python bench/toonify_identity.py [BASE TRANSFER] [--swap R] [--steps N] [--heldout DIR]
+    python bench/toonify_identity.py [BASE TRANSFER] [--swap R] [--steps N] [--heldout DIR] [--compare]
 
 Photos: scikit-image's astronaut (a real photo) and held-out teacher faces (seeds the base never
 saw in training: assets/photos/heldout_*.png, plus the chunks of --heldout when given) treated
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
 from stylemix.identity import SAME_PERSON, distance, face_descriptor, measure_toonify_identity  # noqa: E402
 from stylemix.project import ProjectionConfig  # noqa: E402
-from stylemix.toonify import Toonifier, default_toonify_spec  # noqa: E402
+from stylemix.toonify import Toonifier, default_toonify_spec, toonify_r_swap  # noqa: E402
 
 
 def photos(heldout: Path | None, count: int) -> dict[str, Image.Image]:
@@ -46,6 +46,27 @@ def photos(heldout: Path | None, count: int) -> dict[str, Image.Image]:
     return {k: out[k] for k in names}
 
 
+def compare_blends(toonifier, rows, faces, default, config) -> None:
+    """Toon found / distance for blends around the default, from the same (cached) projections."""
+    r = toonify_r_swap(toonifier.G_base)
+    blends = {f"swap {r // 2}": stylemix.BlendSpec.swap(r // 2), f"swap {r}": stylemix.BlendSpec.swap(r),
+              f"default ({default.describe()})": default,
+              f"smooth {r}, 0.5 octave": stylemix.BlendSpec.smooth(r, 0.5),
+              f"smooth {r}, 1 octave": stylemix.BlendSpec.smooth(r, 1.0)}
+    own = {row.name: face_descriptor(faces[row.name]) for row in rows}
+    print("\n| blend (same projections) | toon is a face | toon ↔ own photo, mean over found |")
+    print("|---|---|---|")
+    for label, spec in blends.items():
+        found, distances = 0, []
+        for name, photo in faces.items():
+            toon = face_descriptor(toonifier.toonify(photo, spec, config).toon)
+            if toon is not None:
+                found += 1
+                if own[name] is not None:
+                    distances.append(distance(toon, own[name]))
+        print(f"| {label} | {found}/{len(faces)} | {np.mean(distances) if distances else float('nan'):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("base", nargs="?", default=str(ROOT / "models" / "base.safetensors"))
@@ -55,6 +76,10 @@ def main() -> None:
     parser.add_argument("--w-plus-steps", type=int, default=None)
     parser.add_argument("--heldout", type=Path, default=None, help="folder of held-out teacher chunks")
     parser.add_argument("--count", type=int, default=9, help="photos to use (astronaut first)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also render the same projections with other blends around the default "
+                             "(hard swaps at r_swap/2 and r_swap, smooth ramps at r_swap) and report "
+                             "how many toonified images dlib finds as faces, and their distance")
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
     spec = stylemix.BlendSpec.swap(args.swap) if args.swap else default_toonify_spec(G_base)
@@ -64,7 +89,8 @@ def main() -> None:
     print(f"{Path(args.base).name} + {Path(args.transfer).name}: {G_base.img_resolution} px, "
           f"blend {spec.describe()}, projection {config.steps} W + {config.w_plus_steps} W+ steps, "
           f"torch threads {torch.get_num_threads()}")
-    rows = measure_toonify_identity(Toonifier(G_base, G_transfer), faces, spec, config)
+    toonifier = Toonifier(G_base, G_transfer)  # keeps the projections: --compare reuses them
+    rows = measure_toonify_identity(toonifier, faces, spec, config)
     with torch.no_grad():
         mean_face = Image.fromarray(stylemix.render.to_uint8(
             G_base.synthesis(G_base.mapping.w_avg.reshape(1, 1, -1).repeat(1, G_base.num_ws, 1)))[0])
@@ -79,6 +105,8 @@ def main() -> None:
               f"{'yes' if row.toon_found else 'no'} | {row.own_distance:.3f} | {row.nearest_other:.3f} | "
               f"{'yes' if row.recognised else 'no'} | {row.toon_distance:.3f} | {baseline:.3f} | "
               f"{row.seconds:.1f} |")
+    if args.compare:
+        compare_blends(toonifier, rows, faces, spec, config)
     n = len(rows)
     print(f"recognised {sum(r.recognised for r in rows)}/{n}; same person (< {SAME_PERSON}) "
           f"{sum(r.own_distance < SAME_PERSON for r in rows)}/{n}; faces found: reconstruction "
