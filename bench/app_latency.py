@@ -20,7 +20,6 @@ for (a), ≤ 100 ms for (b).
 from __future__ import annotations
 
 import argparse
-import copy
 import re
 import statistics
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
 from stylemix.render import render_seeds  # noqa: E402
 from stylemix.ui import build_demo  # noqa: E402
+from random_pair import random_pair  # noqa: E402  (bench/ is on sys.path)
 
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -69,12 +69,7 @@ def config_f_256_pair(folder: Path) -> tuple[Path, Path]:
     nudged), written as .safetensors."""
     cfg = stylemix.GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=256, mapping_layers=8,
                                    channel_base=32768, channel_max=512, architecture="skip")
-    torch.manual_seed(0)
-    A = stylemix.Generator(cfg).eval().requires_grad_(False)
-    B = copy.deepcopy(A)
-    with torch.no_grad():
-        for p in B.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
+    A, B = random_pair(cfg)
     paths = folder / "configf256_base.safetensors", folder / "configf256_transfer.safetensors"
     for G, path in zip((A, B), paths):
         stylemix.save(G, path)

@@ -10,7 +10,6 @@ Baseline: ``stylemix.blend`` — deepcopy the base generator and write the blend
 from __future__ import annotations
 
 import argparse
-import copy
 import platform
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import stylemix  # noqa: E402
 from stylemix import GeneratorConfig  # noqa: E402
 from stylemix.engine import BlendEngine  # noqa: E402
+from random_pair import random_pair  # noqa: E402  (bench/ is on sys.path)
 from timing import median_ms  # noqa: E402  (bench/ is on sys.path)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia"
@@ -82,11 +82,7 @@ def main():
     if args.big:
         cfg = GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024,
                               channel_base=32768, channel_max=512, num_fp16_res=4, conv_clamp=256)
-        torch.manual_seed(0)
-        A = stylemix.Generator(cfg).eval()
-        B = copy.deepcopy(A)
-        for p in B.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
+        A, B = random_pair(cfg)
         bench_pair("config-f 1024 (random)", A, B, max(5, args.repeat // 8))
 
 

@@ -30,7 +30,6 @@ scikit-image's astronaut photo aligned to the model's resolution.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from pathlib import Path
@@ -47,6 +46,7 @@ from stylemix.project import (ProjectionConfig, image_to_tensor, project, psnr, 
                               render_latent, ssim)
 from stylemix.render import render_seeds  # noqa: E402
 from stylemix.toonify import Toonifier  # noqa: E402
+from random_pair import random_pair  # noqa: E402  (bench/ is on sys.path)
 from timing import median_ms  # noqa: E402  (bench/ is on sys.path)
 
 
@@ -200,12 +200,7 @@ def config_f_pair(device: str, resolution: int = 1024):
     copy (every parameter nudged), on ``device``."""
     cfg = stylemix.GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution,
                                    channel_base=32768, channel_max=512, num_fp16_res=4, conv_clamp=256)
-    torch.manual_seed(0)
-    A = stylemix.Generator(cfg).eval().requires_grad_(False)
-    B = copy.deepcopy(A)
-    with torch.no_grad():
-        for p in B.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
+    A, B = random_pair(cfg)
     return A.to(device), B.to(device)
 
 
