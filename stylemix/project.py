@@ -52,7 +52,7 @@ class ProjectionConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.w_plus_steps is None and isinstance(self.steps, int):
+        if self.w_plus_steps is None:
             self.w_plus_steps = round(0.75 * self.steps)
         if self.steps < 1 or self.w_plus_steps < 0:
             raise StylemixError("projection needs at least one step")

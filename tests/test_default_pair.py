@@ -69,24 +69,24 @@ def photo_at(path: Path, resolution: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(photo[None].float(), resolution) / 127.5 - 1
 
 
+def held_out_drawings(base) -> list[torch.Tensor]:
+    """The base's drawing of each held-out seed's w (w from its mapping: FFHQ's), [-1, 1]."""
+    return [base.synthesis(base.mapping(z_of(int(path.stem.split("_")[1])), None, truncation_psi=1),
+                           noise_mode="const") for path in HELDOUT]
+
+
 def test_base_draws_held_out_teacher_faces(pair):
     """Teacher faces of seeds the base never saw (1,000,000+), drawn from the same w: far nearer
     than a generic face (the mean w) and than another seed's face."""
     base = pair[0]
     assert len(HELDOUT) >= 4
-    own, generic, other = [], [], []
     mean_face = base.synthesis(base.mapping.w_avg.reshape(1, 1, -1).repeat(1, base.num_ws, 1),
                                noise_mode="const")
-    drawn = []
-    for path in HELDOUT:
-        seed = int(path.stem.split("_")[1])
-        photo = photo_at(path, base.img_resolution)
-        ws = base.mapping(z_of(seed), None, truncation_psi=1)
-        drawn.append(base.synthesis(ws, noise_mode="const"))
-        own.append(psnr(drawn[-1], photo))
-        generic.append(psnr(mean_face, photo))
-    for i, path in enumerate(HELDOUT):
-        other.append(psnr(drawn[(i + 1) % len(drawn)], photo_at(path, base.img_resolution)))
+    photos = [photo_at(path, base.img_resolution) for path in HELDOUT]
+    drawn = held_out_drawings(base)
+    own = [psnr(d, photo) for d, photo in zip(drawn, photos)]
+    generic = [psnr(mean_face, photo) for photo in photos]
+    other = [psnr(drawn[(i + 1) % len(drawn)], photo) for i, photo in enumerate(photos)]
     assert np.mean(own) > 14.0, own   # 256 held-out faces: 16.2 dB (bench/heldout_teacher.py)
     assert np.mean(own) > np.mean(generic) + 2 and np.mean(own) > np.mean(other) + 2, (own, generic, other)
 
@@ -103,9 +103,8 @@ def test_dlib_recognises_held_out_people_in_the_base(pair):
     photos = [face_descriptor(Image.open(path).convert("RGB")) for path in HELDOUT]
     assert all(d is not None for d in photos)
     distances = []
-    for path in HELDOUT:
-        ws = base.mapping(z_of(int(path.stem.split("_")[1])), None, truncation_psi=1)
-        drawn = Image.fromarray(to_uint8(base.synthesis(ws, noise_mode="const"))[0]).resize((256, 256), Image.LANCZOS)
+    for path, image in zip(HELDOUT, held_out_drawings(base)):
+        drawn = Image.fromarray(to_uint8(image)[0]).resize((256, 256), Image.LANCZOS)
         d = face_descriptor(drawn)
         assert d is not None, f"no face found in the base's drawing of {path.name}"
         distances.append([float(np.linalg.norm(d - p)) for p in photos])

@@ -51,6 +51,11 @@ def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, wid
         spec = BlendSpec.linear(alpha)
     else:
         spec = BlendSpec.smooth(r, width)
+    return slider_values(spec, resolutions)
+
+
+def slider_values(spec: BlendSpec, resolutions: list[int]) -> list[float]:
+    """One slider value per ALL_RESOLUTIONS for ``spec`` on a pair with these α groups."""
     alphas = spec.alphas(resolutions)
     return [round(alphas.get(res, 0.0), 3) for res in ALL_RESOLUTIONS]
 
@@ -62,8 +67,7 @@ def opening_alphas(G) -> list[float]:
         return [0.0] * len(ALL_RESOLUTIONS)
     if toonify_swap(G) != toonify_r_swap(G):  # StyleGAN3: a middle α group, a plain swap
         return preset_alphas(G.block_resolutions, PRESETS[0], toonify_swap(G), 0.5, 0.5)
-    alphas = default_toonify_spec(G).alphas(G.block_resolutions)
-    return [round(alphas.get(res, 0.0), 3) for res in ALL_RESOLUTIONS]
+    return slider_values(default_toonify_spec(G), G.block_resolutions)
 
 
 def slider_labels(G) -> dict[int, str]:
