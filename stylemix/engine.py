@@ -27,6 +27,7 @@ import torch
 from .blend import BlendSpec
 from .blend_plan import MAPPING, BlendPlan, BlendWeights, take_mapping
 from .networks.generator import StyleGenerator
+from .networks.ops import WeightDerived
 
 
 class BlendEngine:
@@ -44,6 +45,13 @@ class BlendEngine:
         self._out = self.plan.base.clone()
         for name, view in self.plan.tensors(self._out).items():
             self._rebind(name, view)
+        # Layers keep tensors derived from their weight between renders (networks.ops.
+        # WeightDerived), but every view of the flat buffer shares one version counter, so any
+        # write looks like a change to all of them: after a recomposition the engine vouches
+        # for the weights it did not rewrite.
+        self._derived = [(e.key, module) for e in self.plan.entries if e.name.endswith(".weight")
+                         for module in [self.generator.get_submodule(e.name.rpartition(".")[0])]
+                         if isinstance(getattr(module, "derived", None), WeightDerived)]
         # Unequal mapping networks are taken whole: the live one is base's, plus a copy of the
         # transfer's, each with the generator it came from (for its config).
         self._mappings = None
@@ -104,6 +112,9 @@ class BlendEngine:
             changed = [key for key in self.plan.spans if old is None or old.of(key) != weights.of(key)
                        or old.channels.get(key) != weights.channels.get(key)]
             self.plan.write(self._out, weights, changed)
+            for key, module in self._derived:
+                if key not in changed:
+                    module.derived.vouch(module.weight)
             source = self.plan.mapping_source(weights)
             if self._mappings is not None:
                 module, donor = self._mappings[source]

@@ -39,6 +39,30 @@ def test_engine_reproduces_fixture_renders(nv_pair, renders):
         assert (img - torch.from_numpy(renders[f"{label}_psi0.7_img"])).abs().max() <= 1e-4
 
 
+def test_renders_follow_recompositions_and_rederive_only_what_changed(monkeypatch):
+    """Layers keep what they derive from a weight between renders; a recomposition rewrites
+    one α group, so only that group's layers derive again, and every render is the blend's.
+    (b8's upsampling conv and b16's convs take the branch that also keeps a transposed weight.)"""
+    from stylemix.networks import ops
+    A = random_generator(channel_base=1024, channel_max=64)
+    B = random_generator(seed=1, channel_base=1024, channel_max=64)
+    engine, z = BlendEngine(A, B), torch.randn(1, 16)
+    derived = []
+    energy = ops.weight_energy
+    monkeypatch.setattr(ops, "weight_energy", lambda w: derived.append(w.shape) or energy(w))
+    specs = [BlendSpec.swap(16), BlendSpec.per_resolution({4: 1, 8: 1, 16: 0.5}),
+             BlendSpec.per_resolution({4: 1, 8: 0.2, 16: 0.5}), BlendSpec.swap(16)]
+    alphas = [spec.alphas(engine.resolutions) for spec in specs]
+    for i, spec in enumerate(specs):
+        derived.clear()
+        with engine.session(spec) as G:
+            live = render(G, z, 0.7)
+        if i:
+            changed = [r for r in engine.resolutions if alphas[i].get(r, 0) != alphas[i - 1].get(r, 0)]
+            assert len(derived) == sum(1 if r == 4 else 2 for r in changed), (spec, changed)  # its convs
+        assert torch.allclose(live, render(stylemix.blend(A, B, spec), z, 0.7), atol=1e-5), spec
+
+
 def test_parameters_are_views_not_copies(nv_pair):
     engine = BlendEngine(*nv_pair)
     weight = engine.generator.synthesis.b8.conv1.weight

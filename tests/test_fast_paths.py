@@ -116,16 +116,50 @@ def test_random_noise_and_fp16_blocks_keep_their_paths():
 
 
 def test_fast_path_reads_weights_rewritten_in_place():
-    """The engine rewrites parameters in place between renders: nothing may be cached."""
-    G = random_generator()
+    """The engine rewrites parameters in place between renders: what the fast path keeps per
+    weight (its energy, its transposed layout) must follow, in both of its branches (b8's
+    upsampling conv has a weight larger than its map, b32's conv1 a smaller one)."""
+    G = random_generator(channel_base=1024, channel_max=64)
     z = torch.randn(1, 16)
     before = render(G, z)
     with torch.no_grad():
-        G.synthesis.b16.conv1.weight.mul_(-1.5)
+        G.synthesis.b8.conv0.weight.mul_(-1.5)
+        G.synthesis.b32.conv1.weight.add_(0.3)
         G.synthesis.b32.torgb.weight.add_(0.3)
     after = render(G, z)
     assert not torch.allclose(before, after)
     assert _close(after, _plain_render(G, G.mapping(z).detach()))
+    with torch.no_grad():  # a lerp into a flat buffer the parameters are views of (the engine's way)
+        flat = torch.cat([G.synthesis.b8.conv0.weight.reshape(-1), G.synthesis.b32.conv1.weight.reshape(-1)])
+        n = G.synthesis.b8.conv0.weight.numel()
+        G.synthesis.b8.conv0.weight = torch.nn.Parameter(flat[:n].view_as(G.synthesis.b8.conv0.weight),
+                                                         requires_grad=False)
+        G.synthesis.b32.conv1.weight = torch.nn.Parameter(flat[n:].view_as(G.synthesis.b32.conv1.weight),
+                                                          requires_grad=False)
+        render(G, z)
+        torch.lerp(flat, torch.zeros_like(flat), 0.5, out=flat)
+    assert _close(render(G, z), _plain_render(G, G.mapping(z).detach()))
+
+
+def test_weight_derived_is_kept_until_the_weight_changes():
+    derived, calls = ops.WeightDerived(), []
+    weight = torch.randn(4, 3, 3, 3)
+
+    def energy(w):
+        calls.append(1)
+        return ops.weight_energy(w)
+
+    first = derived.get(weight, "energy", energy)
+    assert derived.get(weight, "energy", energy) is first and len(calls) == 1
+    weight.mul_(2)  # an in-place write
+    assert torch.allclose(derived.get(weight, "energy", energy), first * 4) and len(calls) == 2
+    other = weight.clone()  # another tensor, equal values
+    derived.get(other, "energy", energy)
+    assert len(calls) == 3
+    module = torch.nn.Conv2d(3, 4, 3)
+    derived.get(module.weight, "energy", energy)
+    module.to(torch.float64)  # the same Parameter object, new storage
+    assert derived.get(module.weight, "energy", energy).dtype == torch.float32 and len(calls) == 5
 
 
 def test_run_blocks_leaves_its_inputs_alone():

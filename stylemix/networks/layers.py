@@ -9,7 +9,7 @@ from torch import nn
 
 import torch.nn.functional as F
 
-from .ops import (ACTIVATIONS, bias_act, conv2d_down2, conv2d_up2, fast_path_applies,
+from .ops import (ACTIVATIONS, WeightDerived, bias_act, conv2d_down2, conv2d_up2, fast_path_applies,
                   fast_synthesis_conv, fast_to_rgb, make_fir_filter, modulated_conv2d)
 
 
@@ -26,11 +26,12 @@ class FullyConnectedLayer(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
+        # The gain scales the (small) output, not a copy of the (large) weight at every call.
+        y = x.matmul(self.weight.to(x.dtype).t()) * self.weight_gain
         b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
         if self.activation == "linear":
-            return F.linear(x, w, b)
-        return bias_act(x.matmul(w.t()), b, self.activation)
+            return y if b is None else y + b
+        return bias_act(y, b, self.activation)
 
 
 class SynthesisLayer(nn.Module):
@@ -55,6 +56,7 @@ class SynthesisLayer(nn.Module):
         if use_noise:
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.derived = WeightDerived()  # the fast path's per-weight tensors, kept between renders
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random",
                 gain: float = 1.0) -> torch.Tensor:
@@ -70,7 +72,7 @@ class SynthesisLayer(nn.Module):
             return fast_synthesis_conv(x, self.weight, styles, self.bias, noise, up=self.up == 2,
                                        padding=self.padding, resample_filter=self.resample_filter,
                                        activation=self.activation, gain=self.act_gain * gain,
-                                       clamp=clamp)
+                                       clamp=clamp, derived=self.derived)
         x = modulated_conv2d(x, self.weight, styles, noise,
                              up=self.up == 2, padding=self.padding,
                              resample_filter=self.resample_filter)

@@ -222,19 +222,61 @@ def _depthwise_kernel(f: torch.Tensor, channels: int, gain: float, dtype) -> tor
     return (f * gain).flip([0, 1]).to(dtype)[None, None].expand(channels, 1, *f.shape).contiguous()
 
 
-def fast_demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-    """StyleGAN2's demodulation coefficients [N, O] = rsqrt(Σ_{i,k} (w[o,i,k]·s[n,i])² + 1e-8),
-    computed as rsqrt(s² @ Σ_k w²ᵀ + 1e-8): one pass over the weight instead of N."""
+def weight_energy(weight: torch.Tensor) -> torch.Tensor:
+    """Σ_k w[o, i, k]² as [O, I] float32: all that demodulation needs from a conv weight."""
     out_ch, in_ch = weight.shape[:2]
-    w_sq = torch.linalg.vector_norm(weight.float().reshape(out_ch, in_ch, -1), dim=-1).square()
-    return (styles.float().square() @ w_sq.t() + 1e-8).rsqrt()
+    return torch.linalg.vector_norm(weight.float().reshape(out_ch, in_ch, -1), dim=-1).square()
+
+
+def fast_demodulation(weight: torch.Tensor, styles: torch.Tensor,
+                      energy: torch.Tensor | None = None) -> torch.Tensor:
+    """StyleGAN2's demodulation coefficients [N, O] = rsqrt(Σ_{i,k} (w[o,i,k]·s[n,i])² + 1e-8),
+    computed as rsqrt(s² @ Σ_k w²ᵀ + 1e-8): no pass over the weight at all when ``energy``
+    (:func:`weight_energy`, [O, I]) is given, else one pass instead of N."""
+    energy = weight_energy(weight) if energy is None else energy
+    return (styles.float().square() @ energy.t() + 1e-8).rsqrt()
+
+
+class WeightDerived:
+    """Tensors that inference derives from a weight alone (its :func:`weight_energy`, its
+    transposed layout for an upsampling convolution), kept until the weight changes.
+
+    A render otherwise spends a third of its time re-deriving them from weights that only
+    change when a blend is recomposed.  The key is the weight's identity, storage, dtype and
+    version counter: every in-place write bumps the counter (a recomposition's ``lerp(out=)``,
+    an optimizer step, ``load_state_dict``; views such as the engine's share their base's), and
+    ``Module.to`` swaps the storage.  Only writes through ``.data`` go unseen: do not use them
+    on a generator's weights.  Holding the weight keeps its storage from being reused."""
+
+    def __init__(self):
+        self._weight: torch.Tensor | None = None
+        self._key: tuple = ()
+        self._values: dict[str, torch.Tensor] = {}
+
+    def get(self, weight: torch.Tensor, name: str, derive) -> torch.Tensor:
+        key = (weight.data_ptr(), weight.dtype, weight.device, weight._version)
+        if self._weight is not weight or self._key != key:
+            self._weight, self._key, self._values = weight, key, {}
+        if name not in self._values:
+            self._values[name] = derive(weight)
+        return self._values[name]
+
+    def vouch(self, weight: torch.Tensor) -> None:
+        """Keep what was derived although the weight's version counter moved: for a caller that
+        knows it wrote only other tensors sharing that counter (views of one buffer, as the
+        blend engine's parameters are)."""
+        if self._weight is weight and self._key[:3] == (weight.data_ptr(), weight.dtype, weight.device):
+            self._key = (*self._key[:3], weight._version)
+
+    def __deepcopy__(self, memo):
+        return WeightDerived()  # a copy of a module starts empty (its weight is a new tensor)
 
 
 def fast_synthesis_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,
                         bias: torch.Tensor, noise: torch.Tensor | None, up: bool, padding: int,
                         resample_filter: torch.Tensor | None, activation: str = "lrelu",
                         gain: float | None = None, clamp: float | None = None,
-                        demodulate: bool = True) -> torch.Tensor:
+                        demodulate: bool = True, derived: WeightDerived | None = None) -> torch.Tensor:
     """A whole SynthesisLayer after its affine: modulated conv (upsampling ×2 with the FIR filter
     when ``up``), noise, bias, activation, gain, clamp — StyleGAN2's (Karras et al. 2020, eq. 1-3)
     sequence, for inference on a CPU.
@@ -249,8 +291,10 @@ def fast_synthesis_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Ten
     folded into the weight (as NVIDIA's fused modconv does); otherwise the input is scaled by
     the styles and the output by the coefficients, so the convolution runs on the shared weight.
     Maps of 32×32 pixels and more are kept channels-last (oneDNN is faster there; below, the
-    plain layout is).
+    plain layout is).  ``derived`` (the layer's :class:`WeightDerived`) keeps what depends on
+    the weight alone between calls.
     """
+    derived = derived or WeightDerived()
     dtype = x.dtype
     gain = ACTIVATIONS[activation][1] if gain is None else gain
     n, in_ch = styles.shape
@@ -262,9 +306,9 @@ def fast_synthesis_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Ten
         # Per-sample weight, NVIDIA's order: w·s, then each output row over its own norm.
         w = weight.float() * styles.float().reshape(1, -1, 1, 1)
         scale = w.new_full([out_ch], gain if folded else 1.0)
-        if demodulate:
-            norm = torch.linalg.vector_norm(w.reshape(out_ch, -1), dim=1)
-            scale = scale * (norm.square() + 1e-8).rsqrt()
+        if demodulate:  # each output row over its own norm, from the weight's cached energy
+            energy = derived.get(weight, "energy", weight_energy)
+            scale = scale * fast_demodulation(weight, styles, energy)[0]
         if up:  # into the transposed convolution's [I, O, k, k] layout in the same pass
             wt = torch.empty([in_ch, out_ch, *weight.shape[2:]], dtype=dtype)
             w = torch.mul(w.transpose(0, 1), scale.reshape(1, -1, 1, 1), out=wt)
@@ -272,12 +316,17 @@ def fast_synthesis_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Ten
             w = w.mul_(scale.reshape(-1, 1, 1, 1)).to(dtype)
         y = _fast_conv(x, w, b.to(dtype), up, padding, resample_filter)
     else:
-        scale = fast_demodulation(weight, styles) if demodulate else styles.new_ones([n, out_ch])
+        if demodulate:
+            scale = fast_demodulation(weight, styles, derived.get(weight, "energy", weight_energy))
+        else:
+            scale = styles.new_ones([n, out_ch])
         if folded:
             scale = scale * gain  # [N, O]: everything that multiplies the conv output
         xs = x * styles.to(dtype)[:, :, None, None]
-        w = weight.transpose(0, 1) if up else weight
-        y = _fast_conv(xs, w.to(dtype).contiguous(), None, up, padding, resample_filter)
+        layout = "transposed" if up else "plain"  # [I, O, k, k] for the transposed convolution
+        w = derived.get(weight, f"{layout} {dtype}",
+                        lambda wt: (wt.transpose(0, 1) if up else wt).to(dtype).contiguous())
+        y = _fast_conv(xs, w, None, up, padding, resample_filter)
         y.mul_(scale.to(dtype)[:, :, None, None])
         y.add_(b.to(dtype)[None, :, None, None])
     if noise is not None:
