@@ -17,7 +17,7 @@ from ..render import MIN_SAVED_SIZE
 from .controls import Controls
 from .exports import base_is_pickle, export_blend
 from .images import PngFiles, TILE_SIZE, grid_image, render_seed
-from .services import Services, reveal, session_of, user_errors
+from .services import QUIET, Services, reveal, session_of, user_errors
 
 GRID_SEEDS = 4
 GRID_FOLLOWS_UP_TO = 128  # px: up to this size the grid re-renders after every change by default
@@ -210,8 +210,9 @@ class BlendTab:
         of other tabs can follow it."""
         main = gr.on([demo.load, self.seed.change, self.psi.change, *self.controls.triggers],
                      self.render_blend, self.view_inputs, [self.blend, self.timing, self.ticket],
-                     trigger_mode="always_last", show_progress="hidden",
-                     show_progress_on=[self.blend], api_name="render_blend")
+                     trigger_mode="always_last", show_progress="hidden", show_progress_on=QUIET,
+                     api_name="render_blend",
+                     queue=False)  # one HTTP round trip, no queue messages: the page's wait is the render
         self.new_seed.click(random_seed, None, self.seed, api_name=False)
         export_inputs = [*self.controls.inputs, self.template]
         for button, handler, name in ((self.export_pkl, self.export_as_pkl, "export_pkl"),
@@ -232,7 +233,7 @@ class BlendTab:
         """Parents (when they changed), then the grid, after the main image."""
         inputs = [self.ticket, self.parents_shown, *self.view_inputs]
         event = event.then(self.render_parents, inputs, [self.base, self.transfer, self.parents_shown],
-                           show_progress="hidden", api_name="render_parents")
+                           show_progress="hidden", show_progress_on=QUIET, api_name="render_parents")
         self.draw_grid.click(self.render_grid, [gr.State(None), *self.view_inputs], [self.grid],
                              show_progress="minimal", api_name="render_grid")
         return event.then(self.grid_after_change, [self.ticket, self.grid_follows, *self.view_inputs],

@@ -8,7 +8,7 @@ import gradio as gr
 from ..channels import block_channels, rank_channels
 from ..errors import StylemixError
 from .controls import Controls
-from .services import Services, user_errors
+from .services import QUIET, Services, user_errors
 
 REGIONS = {"whole image": None, "upper half (eyes, hair)": (0, 0, 1, 0.5),
            "lower half (mouth, chin)": (0, 0.5, 1, 1), "centre (the face)": (0.25, 0.25, 0.75, 0.75),
@@ -95,5 +95,6 @@ class ChannelsPanel:
                                [self.ranking, self.channel_list, self.alpha], show_progress="minimal",
                                show_progress_on=[self.ranking], api_name="rank_channels")
         self.apply_button.click(self.apply, [self.controls.pair_key, self.res, self.channel_list, self.alpha],
-                                [pick, self.status], show_progress="hidden", api_name="set_channels")
+                                [pick, self.status], show_progress="hidden", show_progress_on=QUIET,
+                                api_name="set_channels")
         self.clear_button.click(self.clear, None, [pick, self.status], api_name="clear_channels")

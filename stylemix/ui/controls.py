@@ -14,7 +14,7 @@ import gradio as gr
 from ..blend import BlendSpec
 from ..errors import StylemixError
 from ..toonify import Toonifier, default_toonify_spec, toonify_r_swap
-from .services import Services
+from .services import QUIET, Services
 
 PRESETS = ["swap, low from transfer", "swap, low from base", "linear", "smooth ramp"]
 ALL_RESOLUTIONS = [2 ** i for i in range(2, 11)]  # one slider each; those of the pair are shown
@@ -156,7 +156,8 @@ class Controls:
 
     def wire(self) -> None:
         self.apply_preset.click(self.apply, [self.pair_key, self.preset, self.preset_r, self.preset_alpha,
-                                             self.preset_width], self.sliders, api_name="preset")
+                                             self.preset_width], self.sliders, api_name="preset",
+                                 show_progress="hidden", show_progress_on=QUIET)  # instant
 
     def apply(self, key, preset, r, alpha, width):
         res = self.services.pair(key).G_base.block_resolutions

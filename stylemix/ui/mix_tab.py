@@ -156,12 +156,13 @@ class MixTab:
     def wire(self, tab: gr.Tab) -> None:
         """Renders when its own controls change or the tab is opened."""
         self.load.click(self.load_models, [self.controls.pair_key, self.pick, self.upload],
-                        [self.keys, self.status, *self.rows], api_name="load_mix")
+                        [self.keys, self.status, *self.rows], show_progress_on=[self.status],
+                        api_name="load_mix")
         gr.on([tab.select, self.keys.change, *[s.change for s in self.sliders]],
               self.render, self.inputs, self.outputs, trigger_mode="always_last",
-              show_progress="minimal", api_name="render_mix")
+              show_progress="minimal", show_progress_on=[self.mix], api_name="render_mix")
 
     def follow(self, event, ticket):
         """The mix after the main image and its panels, when its inputs changed."""
         return event.then(self.refresh, [ticket, self.shown, *self.inputs], self.outputs,
-                          show_progress="minimal", api_name=False)
+                          show_progress="minimal", show_progress_on=[self.mix], api_name=False)

@@ -63,7 +63,9 @@ class ModelsPanel:
         """``parts``: the page's pieces that reset when a pair loads (on_pair, pair_outputs)."""
         self.parts = parts
         outputs = [self.status] + [c for part in parts for c in part.pair_outputs]
+        # Progress on the status line only: the page keeps re-reading every component an event
+        # ever showed progress on (see services.QUIET), and a pair load outputs most of the page.
         self.load_picked.click(self.load_from_models, [self.pick_base, self.pick_transfer], outputs,
-                               api_name="load_models")
+                               show_progress_on=[self.status], api_name="load_models")
         self.load_uploaded.click(self.load_uploads, [self.up_base, self.up_transfer], outputs,
-                                 api_name="load_uploads")
+                                 show_progress_on=[self.status], api_name="load_uploads")

@@ -24,6 +24,11 @@ log = logging.getLogger("stylemix.app")
 
 USER_ERRORS = (StylemixError, OSError)
 
+# show_progress_on for events that show no progress: no component at all.  Gradio's page
+# re-reads every component that has ever shown an event's progress whenever any event changes
+# state (several times per slider move), so each one left in that set costs every later move.
+QUIET: list = []
+
 
 def user_errors(fn):
     """Handler wrapper: a StylemixError or OSError (bad file, no face, bad channel list, …) is

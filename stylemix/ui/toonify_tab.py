@@ -14,7 +14,7 @@ from ..project import ProjectionConfig
 from ..render import save_image
 from .controls import Controls
 from .images import BASE_ONLY, shown, to_image
-from .services import Services, reveal, session_of, user_errors
+from .services import QUIET, Services, reveal, session_of, user_errors
 
 
 def photo_path(payload) -> str:
@@ -113,7 +113,7 @@ class ToonifyTab:
         aligned = self.go.click(
             self.align_photo, [self.photo, *self.controls.inputs],
             [self.face, self.latent, self.aligned, self.reconstruction, self.toon, self.download],
-            preprocess=False, show_progress="hidden", api_name="align_photo")
+            preprocess=False, show_progress="hidden", show_progress_on=QUIET, api_name="align_photo")
         aligned.success(self.project_face, [self.face, self.steps, *self.controls.inputs],
                         [self.latent, self.reconstruction, self.toon, self.download],
                         show_progress_on=[self.reconstruction, self.toon], api_name="run_toonify").success(
@@ -125,4 +125,5 @@ class ToonifyTab:
     def follow(self, event, ticket):
         """Re-render the projected face after the main image."""
         return event.then(self.rerender, [ticket, self.latent, *self.controls.inputs],
-                          [self.toon, self.download], show_progress="minimal", api_name=False)
+                          [self.toon, self.download], show_progress="minimal", show_progress_on=[self.toon],
+                          api_name=False)
