@@ -34,6 +34,7 @@ import stylemix  # noqa: E402
 from stylemix.ui import spec_from_sliders  # noqa: E402
 from stylemix.ui.images import shown  # noqa: E402
 from stylemix.render import render_seeds, to_uint8  # noqa: E402
+from conftest import FIXTURES, need_fixtures  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 900}
 SLIDERS = "[id^=alpha-] input[type=range]"
@@ -217,3 +218,23 @@ def test_layout_results_above_the_fold_nothing_cut_off(page, tmp_path):
     for selector in ("#photo img", "#toon-aligned img", "#toon-reconstruction img", "#toon-toon img"):
         box = page.locator(selector).first.bounding_box()
         assert box["y"] + box["height"] <= VIEWPORT["height"], selector
+
+
+def test_a_user_error_in_the_main_render_shows_its_reason(browser, tmp_path):
+    """The blend image's own event: a conditional pair given a class it does not have says so
+    on the page (a toast with the one-line reason), as every other handler does."""
+    need_fixtures()
+    field = FIXTURES / "field"
+    demo = app.build_demo(field / "cond16_base.pkl", field / "cond16_transfer.pkl")
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(demo.local_url)
+        page.wait_for_selector("#view-blend img", timeout=120_000)
+        box = page.locator("#class-pick input")
+        box.fill("9")
+        box.press("Enter")
+        page.get_by_text("class 9 is out of range 0…3").wait_for(timeout=30_000)
+    finally:
+        page.close()
+        demo.close()

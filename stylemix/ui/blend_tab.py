@@ -211,8 +211,7 @@ class BlendTab:
         main = gr.on([demo.load, self.seed.change, self.psi.change, *self.controls.triggers],
                      self.render_blend, self.view_inputs, [self.blend, self.timing, self.ticket],
                      trigger_mode="always_last", show_progress="hidden", show_progress_on=QUIET,
-                     api_name="render_blend",
-                     queue=False)  # one HTTP round trip, no queue messages: the page's wait is the render
+                     api_name="render_blend")  # queued: a queue=False event's gr.Error shows no toast
         self.new_seed.click(random_seed, None, self.seed, api_name=False)
         export_inputs = [*self.controls.inputs, self.template]
         for button, handler, name in ((self.export_pkl, self.export_as_pkl, "export_pkl"),
