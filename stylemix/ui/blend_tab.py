@@ -119,6 +119,14 @@ class BlendTab:
         return {self.blend: path, self.timing: text, self.ticket: ticket}
 
     @user_errors
+    def explain_failure(self, seed, psi, *values):
+        """After a failed main render: the user's mistake as a toast (check_class, a missing
+        pair), else a line pointing at the server log, where the cause was written."""
+        if values[0]:
+            self.controls.read(values)
+        raise gr.Error("the blend could not be rendered: the server log says why", print_exception=False)
+
+    @user_errors
     def render_parents(self, request: gr.Request, ticket, shown, seed, psi, *values):
         """base | transfer for this seed: from the cache, and only sent when they changed."""
         if not values[0] or not self.services.order.panel_turn(session_of(request), ticket, first=True):
@@ -211,7 +219,11 @@ class BlendTab:
         main = gr.on([demo.load, self.seed.change, self.psi.change, *self.controls.triggers],
                      self.render_blend, self.view_inputs, [self.blend, self.timing, self.ticket],
                      trigger_mode="always_last", show_progress="hidden", show_progress_on=QUIET,
-                     api_name="render_blend")  # queued: a queue=False event's gr.Error shows no toast
+                     api_name="render_blend", queue=False)  # one round trip, no queue messages
+        # A queue=False event's gr.Error reaches no toast, so a failed render is explained by a
+        # queued step that finds the same reason again (without rendering).
+        main.failure(self.explain_failure, self.view_inputs, None, show_progress="hidden",
+                     show_progress_on=QUIET, api_name=False)
         self.new_seed.click(random_seed, None, self.seed, api_name=False)
         export_inputs = [*self.controls.inputs, self.template]
         for button, handler, name in ((self.export_pkl, self.export_as_pkl, "export_pkl"),
