@@ -7,7 +7,7 @@ Two pairs: (a) a random 256 px config-f pair (z = w = 512, 8 mapping layers, cha
 the default pair in models/.  The app is served in this process; Debian's chromium (driven by
 Playwright) opens it, waits until every panel has drawn, then moves the lowest α slider back
 and forth.  Each move is timed in the page, from the slider's input event to the new blend image
-decoded (``performance.now()``), and is followed by one bare render of the same network in this
+loaded (``performance.now()``; a MutationObserver and the image's load event, no polling), and is followed by one bare render of the same network in this
 process (mapping + synthesis of one seed, no PNG) so both see the same background load; the page
 is left to finish its panels (grid) before the next move.  Prints the medians, the ratio to the
 bare render, the server-side figure the page shows, and the CPU work of one move: the page's
