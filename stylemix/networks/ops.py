@@ -253,8 +253,12 @@ class WeightDerived:
         self._key: tuple = ()
         self._values: dict[str, torch.Tensor] = {}
 
+    @staticmethod
+    def _storage(weight: torch.Tensor) -> tuple:
+        return weight.data_ptr(), weight.dtype, weight.device
+
     def get(self, weight: torch.Tensor, name: str, derive) -> torch.Tensor:
-        key = (weight.data_ptr(), weight.dtype, weight.device, weight._version)
+        key = (*self._storage(weight), weight._version)
         if self._weight is not weight or self._key != key:
             self._weight, self._key, self._values = weight, key, {}
         if name not in self._values:
@@ -265,8 +269,8 @@ class WeightDerived:
         """Keep what was derived although the weight's version counter moved: for a caller that
         knows it wrote only other tensors sharing that counter (views of one buffer, as the
         blend engine's parameters are)."""
-        if self._weight is weight and self._key[:3] == (weight.data_ptr(), weight.dtype, weight.device):
-            self._key = (*self._key[:3], weight._version)
+        if self._weight is weight and self._key[:3] == self._storage(weight):
+            self._key = (*self._storage(weight), weight._version)
 
     def __deepcopy__(self, memo):
         return WeightDerived()  # a copy of a module starts empty (its weight is a new tensor)
@@ -302,13 +306,16 @@ def fast_synthesis_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Ten
     x = channels_last(x) if n * x.shape[2] * x.shape[3] >= 1024 else x.contiguous()
     folded = activation in _HOMOGENEOUS  # gain moves in front of the activation
     b = bias.float() * gain if folded else bias.float()
+    # [N, O], from the weight's kept energy: no pass over the weight.
+    demod = None
+    if demodulate:
+        demod = fast_demodulation(weight, styles, derived.get(weight, "energy", weight_energy))
     if n == 1 and weight.numel() <= x[0].numel():
         # Per-sample weight, NVIDIA's order: w·s, then each output row over its own norm.
         w = weight.float() * styles.float().reshape(1, -1, 1, 1)
         scale = w.new_full([out_ch], gain if folded else 1.0)
-        if demodulate:  # each output row over its own norm, from the weight's cached energy
-            energy = derived.get(weight, "energy", weight_energy)
-            scale = scale * fast_demodulation(weight, styles, energy)[0]
+        if demod is not None:
+            scale = scale * demod[0]
         if up:  # into the transposed convolution's [I, O, k, k] layout in the same pass
             wt = torch.empty([in_ch, out_ch, *weight.shape[2:]], dtype=dtype)
             w = torch.mul(w.transpose(0, 1), scale.reshape(1, -1, 1, 1), out=wt)
@@ -316,10 +323,7 @@ def fast_synthesis_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Ten
             w = w.mul_(scale.reshape(-1, 1, 1, 1)).to(dtype)
         y = _fast_conv(x, w, b.to(dtype), up, padding, resample_filter)
     else:
-        if demodulate:
-            scale = fast_demodulation(weight, styles, derived.get(weight, "energy", weight_energy))
-        else:
-            scale = styles.new_ones([n, out_ch])
+        scale = demod if demod is not None else styles.new_ones([n, out_ch])
         if folded:
             scale = scale * gain  # [N, O]: everything that multiplies the conv output
         xs = x * styles.to(dtype)[:, :, None, None]
