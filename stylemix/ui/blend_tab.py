@@ -17,7 +17,7 @@ from ..render import MIN_SAVED_SIZE
 from .controls import Controls
 from .exports import base_is_pickle, export_blend
 from .images import PngFiles, TILE_SIZE, grid_image, render_seed
-from .services import QUIET, Services, reveal, session_of, user_errors
+from .services import QUIET, USER_ERRORS, Services, reveal, session_of, shown_error, user_errors
 
 GRID_SEEDS = 4
 GRID_FOLLOWS_UP_TO = 128  # px: up to this size the grid re-renders after every change by default
@@ -118,12 +118,15 @@ class BlendTab:
                            current.spec.describe())
         return {self.blend: path, self.timing: text, self.ticket: ticket}
 
-    @user_errors
     def explain_failure(self, seed, psi, *values):
         """After a failed main render: the user's mistake as a toast (check_class, a missing
-        pair), else a line pointing at the server log, where the cause was written."""
-        if values[0]:
-            self.controls.read(values)
+        pair), else a line pointing at the server log, where the cause was written (once, by
+        render_blend: this step logs nothing)."""
+        try:
+            if values[0]:
+                self.controls.read(values)
+        except USER_ERRORS as exc:
+            raise shown_error(exc) from None
         raise gr.Error("the blend could not be rendered: the server log says why", print_exception=False)
 
     @user_errors

@@ -27,7 +27,12 @@ USER_ERRORS = (StylemixError, OSError)
 # show_progress_on for events that show no progress: no component at all.  Gradio's page
 # re-reads every component that has ever shown an event's progress whenever any event changes
 # state (several times per slider move), so each one left in that set costs every later move.
-QUIET: list = []
+QUIET: tuple = ()
+
+
+def shown_error(exc: Exception) -> gr.Error:
+    """A user's mistake as the page shows it: its one-line reason, no traceback."""
+    return gr.Error(friendly(exc), print_exception=False)
 
 
 def user_errors(fn):
@@ -35,9 +40,8 @@ def user_errors(fn):
     shown on the page as its one-line reason and logged as one line, never as a traceback.
     Anything else is a bug and keeps Gradio's traceback."""
     def report(exc: Exception):
-        message = friendly(exc)
-        log.warning("%s: %s", fn.__name__, message)
-        return gr.Error(message, print_exception=False)
+        log.warning("%s: %s", fn.__name__, friendly(exc))
+        return shown_error(exc)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
