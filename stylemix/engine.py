@@ -49,9 +49,12 @@ class BlendEngine:
         # WeightDerived), but every view of the flat buffer shares one version counter, so any
         # write looks like a change to all of them: after a recomposition the engine vouches
         # for the weights it did not rewrite.
-        self._derived = [(e.key, module) for e in self.plan.entries if e.name.endswith(".weight")
-                         for module in [self.generator.get_submodule(e.name.rpartition(".")[0])]
-                         if isinstance(getattr(module, "derived", None), WeightDerived)]
+        self._derived = []  # (α group, layer) for every layer that keeps such tensors
+        for e in self.plan.entries:
+            module_name, _, attr = e.name.rpartition(".")
+            module = self.generator.get_submodule(module_name)
+            if attr == "weight" and isinstance(getattr(module, "derived", None), WeightDerived):
+                self._derived.append((e.key, module))
         # Unequal mapping networks are taken whole: the live one is base's, plus a copy of the
         # transfer's, each with the generator it came from (for its config).
         self._mappings = None
