@@ -5,7 +5,7 @@
 The server runs as its own process (`python app.py`), so the memory figures are the server's
 alone: its resident memory (VmRSS from /proc) is sampled every 32 answered requests. Every
 answer is compared with the library's own render for the same inputs (the page shows the
-model pixels resampled to 256 px); prints requests/s, errors, mismatches and the memory series. Traffic
+model pixels resampled to 256 px; equal up to rounding, stylemix.render.same_picture); prints requests/s, errors, mismatches and the memory series. Traffic
 stays on 127.0.0.1. `run()` (used by the short test) serves in-process instead.
 """
 
@@ -26,7 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import stylemix  # noqa: E402
-from stylemix.render import render_seeds, to_uint8  # noqa: E402
+from stylemix.render import render_seeds, same_picture, to_uint8  # noqa: E402
 from stylemix.ui import ALL_RESOLUTIONS, build_demo  # noqa: E402
 from stylemix.ui.images import shown as page_image  # noqa: E402
 
@@ -73,7 +73,7 @@ def _drive(url: str, pair, clients: int, requests: int, seed: int, rss, sample_a
                 shown = client.predict(request[0], request[1], request[2], *request[3],
                                        api_name="/render_blend")[0]
                 pixels = np.asarray(Image.open(shown))
-                ok = np.array_equal(pixels, expected_image(pair, request))
+                ok = same_picture(pixels, expected_image(pair, request))
             except Exception:
                 with lock:
                     stats["errors"] += 1

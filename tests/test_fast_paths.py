@@ -1,6 +1,7 @@
 """The CPU inference fast path (channels-last, folded modulation, in-place epilogues, bf16
 preview) computes what the plain float32 path computes."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -213,3 +214,20 @@ def test_fast_path_stands_aside_for_autograd_half_vmap_and_compile(monkeypatch):
     # Under torch.compile the plain path is traced (the engine's compile test checks the result).
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     assert not ops.fast_path_applies(x, w)
+
+
+def test_same_picture_allows_rounding_and_nothing_more():
+    from stylemix.render import same_picture
+    rng = np.random.default_rng(0)
+    a = rng.integers(1, 255, (64, 64, 3), dtype=np.uint8)
+    b = a.copy()
+    b.flat[:10] += 1                      # 10 of 12288 values one level apart: rounding
+    b.flat[10] += 2                       # (two, after a Lanczos enlargement)
+    assert same_picture(a, b)
+    c = a.copy()
+    c.flat[0] += 3                        # one value three levels apart: not rounding
+    assert not same_picture(a, c)
+    d = a.copy()
+    d.flat[:200] += 1                     # 1.6 % of values apart: another picture
+    assert not same_picture(a, d)
+    assert not same_picture(a, a[:32])    # another size
