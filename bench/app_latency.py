@@ -5,8 +5,8 @@
 Two pairs: (a) a random 256 px config-f pair (z = w = 512, 8 mapping layers, channel_base
 32768, channel_max 512, skip), built here and saved as .safetensors in a temporary folder; (b)
 the default pair in models/.  The app is served in this process; Debian's chromium (driven by
-Playwright) opens it, waits until every panel has drawn, then moves the lowest α slider back
-and forth.  Each move is timed in the page, from the slider's input event to the new blend image
+Playwright) opens it, waits until every panel has drawn, then moves the lowest α slider to a
+new value each time (never one drawn before, so no kept drawing can answer: at most 19 moves).  Each move is timed in the page, from the slider's input event to the new blend image
 loaded (``performance.now()``; a MutationObserver and the image's load event, no polling), and is followed by one bare render of the same network in this
 process (mapping + synthesis of one seed, no PNG) so both see the same background load; the page
 is left to finish its panels (grid) before the next move.  Prints the medians, the ratio to the
@@ -82,6 +82,16 @@ def config_f_256_pair(folder: Path) -> tuple[Path, Path]:
     return paths
 
 
+def fresh_values(start: float, count: int) -> list[float]:
+    """``count`` α values on the sliders' 0.05 grid, none equal to ``start`` or to each other,
+    alternating between the ends of the range (large moves, each a blend never drawn)."""
+    grid = [v for v in (round(0.05 * i, 2) for i in range(21)) if abs(v - start) > 1e-6]
+    if count > len(grid):
+        raise SystemExit(f"at most {len(grid) - 1} moves: each must go to a value not drawn before")
+    order = [grid[i // 2] if i % 2 == 0 else grid[-1 - i // 2] for i in range(len(grid))]
+    return order[:count]
+
+
 def bare_render_ms(G, seed: int) -> float:
     t = time.perf_counter()
     render_seeds(G, [seed], psi=0.7)
@@ -132,9 +142,10 @@ def measure(base: Path, transfer: Path, moves: int, label: str) -> dict:
             settle(page, "")
             selector = "[id^=alpha-] input[type=range]"
             start = float(page.locator(selector).first.input_value())
+            targets = fresh_values(start, moves + 1)
             bare_render_ms(G, 0)  # warm-up
             for i in range(moves + 1):
-                value = (1 - start) if i % 2 == 0 else start
+                value = targets[i]
                 grid_before = grid_src(page)
                 busy, cpu = browser_busy_ms(cdp), time.process_time()
                 ms = page.evaluate(MOVE_JS, [selector, value])

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from io import BytesIO
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -33,7 +35,7 @@ import app  # noqa: E402
 import stylemix  # noqa: E402
 from stylemix.ui import spec_from_sliders  # noqa: E402
 from stylemix.ui.images import shown  # noqa: E402
-from stylemix.render import render_seeds, to_uint8  # noqa: E402
+from stylemix.render import render_seeds, same_picture, to_uint8  # noqa: E402
 from conftest import FIXTURES, need_fixtures  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 900}
@@ -121,7 +123,15 @@ def slider_values(page) -> list[float]:
     return [float(v) for v in page.locator(SLIDERS).evaluate_all("els => els.map(e => e.value)")]
 
 
-def test_moving_a_slider_shows_the_librarys_blend(page, pair, tmp_path):
+def test_moving_a_slider_shows_the_librarys_blend(page, pair, tmp_path, monkeypatch):
+    """The move reaches the sliders' direct path, which draws the blend once; Gradio's event
+    for the same move takes that drawing (no second render) and the page ends on it."""
+    import stylemix.ui.blend_tab as blend_tab
+    renders, previews = [], []
+    real = blend_tab.render_seed
+    monkeypatch.setattr(blend_tab, "render_seed", lambda G, seed, psi, c, size=256:
+                        (renders.append(size) if size == 256 else None) or real(G, seed, psi, c, size))
+    page.on("response", lambda r: previews.append(r) if "stylemix/preview.png" in r.url else None)
     before = src(page, "#view-blend img")
     assert "ms** on the server" not in page.locator("#timing").inner_text()  # rendered as text
     assert "ms on the server" in page.locator("#timing").inner_text()
@@ -131,7 +141,13 @@ def test_moving_a_slider_shows_the_librarys_blend(page, pair, tmp_path):
     slider.fill(str(values[0]))
     slider.dispatch_event("change")
     after = wait_for_new(page, "#view-blend img", before)
-    assert np.array_equal(fetched(page, after), expected(pair, values))
+    assert same_picture(fetched(page, after), expected(pair, values))
+    page.wait_for_function("() => document.querySelector('#view-blend img').src.includes('gradio_api/file=')")
+    page.wait_for_timeout(500)
+    assert [r.status for r in previews] == [200]
+    assert same_picture(np.asarray(Image.open(BytesIO(previews[0].body()))), expected(pair, values))
+    assert same_picture(fetched(page, src(page, "#view-blend img")), expected(pair, values))
+    assert renders == [256]  # one render for the move, whichever path asked first
     page.wait_for_timeout(1500)
     shot = tmp_path / "app_blend_tab.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -141,8 +157,11 @@ def test_moving_a_slider_shows_the_librarys_blend(page, pair, tmp_path):
 
 
 def test_a_fast_drag_renders_the_last_state_not_every_step(page, pair, monkeypatch):
+    """A drag: the page sends its newest position to the sliders' direct path, one request at
+    a time, so the image follows the drag live; Gradio's events for the same moves take those
+    drawings instead of rendering them again; the last position wins."""
     import stylemix.ui.blend_tab as blend_tab
-    renders = []
+    renders, previews = [], []
     real = blend_tab.render_seed
 
     def counted(G, seed, psi, class_idx, size=256):
@@ -151,6 +170,8 @@ def test_a_fast_drag_renders_the_last_state_not_every_step(page, pair, monkeypat
         return real(G, seed, psi, class_idx, size)
 
     monkeypatch.setattr(blend_tab, "render_seed", counted)
+    page.on("request", lambda r: previews.append(("sent", r.url)) if "stylemix/preview.png" in r.url else None)
+    page.on("response", lambda r: previews.append((r.status, r.url)) if "stylemix/preview.png" in r.url else None)
     before = src(page, "#view-blend img")
     start = slider_values(page)[0]
     steps = [round(abs(start - 0.05 * i), 2) for i in range(1, 21)] + [0.35]  # 21 positions, ~0.35 s
@@ -160,12 +181,20 @@ def test_a_fast_drag_renders_the_last_state_not_every_step(page, pair, monkeypat
     deadline = 120
     while deadline:
         after = wait_for_new(page, "#view-blend img", before)
-        if np.array_equal(fetched(page, after), expected(pair, values)):
+        if same_picture(fetched(page, after), expected(pair, values)):
             break
         before, deadline = after, deadline - 1
-    assert np.array_equal(fetched(page, after), expected(pair, values))  # the last state wins
+    assert same_picture(fetched(page, after), expected(pair, values))  # the last state wins
     page.wait_for_timeout(2000)
-    assert 1 <= len(renders) <= len(steps) // 2, renders  # not one render per step
+    # One request at a time, each for a newer position than the one before, the last one last.
+    kinds = [kind for kind, _ in previews]
+    assert kinds[::2] == ["sent"] * (len(kinds) // 2) and all(k == 200 for k in kinds[1::2]), kinds
+    positions = [int(parse_qs(urlsplit(url).query)["n"][0]) for kind, url in previews if kind == "sent"]
+    assert positions == sorted(set(positions)) and positions[-1] == len(steps)
+    # Every render is one of the direct path's drawings, but for at most two of Gradio's own.
+    assert 1 <= len(renders) <= len(positions) + 2, (renders, positions)
+    assert len(positions) < len(steps)  # positions passed while a drawing was made are skipped
+    assert page.get_by_text("could not be rendered").count() == 0  # no event failed on the way
 
 
 def test_the_mix_tab_opens_rendered_with_the_main_sliders(page):

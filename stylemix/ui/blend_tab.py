@@ -4,7 +4,9 @@ then a grid of the next seeds; export of the blend and an animation row.
 A slider move renders one image: the parents depend only on (pair, seed, ψ, class) and come
 from :class:`~stylemix.ui.images.ParentCache`; the grid follows the main image (for models up to
 GRID_FOLLOWS_UP_TO px; larger ones draw it when asked) and is dropped as soon as a newer slider
-state arrives.
+state arrives.  α and ψ moves also reach the image through the sliders' direct path
+(:mod:`stylemix.ui.preview`), which skips the page's Gradio code; the main event then finds that
+drawing instead of rendering again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..render import MIN_SAVED_SIZE
 from .controls import Controls
 from .exports import base_is_pickle, export_blend
 from .images import PngFiles, TILE_SIZE, grid_image, render_seed
+from .preview import Drawn, Previews
 from .services import QUIET, USER_ERRORS, Services, reveal, session_of, shown_error, user_errors
 
 GRID_SEEDS = 4
@@ -62,12 +65,13 @@ class BlendTab:
         with gr.Row(equal_height=True):
             self.seed = gr.Number(value=0, precision=0, label="seed", minimum=0, scale=2)
             self.new_seed = gr.Button("random seed", scale=1)
-            self.psi = gr.Slider(0, 1.2, value=0.7, step=0.05, label="truncation ψ", scale=3)
+            self.psi = gr.Slider(0, 1.2, value=0.7, step=0.05, label="truncation ψ", scale=3, elem_id="psi")
         with gr.Row():
             self.base, self.blend, self.transfer = (
                 gr.Image(label=n, type="numpy", format="png", elem_id=f"view-{n}", height=320)
                 for n in ("base", "blend", "transfer"))
         self.timing = gr.Markdown(elem_id="timing")
+        self.previews = Previews(self.view_inputs, self.draw)  # the sliders' direct path
         with gr.Row(equal_height=True):
             self.grid = gr.Image(label=f"blend, the next {GRID_SEEDS} seeds", type="numpy", format="png",
                                  elem_id="view-grid", height=200, scale=5)
@@ -100,13 +104,12 @@ class BlendTab:
     def view_inputs(self) -> list:
         return [self.seed, self.psi, *self.controls.inputs]
 
-    @user_errors
-    def render_blend(self, request: gr.Request, seed, psi, *values):
-        """The main image: recompose the changed slices, render once, write the PNG."""
-        start = time.perf_counter()
-        if not values[0]:  # no pair loaded: the page says so in its status line
-            return {self.blend: None, self.timing: ""}
-        with self.services.order.main(session_of(request)) as ticket:
+    def draw(self, session: str | None, view: tuple, start: float) -> Drawn:
+        """One view (the values of :attr:`view_inputs`) drawn: recompose the changed slices,
+        render once, write the PNG; ``start`` (perf_counter seconds) is when the visitor's
+        request arrived."""
+        seed, psi, *values = view
+        with self.services.order.main(session):  # panels wait while it renders
             current = self.controls.read(values)
             with current.toonifier.engine.session(current.spec) as G:
                 ready = time.perf_counter()
@@ -116,7 +119,22 @@ class BlendTab:
         done = time.perf_counter()
         text = timing_text((ready - start) * 1e3, (rendered - ready) * 1e3, (done - rendered) * 1e3,
                            current.spec.describe())
-        return {self.blend: path, self.timing: text, self.ticket: ticket}
+        return Drawn(path, text, current.spec.describe())
+
+    @user_errors
+    def render_blend(self, request: gr.Request, seed, psi, *values):
+        """The main image: the drawing the sliders' direct path made for this view (or is
+        making), else drawn now."""
+        start = time.perf_counter()
+        if not values[0]:  # no pair loaded: the page says so in its status line
+            return {self.blend: None, self.timing: ""}
+        session = session_of(request)
+        drawing = self.previews.drawing(session, (seed, psi, *values), start)
+        if drawing is None:  # the page already shows a newer move; its panels follow that one
+            return gr.skip()
+        path, text = drawing
+        # The panels follow this event: its ticket is the newest, whoever drew the image.
+        return {self.blend: path, self.timing: text, self.ticket: self.services.order.stamp(session)}
 
     def explain_failure(self, seed, psi, *values):
         """After a failed main render: the user's mistake as a toast (check_class, a missing
@@ -223,6 +241,7 @@ class BlendTab:
                      self.render_blend, self.view_inputs, [self.blend, self.timing, self.ticket],
                      trigger_mode="always_last", show_progress="hidden", show_progress_on=QUIET,
                      api_name="render_blend", queue=False)  # one round trip, no queue messages
+        self.previews.wire(demo)
         # A queue=False event's gr.Error reaches no toast, so a failed render is explained by a
         # queued step that finds the same reason again (without rendering).
         main.failure(self.explain_failure, self.view_inputs, None, show_progress="hidden",

@@ -91,6 +91,13 @@ class RenderOrder:
                 self._mains -= 1
                 self._cond.notify_all()
 
+    def stamp(self, session: str | None) -> int:
+        """A ticket for a main image that is ready without a render (drawn by another path):
+        its panels are the newest, as if it had just been rendered."""
+        with self._cond:
+            ticket = self._latest[session] = self._latest.get(session, 0) + 1
+            return ticket
+
     def is_current(self, session: str | None, ticket) -> bool:
         return ticket is None or self._latest.get(session, 0) <= int(ticket)
 
