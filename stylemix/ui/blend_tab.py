@@ -115,11 +115,11 @@ class BlendTab:
                 ready = time.perf_counter()
                 image = render_seed(G, seed, psi, current.class_idx)
             rendered = time.perf_counter()
-            path = self.pngs.write(image, f"blend-{current.spec.describe()}.png")
+            label = current.spec.describe()
+            path = self.pngs.write(image, f"blend-{label}.png")
         done = time.perf_counter()
-        text = timing_text((ready - start) * 1e3, (rendered - ready) * 1e3, (done - rendered) * 1e3,
-                           current.spec.describe())
-        return Drawn(path, text, current.spec.describe())
+        text = timing_text((ready - start) * 1e3, (rendered - ready) * 1e3, (done - rendered) * 1e3, label)
+        return Drawn(path, text, label)
 
     @user_errors
     def render_blend(self, request: gr.Request, seed, psi, *values):

@@ -81,8 +81,7 @@ class RenderOrder:
     @contextmanager
     def main(self, session: str | None):
         with self._cond:
-            ticket = self._latest.get(session, 0) + 1
-            self._latest[session] = ticket
+            ticket = self._issue(session)
             self._mains += 1
         try:
             yield ticket
@@ -95,8 +94,12 @@ class RenderOrder:
         """A ticket for a main image that is ready without a render (drawn by another path):
         its panels are the newest, as if it had just been rendered."""
         with self._cond:
-            ticket = self._latest[session] = self._latest.get(session, 0) + 1
-            return ticket
+            return self._issue(session)
+
+    def _issue(self, session: str | None) -> int:
+        """The session's next ticket (the caller holds the lock)."""
+        ticket = self._latest[session] = self._latest.get(session, 0) + 1
+        return ticket
 
     def is_current(self, session: str | None, ticket) -> bool:
         return ticket is None or self._latest.get(session, 0) <= int(ticket)
