@@ -404,14 +404,19 @@ def _train_config(args) -> "TrainConfig":
     from .train import TrainConfig
     return TrainConfig(batch=args.batch, kimg=args.kimg,
                        g_lr=args.lr, d_lr=args.lr, r1_gamma=args.gamma, augment=args.augment,
-                       xflip=not args.no_xflip, seed=args.seed, snapshot_kimg=args.snapshot_kimg)
+                       xflip=not args.no_xflip, seed=args.seed, snapshot_kimg=args.snapshot_kimg,
+                       freeze_g_above=getattr(args, "freeze_g_above", None),
+                       freeze_d=getattr(args, "freeze_d", 0))
 
 
-def _run_training(trainer, ckpt: dict | None) -> None:
+def _run_training(objective, out_dir: str, ckpt: dict | None, artefact: str = "generator.safetensors") -> None:
+    """Run ``objective`` in the training loop (resuming from ``ckpt``), with a progress bar."""
+    from .train import TrainingLoop
+    loop = TrainingLoop(objective, out_dir, progress=True)
     if ckpt is not None:
-        trainer.load_state(ckpt)
-    trainer.run()
-    print(f"wrote {Path(trainer.out_dir) / 'generator.safetensors'}")
+        loop.load_state(ckpt)
+    loop.run()
+    print(f"wrote {Path(out_dir) / artefact}")
 
 
 def _resume_checkpoint(out_dir: str) -> dict | None:
@@ -422,7 +427,7 @@ def _resume_checkpoint(out_dir: str) -> dict | None:
 
 def cmd_train(args) -> None:
     from .networks.discriminator import Discriminator
-    from .train import (ImageFolder, Trainer, matching_discriminator_config,
+    from .train import (GanObjective, ImageFolder, matching_discriminator_config,
                         networks_from_checkpoint, small_generator_config)
     device = _device(args.device)
     data = ImageFolder(args.data, args.resolution)
@@ -438,8 +443,8 @@ def cmd_train(args) -> None:
         cfg.w_dim = args.w_dim or args.z_dim
         G, G_ema = Generator(cfg), None
         D = Discriminator(matching_discriminator_config(cfg))
-    trainer = Trainer(G, D, data, _train_config(args), args.output, G_ema=G_ema, device=device)
-    _run_training(trainer, ckpt)
+    _run_training(GanObjective(G, D, data, _train_config(args), G_ema=G_ema, device=device),
+                  args.output, ckpt)
 
 
 def _pretrained(path: str):
@@ -478,7 +483,7 @@ def _pretrained(path: str):
 
 
 def cmd_finetune(args) -> None:
-    from .train import ImageFolder, Trainer, networks_from_checkpoint
+    from .train import GanObjective, ImageFolder, networks_from_checkpoint
     device = _device(args.device)
     ckpt = _resume_checkpoint(args.output)
     if ckpt is not None:
@@ -489,8 +494,8 @@ def cmd_finetune(args) -> None:
     data = ImageFolder(args.data, G.img_resolution)
     for name, why in data.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
-    trainer = Trainer(G, D, data, _train_config(args), args.output, G_ema=G_ema, device=device)
-    _run_training(trainer, ckpt)
+    _run_training(GanObjective(G, D, data, _train_config(args), G_ema=G_ema, device=device),
+                  args.output, ckpt)
 
 
 def cmd_distill(args) -> None:
@@ -517,11 +522,8 @@ def cmd_distill(args) -> None:
     val = ds.TeacherPairs(val_dir, G.img_resolution) if val_dir.is_dir() else None
     if val is None:
         print(f"no held-out pairs at {val_dir}: snapshots are not scored", file=sys.stderr)
-    distiller = ds.Distiller(G, data, config, args.output, val=val, G_ema=G_ema, D=D, device=device)
-    if ckpt is not None:
-        distiller.load_state(ckpt)
-    distiller.run()
-    print(f"wrote {Path(args.output) / ds.GENERATOR_NAME}")
+    _run_training(ds.DistillObjective(G, data, config, val=val, G_ema=G_ema, D=D, device=device),
+                  args.output, ckpt)
 
 
 def _add_training_options(parser, kimg: float, augment: str) -> None:
@@ -690,6 +692,12 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("base", help="model file (.pkl/.pt/.safetensors) or a `train` output folder")
     ft.add_argument("data", help="folder of images of the new domain")
     _add_training_options(ft, kimg=30, augment="color,translation,cutout")
+    ft.add_argument("--freeze-g-above", type=int, default=None, metavar="RES",
+                    help="keep the synthesis blocks above RES px fixed, so the new domain's shape is "
+                         "learnt by the low blocks (the layer swap's structure side); resume without it "
+                         "to release them")
+    ft.add_argument("--freeze-d", type=int, default=0, metavar="N",
+                    help="keep the discriminator's first N (highest-resolution) blocks fixed (FreezeD)")
     ft.set_defaults(func=cmd_finetune)
 
     ds = sub.add_parser("distill", help="train a generator to redraw a teacher's faces for each w "

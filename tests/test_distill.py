@@ -15,6 +15,7 @@ import torch
 from stylemix.cli import main as cli
 from stylemix.errors import StylemixError
 from stylemix.networks import Generator, GeneratorConfig
+from stylemix.train import TrainingLoop
 from stylemix.train import distill as ds
 from stylemix.train.dataset import DatasetError
 
@@ -104,22 +105,22 @@ def test_read_mapping_from_safetensors_and_errors(tmp_path):
         ds.parse_channels("4-256")
 
 
-def _distiller(tmp_path, teacher, **overrides) -> ds.Distiller:
+def _distiller(tmp_path, teacher, **overrides) -> TrainingLoop:
     _write_pairs(tmp_path / "pairs" / "train", teacher, range(32))
     _write_pairs(tmp_path / "pairs" / "val", teacher, range(1000, 1008))
     settings = dict(batch=4, kimg=0.2, lr=0.01, snapshot_kimg=0.1, log_every=10, val_count=8)
     settings.update(overrides)
     G = ds.make_student(_mapping_of(teacher), 16, CHANNELS, seed=1)
-    return ds.Distiller(G, ds.TeacherPairs(tmp_path / "pairs" / "train", 16), ds.DistillConfig(**settings),
-                        tmp_path / "run", val=ds.TeacherPairs(tmp_path / "pairs" / "val", 16),
-                        log=lambda line: None)
+    objective = ds.DistillObjective(G, ds.TeacherPairs(tmp_path / "pairs" / "train", 16),
+                                    ds.DistillConfig(**settings), val=ds.TeacherPairs(tmp_path / "pairs" / "val", 16))
+    return TrainingLoop(objective, tmp_path / "run", log=lambda line: None)
 
 
 def test_distillation_learns_and_scores_held_out_pairs(tmp_path):
     teacher = _teacher()
-    d = _distiller(tmp_path, teacher)
+    d = _distiller(tmp_path, teacher).objective
     before = ds.score(d.G_ema, d.val, 8)
-    d.run()
+    TrainingLoop(d, tmp_path / "run", log=lambda line: None).run()
     after = ds.score(d.G_ema, d.val, 8)
     assert after["psnr"] > before["psnr"] + 1.0
     lines = [json.loads(line) for line in (tmp_path / "run" / ds.METRICS_NAME).read_text().splitlines()]
@@ -141,22 +142,23 @@ def test_resume_continues_exactly(tmp_path):
     G, G_ema, D = ds.networks_from_distill_checkpoint(ckpt)
     assert D is None
     config = ds.config_overrides(ds.DistillConfig(**ckpt["distill_config"]), kimg=0.16)
-    resumed = ds.Distiller(G, ds.TeacherPairs(tmp_path / "b" / "pairs" / "train", 16), config,
-                           tmp_path / "b" / "run", G_ema=G_ema, log=lambda line: None)
+    resumed = TrainingLoop(ds.DistillObjective(G, ds.TeacherPairs(tmp_path / "b" / "pairs" / "train", 16),
+                                               config, G_ema=G_ema), tmp_path / "b" / "run", log=lambda line: None)
     resumed.load_state(ckpt)
     resumed.run()
-    for a, b in zip(straight.G_ema.state_dict().values(), resumed.G_ema.state_dict().values()):
+    for a, b in zip(straight.objective.G_ema.state_dict().values(), resumed.objective.G_ema.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_adversarial_term_trains_a_discriminator(tmp_path):
-    d = _distiller(tmp_path, _teacher(), kimg=0.04, adv_weight=0.1, r1_interval=2)
+    loop = _distiller(tmp_path, _teacher(), kimg=0.04, adv_weight=0.1, r1_interval=2)
+    d = loop.objective
     assert d.D is not None
     before = [p.clone() for p in d.D.parameters()]
-    stats = d.step()
+    stats = loop.step()
     assert {"G_adv", "D_loss"} <= set(stats)
     assert any(not torch.equal(a, b) for a, b in zip(before, d.D.parameters()))
-    d.run()
+    loop.run()
     G, G_ema, D = ds.networks_from_distill_checkpoint(ds.read_distill_checkpoint(tmp_path / "run"))
     assert D is not None and torch.equal(D.state_dict()["b4.out.weight"], d.D.state_dict()["b4.out.weight"])
 
@@ -166,7 +168,7 @@ def test_distiller_refuses_mismatched_data(tmp_path):
     _write_pairs(tmp_path / "p", teacher, range(8))
     G = ds.make_student(_mapping_of(teacher), 32, {**CHANNELS, 32: 8})
     with pytest.raises(StylemixError, match="pairs are 16 px but the student makes 32 px"):
-        ds.Distiller(G, ds.TeacherPairs(tmp_path / "p", 16), ds.DistillConfig(), tmp_path / "run")
+        ds.DistillObjective(G, ds.TeacherPairs(tmp_path / "p", 16), ds.DistillConfig())
 
 
 def test_cli_distill_runs_and_resumes(tmp_path, capsys):
@@ -209,8 +211,9 @@ def test_teacher_builder_pure_parts():
 
 def test_finetune_starts_from_a_distilled_folder_and_its_discriminator(tmp_path, capsys):
     from PIL import Image
-    d = _distiller(tmp_path, _teacher(), kimg=0.008, adv_weight=0.1)
-    d.run()
+    loop = _distiller(tmp_path, _teacher(), kimg=0.008, adv_weight=0.1)
+    loop.run()
+    d = loop.objective
     style = tmp_path / "style"
     style.mkdir()
     rng = np.random.default_rng(0)

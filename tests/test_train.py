@@ -16,9 +16,9 @@ import stylemix
 from stylemix.cli import main as cli
 from stylemix.networks import Generator
 from stylemix.networks.discriminator import Discriminator
-from stylemix.train import (DatasetError, ImageFolder, Trainer, TrainConfig, diff_augment,
-                            matching_discriminator_config, networks_from_checkpoint, parse_policy,
-                            read_trainer_checkpoint, small_generator_config)
+from stylemix.train import (DatasetError, GanObjective, ImageFolder, TrainConfig, TrainingLoop,
+                            diff_augment, matching_discriminator_config, networks_from_checkpoint,
+                            parse_policy, read_trainer_checkpoint, small_generator_config)
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
@@ -38,12 +38,13 @@ def _image_folder(path: Path, count: int = 8, size: int = 16, seed: int = 0) -> 
     return path
 
 
-def _tiny_trainer(tmp_path, data, **overrides) -> Trainer:
+def _tiny_trainer(tmp_path, data, **overrides) -> TrainingLoop:
     cfg = small_generator_config(16, z_dim=8, channel_base=64, channel_max=8, mapping_layers=1)
     G, D = Generator(cfg), Discriminator(matching_discriminator_config(cfg))
     settings = dict(batch=4, kimg=0.016, snapshot_kimg=1000, augment="translation", log_every=1)
     settings.update(overrides)
-    return Trainer(G, D, data, TrainConfig(**settings), tmp_path / "run", log=lambda line: None)
+    return TrainingLoop(GanObjective(G, D, data, TrainConfig(**settings)), tmp_path / "run",
+                        log=lambda line: None)
 
 
 # --- augmentation ----------------------------------------------------------------------------
@@ -102,13 +103,14 @@ def test_image_folder_errors(tmp_path):
 def test_adversarial_step_updates_both_networks_and_ema(tmp_path):
     data = ImageFolder(_image_folder(tmp_path / "d"), 16)
     trainer = _tiny_trainer(tmp_path, data)
-    g0 = [p.clone() for p in trainer.G.parameters()]
-    d0 = [p.clone() for p in trainer.D.parameters()]
+    gan = trainer.objective
+    g0 = [p.clone() for p in gan.G.parameters()]
+    d0 = [p.clone() for p in gan.D.parameters()]
     stats = trainer.step()  # step 0 also runs R1
     assert {"G_loss", "D_loss", "R1"} <= set(stats) and all(np.isfinite(list(stats.values())))
-    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.D.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(trainer.G_ema.parameters(), trainer.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, gan.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, gan.D.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(gan.G_ema.parameters(), gan.G.parameters()))
     assert "R1" not in trainer.step()  # lazy: only every r1_interval steps
 
 
@@ -119,15 +121,15 @@ def test_checkpoint_resumes_where_it_stopped(tmp_path):
     ckpt = read_trainer_checkpoint(tmp_path / "run")
     assert ckpt is not None and ckpt["nimg"] == 12
     G, D, G_ema = networks_from_checkpoint(ckpt)
-    assert torch.equal(G_ema.synthesis.b16.torgb.weight, trainer.G_ema.synthesis.b16.torgb.weight)
-    resumed = Trainer(G, D, data, TrainConfig(batch=4, kimg=0.02, augment="translation"),
-                      tmp_path / "run", G_ema=G_ema, log=lambda line: None)
+    assert torch.equal(G_ema.synthesis.b16.torgb.weight, trainer.objective.G_ema.synthesis.b16.torgb.weight)
+    resumed = TrainingLoop(GanObjective(G, D, data, TrainConfig(batch=4, kimg=0.02, augment="translation"),
+                                        G_ema=G_ema), tmp_path / "run", log=lambda line: None)
     resumed.load_state(ckpt)
     assert resumed.state.nimg == 12 and resumed.state.step == 3
     resumed.run()
     assert resumed.state.nimg == 20
     shipped = stylemix.load_generator(tmp_path / "run" / "generator.safetensors")
-    assert torch.equal(shipped.synthesis.b16.torgb.weight, resumed.G_ema.synthesis.b16.torgb.weight)
+    assert torch.equal(shipped.synthesis.b16.torgb.weight, resumed.objective.G_ema.synthesis.b16.torgb.weight)
     assert (tmp_path / "run" / "samples.png").is_file()
 
 
@@ -235,3 +237,36 @@ def test_emoji_builder_finds_eyes_and_puts_them_where_ffhq_has_them():
     # a glyph whose eyes are not found takes its family's median
     renders = {"1f468": rgba, "1f468-1f3fb": _two_eyes((90, 110), (170, 150))}
     assert np.allclose(heads.eyes_by_glyph(renders)["1f468-1f3fb"], [90, 130, 170, 130], atol=0.5)
+
+
+def test_frozen_blocks_stay_put_and_the_rest_trains(tmp_path):
+    data = ImageFolder(_image_folder(tmp_path / "d"), 16)
+    trainer = _tiny_trainer(tmp_path, data, freeze_g_above=8, freeze_d=1)
+    gan = trainer.objective
+    g0 = {k: v.clone() for k, v in gan.G.synthesis.named_parameters()}
+    d0 = {k: v.clone() for k, v in gan.D.named_parameters()}
+    trainer.step()
+    trainer.step()
+    moved = {k for k, v in gan.G.synthesis.named_parameters() if not torch.equal(v, g0[k])}
+    assert moved and all(k.startswith(("b4.", "b8.")) for k in moved)
+    assert not any(k.startswith("b16.") for k in moved)
+    d_moved = {k for k, v in gan.D.named_parameters() if not torch.equal(v, d0[k])}
+    assert d_moved and not any(k.startswith("b16.") for k in d_moved)
+    with pytest.raises(stylemix.StylemixError, match="--freeze-g-above 12 is not one of"):
+        _tiny_trainer(tmp_path, data, freeze_g_above=12)
+
+
+def test_checkpoints_written_before_the_shared_loop_still_resume(tmp_path):
+    """The trainer used to keep its history as a list; the loop reads both layouts."""
+    data = ImageFolder(_image_folder(tmp_path / "d"), 16)
+    trainer = _tiny_trainer(tmp_path, data, kimg=0.008)
+    trainer.run()
+    ckpt = read_trainer_checkpoint(tmp_path / "run")
+    ckpt["history"] = [{"kimg": 0.004, "G_loss": 0.7}, {"kimg": 0.008, "G_loss": 0.6}]
+    G, D, G_ema = networks_from_checkpoint(ckpt)
+    resumed = TrainingLoop(GanObjective(G, D, data, TrainConfig(batch=4, kimg=0.012, augment="")),
+                           tmp_path / "run", log=lambda line: None)
+    resumed.load_state(ckpt)
+    assert resumed.state.history[1]["G_loss"] == 0.6 and resumed.state.nimg == 8
+    resumed.run()
+    assert read_trainer_checkpoint(tmp_path / "run")["nimg"] == 12

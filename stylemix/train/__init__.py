@@ -1,10 +1,14 @@
-"""Training and fine-tuning StyleGAN2 generators (how the default pair was made)."""
+"""Training: one resumable loop (:mod:`.loop`) and the objectives that plug into it —
+adversarial training / fine-tuning (:mod:`.gan`), distillation from a teacher (:mod:`.distill`)
+and the latent encoder (:mod:`.encoder`)."""
 
 from .augment import diff_augment, parse_policy
-from .dataset import DatasetError, ImageFolder
-from .loop import (Trainer, TrainConfig, matching_discriminator_config, networks_from_checkpoint,
-                   read_trainer_checkpoint, small_generator_config)
+from .dataset import DatasetError, ImageFolder, TeacherPairs
+from .gan import (GanObjective, TrainConfig, matching_discriminator_config, networks_from_checkpoint,
+                  read_trainer_checkpoint, small_generator_config)
+from .loop import LoopConfig, Objective, Phase, TrainingLoop, read_checkpoint
 
-__all__ = ["DatasetError", "ImageFolder", "Trainer", "TrainConfig", "diff_augment",
+__all__ = ["DatasetError", "GanObjective", "ImageFolder", "LoopConfig", "Objective", "Phase",
+           "TeacherPairs", "TrainConfig", "TrainingLoop", "diff_augment",
            "matching_discriminator_config", "networks_from_checkpoint", "parse_policy",
-           "read_trainer_checkpoint", "small_generator_config"]
+           "read_checkpoint", "read_trainer_checkpoint", "small_generator_config"]

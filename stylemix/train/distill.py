@@ -9,103 +9,33 @@ optionally the trainer's adversarial loss (non-saturating, lazy R1) for sharpnes
 teacher's images as the reals — the recipe of MobileStyleGAN (Belousov 2021) minus its
 perceptual term.
 
-Pairs are stored by ``tools/build_ffhq_teacher.py`` as ``chunk_*.npz`` files (``w`` (N, w_dim)
-float32, ``img`` (N, C, R, R) uint8); a held-out folder of the same kind scores every snapshot
-(PSNR and SSIM at the model's resolution). Checkpoints hold only tensors and numbers, read back
-with weights-only loading; running the same command again resumes, and picks up chunks the data
-builder has added since.
+Pairs are :class:`~.dataset.TeacherPairs`; a held-out folder of the same kind scores every
+snapshot (PSNR and SSIM at the model's resolution). The objective runs in the shared
+:class:`~.loop.TrainingLoop`: running the same command again resumes, and picks up chunks the
+data builder has added since.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import ModelLoadError, StylemixError
 from ..formats import native
-from ..io import atomic_write
 from ..networks import Generator, GeneratorConfig
 from ..networks.discriminator import Discriminator, DiscriminatorConfig
 from ..project import multiscale_ssim_loss, psnr, ssim
-from .dataset import DatasetError
+from .adversarial import discriminator_loss, ema_beta, generator_loss, lazy_adam, r1_gamma, update_ema
+from .dataset import DatasetError, TeacherPairs, box_downsample  # noqa: F401  (box_downsample: public here too)
+from .gan import GENERATOR_NAME, matching_discriminator_config
+from .loop import METRICS_NAME, LoopConfig, Objective, Phase, RunState, read_checkpoint  # noqa: F401
 
 CHECKPOINT_TAG = "stylemix-distill"
-CHECKPOINT_VERSION = 1
-CHECKPOINT_NAME = "checkpoint.pt"
-GENERATOR_NAME = "generator.safetensors"
-METRICS_NAME = "metrics.jsonl"
-
-
-# --- data ----------------------------------------------------------------------------------
-def box_downsample(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """(N, C, H, H) → (N, C, R, R) by averaging each (H/R)² block: the box filter the pairs
-    were made with, so downsampling composes exactly."""
-    size = images.shape[-1]
-    if size == resolution:
-        return images
-    if size % resolution:
-        raise DatasetError(f"pairs are {size} px, which does not box-downsample to {resolution} px")
-    return F.avg_pool2d(images, size // resolution)
-
-
-class TeacherPairs:
-    """Every ``chunk_*.npz`` of a folder: ``w`` (N, w_dim) float32 and ``img`` uint8 (N, C, R, R)
-    at ``resolution`` (box-downsampled on load when stored larger). ``refresh`` adds chunks
-    written since the last look, so training can start while the data builder runs."""
-
-    def __init__(self, folder: str | os.PathLike, resolution: int):
-        self.folder, self.resolution = Path(folder), int(resolution)
-        if not self.folder.is_dir():
-            raise DatasetError(f"no such folder of teacher pairs: {self.folder}")
-        self._loaded: list[str] = []
-        self.w = torch.zeros(0)
-        self.images = torch.zeros(0, dtype=torch.uint8)
-        self.refresh()
-        if not len(self):
-            raise DatasetError(f"{self.folder} holds no chunk_*.npz teacher pairs")
-
-    def refresh(self) -> int:
-        """Load chunks not seen yet; returns how many pairs were added."""
-        new = [p for p in sorted(self.folder.glob("chunk_*.npz")) if p.name not in self._loaded
-               and not p.name.endswith(".tmp.npz")]
-        ws, images = [self.w] if len(self._loaded) else [], [self.images] if len(self._loaded) else []
-        added = 0
-        for path in new:
-            try:
-                with np.load(path, allow_pickle=False) as chunk:
-                    w = torch.from_numpy(chunk["w"].astype(np.float32))
-                    img = torch.from_numpy(chunk["img"])
-            except (OSError, ValueError, KeyError) as exc:
-                raise DatasetError(f"{path.name} is not a teacher-pair chunk ({exc})") from None
-            if img.dtype != torch.uint8 or img.ndim != 4 or w.ndim != 2 or len(w) != len(img):
-                raise DatasetError(f"{path.name}: expected w (N, w_dim) and uint8 img (N, C, R, R)")
-            img = box_downsample(img.float(), self.resolution).round().to(torch.uint8)
-            ws.append(w)
-            images.append(img)
-            self._loaded.append(path.name)
-            added += len(w)
-        if added:
-            self.w, self.images = torch.cat(ws), torch.cat(images)
-        return added
-
-    def __len__(self) -> int:
-        return len(self.w)
-
-    def batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(w (size, w_dim), images in [-1, 1]) drawn at random. Never flipped: a mirrored face
-        is not the teacher's image for that w."""
-        idx = torch.randint(len(self), (size,), generator=generator)
-        return self.w[idx], self.images[idx].float().div(127.5).sub(1)
 
 
 # --- student ---------------------------------------------------------------------------------
@@ -171,7 +101,7 @@ def parse_channels(text: str) -> dict[int, int]:
 
 # --- training ----------------------------------------------------------------------------------
 @dataclass
-class DistillConfig:
+class DistillConfig(LoopConfig):
     batch: int = 8
     kimg: float = 100.0
     lr: float = 0.002
@@ -183,21 +113,12 @@ class DistillConfig:
     r1_gamma: float | None = None   # None: 0.0002 · res² / batch
     r1_interval: int = 16
     ema_kimg: float = 2.0
-    seed: int = 0
     snapshot_kimg: float = 5.0
     log_every: int = 25
     val_count: int = 64             # held-out pairs scored at each snapshot
 
     def gamma_for(self, resolution: int) -> float:
-        return self.r1_gamma if self.r1_gamma is not None else 0.0002 * resolution ** 2 / self.batch
-
-
-@dataclass
-class DistillState:
-    nimg: int = 0
-    step: int = 0
-    seconds: float = 0.0
-    history: list = field(default_factory=list)
+        return r1_gamma(resolution, self.batch, self.r1_gamma)
 
 
 @torch.no_grad()
@@ -217,13 +138,15 @@ def score(G: Generator, pairs: TeacherPairs, count: int, batch: int = 16) -> dic
     return {"psnr": p_sum / n, "ssim": s_sum / n}
 
 
-class Distiller:
-    """Student G (synthesis trained, mapping frozen), its EMA, and optionally a discriminator."""
+class DistillObjective(Objective):
+    """Student G (synthesis trained, mapping frozen) against the teacher's image for each w;
+    phases G (L1 + multi-scale SSIM, + adversarial once on) and D (only while adversarial)."""
+
+    tag, config_key = CHECKPOINT_TAG, "distill_config"
 
     def __init__(self, G: Generator, data: TeacherPairs, config: DistillConfig,
-                 out_dir: str | os.PathLike, val: TeacherPairs | None = None,
-                 G_ema: Generator | None = None, D: Discriminator | None = None,
-                 device: str = "cpu", log: Callable[[str], None] = print):
+                 val: TeacherPairs | None = None, G_ema: Generator | None = None,
+                 D: Discriminator | None = None, device: str = "cpu"):
         if data.resolution != G.img_resolution:
             raise StylemixError(f"pairs are {data.resolution} px but the student makes {G.img_resolution} px")
         if data.w.shape[1] != G.w_dim:
@@ -233,8 +156,7 @@ class Distiller:
                                 f"{G.img_channels}")
         if config.adv_weight > 0 and config.batch % 4:
             raise StylemixError("with the adversarial term, batch must be a multiple of 4")
-        self.config, self.data, self.val, self.device, self.log = config, data, val, device, log
-        self.out_dir = Path(out_dir)
+        self.config, self.data, self.val, self.device = config, data, val, device
         self.G = G.to(device).train().requires_grad_(False)
         self.G_ema = (G_ema if G_ema is not None else copy.deepcopy(G)).to(device).eval()
         self.G_ema.requires_grad_(False)
@@ -242,183 +164,100 @@ class Distiller:
         self.G_opt = torch.optim.Adam(self.G.synthesis.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=1e-8)
         self.D = D
         if config.adv_weight > 0 and self.D is None:
-            from .loop import matching_discriminator_config
             self.D = Discriminator(matching_discriminator_config(G.config))
+        self.D_opt = None
         if self.D is not None:
             self.D = self.D.to(device).train().requires_grad_(False)
-            ratio = config.r1_interval / (config.r1_interval + 1)
-            self.D_opt = torch.optim.Adam(self.D.parameters(), lr=config.d_lr * ratio,
-                                          betas=(0.0, 0.99 ** ratio), eps=1e-8)
+            self.D_opt = lazy_adam(self.D.parameters(), config.d_lr, config.r1_interval)
         self.gamma = config.gamma_for(G.img_resolution)
-        self.state = DistillState()
-        self.rng = torch.Generator().manual_seed(config.seed)
+        self._fake = self._real = None
+
+    def networks(self):
+        return {"G": self.G, "G_ema": self.G_ema, **({"D": self.D} if self.D is not None else {})}
+
+    def optimizers(self):
+        return {"G": self.G_opt, **({"D": self.D_opt} if self.D is not None else {})}
+
+    def _adversarial(self, state: RunState) -> bool:
+        cfg = self.config
+        return self.D is not None and cfg.adv_weight > 0 and state.nimg >= cfg.adv_start_kimg * 1000
+
+    def phases(self, state):
+        G = [Phase("G", self.G.synthesis, self.G_opt)]
+        return G + [Phase("D", self.D, self.D_opt)] if self._adversarial(state) else G
+
+    def describe(self) -> str:
+        cfg = self.config
+        return (f"distilling into {self.G.img_resolution} px on {len(self.data)} teacher pairs"
+                + (f", adversarial ×{cfg.adv_weight:g} from {cfg.adv_start_kimg:g} kimg" if cfg.adv_weight else ""))
 
     def _ws(self, w: torch.Tensor) -> torch.Tensor:
         return w.to(self.device)[:, None].repeat(1, self.G.num_ws, 1)
 
-    def _adversarial(self) -> bool:
+    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator) -> dict[str, float]:
         cfg = self.config
-        return self.D is not None and cfg.adv_weight > 0 and self.state.nimg >= cfg.adv_start_kimg * 1000
-
-    def step(self) -> dict[str, float]:
-        """One step: G on L1 + multi-scale SSIM (+ adversarial), then D when adversarial."""
-        cfg = self.config
-        w, target = self.data.batch(cfg.batch, self.rng)
+        if phase == "D":  # on the fakes the G phase of this step drew
+            with_r1 = self.gamma > 0 and state.step % cfg.r1_interval == 0
+            loss, stats = discriminator_loss(self.D, self._fake, self._real, self.gamma,
+                                             cfg.r1_interval, with_r1)
+            loss.backward()
+            self._fake = self._real = None
+            return stats
+        w, target = self.data.batch(cfg.batch, rng)
         target = target.to(self.device)
-        self.G.synthesis.requires_grad_(True)
         img = self.G.synthesis(self._ws(w), noise_mode="const")
         l1 = (img - target).abs().mean()
         structure = multiscale_ssim_loss(img, target)
         loss = cfg.l1_weight * l1 + cfg.ssim_weight * structure
         stats = {"L1": l1.item(), "1-SSIM": structure.item()}
-        adversarial = self._adversarial()
-        if adversarial:
-            g_adv = F.softplus(-self.D(img)).mean()
+        if self._adversarial(state):
+            g_adv = generator_loss(self.D(img))
             loss = loss + cfg.adv_weight * g_adv
             stats["G_adv"] = g_adv.item()
-        self.G_opt.zero_grad(set_to_none=True)
+            self._fake, self._real = img.detach(), target
         loss.backward()
-        self.G_opt.step()
-        self.G.synthesis.requires_grad_(False)
-        if adversarial:
-            stats.update(self._d_step(img.detach(), target))
-        self.state.nimg += cfg.batch
-        self.state.step += 1
-        self._update_ema()
         return stats
 
-    def _d_step(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+    def end_step(self, state: RunState) -> None:
         cfg = self.config
-        self.D.requires_grad_(True)
-        do_r1 = self.gamma > 0 and self.state.step % cfg.r1_interval == 0
-        real = real.detach().requires_grad_(do_r1)
-        real_logits = self.D(real)
-        d_loss = F.softplus(self.D(fake)).mean() + F.softplus(-real_logits).mean()
-        stats = {}
-        if do_r1:
-            grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-            r1 = grad.square().sum(dim=[1, 2, 3]).mean()
-            d_loss = d_loss + r1 * (self.gamma / 2) * cfg.r1_interval
-            stats["R1"] = r1.item()
-        self.D_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.D_opt.step()
-        self.D.requires_grad_(False)
-        stats["D_loss"] = d_loss.item()
-        return stats
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        ema_nimg = min(self.config.ema_kimg * 1000, self.state.nimg * 0.05 + 1)
-        beta = 0.5 ** (self.config.batch / ema_nimg)
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            p_ema.lerp_(p, 1 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)
-
-    def run(self, stop: Callable[[], bool] | None = None) -> Generator:
-        """Train to ``config.kimg``: log, and at every snapshot score, checkpoint and refresh data."""
-        cfg = self.config
-        total = int(cfg.kimg * 1000)
-        next_snapshot = (self.state.nimg // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
-        self.log(f"distilling into {self.G.img_resolution} px on {len(self.data)} teacher pairs from "
-                 f"{self.state.nimg / 1000:.1f} to {cfg.kimg:g} kimg (batch {cfg.batch}"
-                 + (f", adversarial ×{cfg.adv_weight:g} from {cfg.adv_start_kimg:g} kimg" if cfg.adv_weight else "")
-                 + ")")
-        tick_start, tick_img, sums = time.perf_counter(), self.state.nimg, {}
-        while self.state.nimg < total:
-            if stop is not None and stop():
-                break
-            start = time.perf_counter()
-            for k, v in self.step().items():
-                sums.setdefault(k, []).append(v)
-            self.state.seconds += time.perf_counter() - start
-            if self.state.step % cfg.log_every == 0:
-                sec_per_kimg = (time.perf_counter() - tick_start) / max(self.state.nimg - tick_img, 1) * 1000
-                self.log(f"kimg {self.state.nimg / 1000:7.2f}/{cfg.kimg:g}  {sec_per_kimg:6.1f} s/kimg  "
-                         + "  ".join(f"{k} {sum(v) / len(v):.4f}" for k, v in sums.items()))
-                tick_start, tick_img, sums = time.perf_counter(), self.state.nimg, {}
-            if self.state.nimg >= next_snapshot:
-                self.save()
-                next_snapshot += int(cfg.snapshot_kimg * 1000)
-                added = self.data.refresh()
-                if added:
-                    self.log(f"{added} new teacher pairs: {len(self.data)} in all")
-        if not self.state.history or self.state.history[-1]["kimg"] != self.state.nimg / 1000:
-            self.save()
-        return self.G_ema
+        update_ema(self.G_ema, self.G, ema_beta(cfg.batch, state.nimg, cfg.ema_kimg))
 
     # --- snapshots ---------------------------------------------------------------------------
-    def save(self) -> None:
-        """checkpoint.pt, generator.safetensors (G_ema), samples.png and a metrics line."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        entry = {"kimg": self.state.nimg / 1000, "seconds": round(self.state.seconds, 1),
-                 "pairs": len(self.data)}
-        if self.val is not None:
-            entry.update({f"val_{k}": round(v, 4) for k, v in
-                          score(self.G_ema, self.val, self.config.val_count).items()})
-        self.state.history.append(entry)
-        ckpt = {
-            "format": CHECKPOINT_TAG, "version": CHECKPOINT_VERSION,
-            "G_config": self.G.config.to_dict(), "distill_config": dataclasses.asdict(self.config),
-            "G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "G_opt": self.G_opt.state_dict(),
-            "nimg": self.state.nimg, "step": self.state.step, "seconds": self.state.seconds,
-            "history": json.dumps(self.state.history), "rng": self.rng.get_state(),
-        }
-        if self.D is not None:
-            ckpt.update({"D_config": dataclasses.asdict(self.D.config), "D": self.D.state_dict(),
-                         "D_opt": self.D_opt.state_dict()})
-        with atomic_write(self.out_dir / CHECKPOINT_NAME) as tmp:
-            torch.save(ckpt, tmp)
-        native.save(self.G_ema, self.out_dir / GENERATOR_NAME)
-        with open(self.out_dir / METRICS_NAME, "a") as f:
-            f.write(json.dumps(entry) + "\n")
-        self._save_samples()
-        self.log("snapshot " + "  ".join(f"{k} {v}" for k, v in entry.items()))
+    def evaluate(self) -> dict[str, float]:
+        if self.val is None:
+            return {"pairs": len(self.data)}
+        held_out = score(self.G_ema, self.val, self.config.val_count)
+        return {"pairs": len(self.data), **{f"val_{k}": v for k, v in held_out.items()}}
 
-    def _save_samples(self, count: int = 8) -> None:
-        """samples.png: held-out teacher faces (top row) over the student's (bottom row)."""
+    def checkpoint_extras(self) -> dict:
+        extras = {"G_config": self.G.config.to_dict()}
+        if self.D is not None:
+            extras["D_config"] = dataclasses.asdict(self.D.config)
+        return extras
+
+    def write_artifacts(self, out_dir: Path) -> None:
+        """generator.safetensors (G_ema) and samples.png: held-out teacher faces (top row) over
+        the student's drawings of the same w (bottom row)."""
         from ..render import make_grid, save_png, to_uint8
+        native.save(self.G_ema, out_dir / GENERATOR_NAME)
         source = self.val if self.val is not None else self.data
-        w = source.w[:count].to(self.device)
+        w = source.w[:8].to(self.device)
         with torch.no_grad():
             student = self.G_ema.synthesis(self._ws(w), noise_mode="const")
-        teacher = source.images[:count].float().div(127.5).sub(1)
+        teacher = source.images[:8].float().div(127.5).sub(1)
         images = to_uint8(torch.cat([teacher, student.cpu()]))
-        save_png(make_grid(images, columns=len(w)), self.out_dir / "samples.png",
+        save_png(make_grid(images, columns=len(w)), out_dir / "samples.png",
                  scale=max(1, 128 // self.G.img_resolution))
 
-    def load_state(self, ckpt: dict) -> None:
-        """Continue from a checkpoint: optimiser moments and progress come from it, learning
-        rates from this run's config (so a resumed command can change them)."""
-        self.G_opt.load_state_dict(ckpt["G_opt"])
-        for group in self.G_opt.param_groups:
-            group["lr"] = self.config.lr
-        if self.D is not None and "D_opt" in ckpt:
-            self.D_opt.load_state_dict(ckpt["D_opt"])
-            ratio = self.config.r1_interval / (self.config.r1_interval + 1)
-            for group in self.D_opt.param_groups:
-                group["lr"] = self.config.d_lr * ratio
-        self.state = DistillState(nimg=int(ckpt["nimg"]), step=int(ckpt["step"]),
-                                  seconds=float(ckpt["seconds"]), history=json.loads(ckpt["history"]))
-        self.rng.set_state(ckpt["rng"])
+    def after_snapshot(self) -> str | None:
+        added = self.data.refresh()
+        return f"{added} new teacher pairs: {len(self.data)} in all" if added else None
 
 
 def read_distill_checkpoint(out_dir: str | os.PathLike) -> dict | None:
     """The checkpoint in ``out_dir`` if it is a distillation checkpoint, else None
     (weights-only loading: nothing in it can run)."""
-    path = Path(out_dir) / CHECKPOINT_NAME
-    if not path.is_file():
-        return None
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (corrupt or hostile: never fall back to unsafe loading)
-        raise ModelLoadError(f"cannot read {path}: {str(exc).splitlines()[0][:120]}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_TAG:
-        return None
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise ModelLoadError(f"distillation checkpoint version {ckpt.get('version')!r} is not {CHECKPOINT_VERSION}")
-    return ckpt
+    return read_checkpoint(out_dir, CHECKPOINT_TAG)
 
 
 def networks_from_distill_checkpoint(ckpt: dict):
@@ -443,6 +282,6 @@ def config_overrides(config: DistillConfig, **changes) -> DistillConfig:
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
 
 
-__all__ = ["DistillConfig", "Distiller", "TeacherPairs", "box_downsample", "make_student",
+__all__ = ["DistillConfig", "DistillObjective", "TeacherPairs", "box_downsample", "make_student",
            "networks_from_distill_checkpoint", "parse_channels", "read_distill_checkpoint",
            "read_mapping", "score", "student_config", "config_overrides"]

@@ -1,0 +1,215 @@
+"""The adversarial objective: StyleGAN2 trained from scratch, or fine-tuned on a new domain
+(the paper's step 2, "transfer learning"), in the shared :class:`~.loop.TrainingLoop`.
+
+Non-saturating logistic loss, lazy R1 on reals, style mixing, the EMA of G (the generator you
+ship) and DiffAugment on everything D sees. Path-length regularisation is left out: it costs a
+second generator pass per step, which matters on a CPU, and blends do not need it.
+
+For fine-tuning, two freezes move *where* the new domain is learnt (both off by default):
+``freeze_g_above`` keeps the synthesis blocks above a resolution (and their toRGB) fixed, so the
+change of shape can only be made by the low blocks — the layer-swap's structure side — and
+``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import ModelLoadError, StylemixError
+from ..formats import native
+from ..networks import Generator, GeneratorConfig
+from ..networks.discriminator import Discriminator, DiscriminatorConfig
+from .adversarial import discriminator_loss, ema_beta, generator_loss, lazy_adam, r1_gamma, update_ema
+from .augment import diff_augment, parse_policy
+from .dataset import ImageFolder
+from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
+
+CHECKPOINT_TAG = "stylemix-trainer"
+GENERATOR_NAME = "generator.safetensors"
+
+
+@dataclass
+class TrainConfig(LoopConfig):
+    """Adversarial settings; the defaults suit 64-256 px on a few thousand images or fewer."""
+    batch: int = 16
+    kimg: float = 100.0
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    r1_gamma: float | None = None       # None: StyleGAN2-ADA's heuristic 0.0002 * res² / batch
+    r1_interval: int = 16
+    style_mixing: float = 0.9
+    ema_kimg: float | None = None       # None: batch * 10 / 32
+    ema_rampup: float | None = 0.05
+    augment: str = "color,translation,cutout"
+    xflip: bool = True
+    freeze_g_above: int | None = None   # synthesis blocks above this resolution stay fixed
+    freeze_d: int = 0                   # D's first (highest-resolution) blocks that stay fixed
+    snapshot_kimg: float = 10.0
+    log_every: int = 20
+
+    def gamma_for(self, resolution: int) -> float:
+        return r1_gamma(resolution, self.batch, self.r1_gamma)
+
+
+def small_generator_config(resolution: int, z_dim: int = 128, channel_base: int = 4096,
+                           channel_max: int = 128, mapping_layers: int = 2) -> GeneratorConfig:
+    """A generator small enough to train and render on a CPU."""
+    return GeneratorConfig(z_dim=z_dim, c_dim=0, w_dim=z_dim, img_resolution=resolution,
+                           mapping_layers=mapping_layers, channel_base=channel_base,
+                           channel_max=channel_max)
+
+
+def matching_discriminator_config(g: GeneratorConfig) -> DiscriminatorConfig:
+    """A resnet D as wide as G at each resolution (from G's explicit channel table when it has
+    one: as many feature maps as G at the top, doubling per halving, capped at G's widest)."""
+    base, cap = g.channel_base, g.channel_max
+    if g.channels:
+        base, cap = g.channels[g.img_resolution] * g.img_resolution, max(g.channels.values())
+    return DiscriminatorConfig(c_dim=0, img_resolution=g.img_resolution, img_channels=g.img_channels,
+                               channel_base=base, channel_max=cap)
+
+
+def frozen_generator_parameters(G: Generator, above: int | None) -> tuple[torch.nn.Parameter, ...]:
+    """Synthesis parameters of the blocks ``b{r}`` with r > ``above`` (None: nothing)."""
+    if above is None:
+        return ()
+    return tuple(p for name, p in G.synthesis.named_parameters()
+                 if name.startswith("b") and int(name[1:].split(".")[0]) > above)
+
+
+def frozen_discriminator_parameters(D: Discriminator, count: int) -> tuple[torch.nn.Parameter, ...]:
+    """Parameters of D's ``count`` highest-resolution blocks (FreezeD)."""
+    if count <= 0:
+        return ()
+    blocks = sorted({int(name.split(".")[0][1:]) for name, _ in D.named_parameters()
+                     if name.startswith("b") and name.split(".")[0][1:].isdigit()}, reverse=True)
+    keep = {f"b{r}." for r in blocks[:count]}
+    return tuple(p for name, p in D.named_parameters() if any(name.startswith(k) for k in keep))
+
+
+class GanObjective(Objective):
+    """G against D on an image folder; the phases are G (make D call fakes real) and D (fakes
+    low, reals high, R1 on reals every ``r1_interval`` steps)."""
+
+    tag, config_key = CHECKPOINT_TAG, "train_config"
+
+    def __init__(self, G: Generator, D: Discriminator, data: ImageFolder, config: TrainConfig,
+                 G_ema: Generator | None = None, device: str = "cpu"):
+        if G.config.c_dim:
+            raise StylemixError("training conditional generators is not supported")
+        if data.resolution != G.img_resolution:
+            raise StylemixError(f"data is {data.resolution} px but the generator makes "
+                                f"{G.img_resolution} px")
+        if config.batch % 4:
+            raise StylemixError("batch must be a multiple of 4 (minibatch-stddev groups of 4)")
+        if config.freeze_g_above is not None and config.freeze_g_above not in G.synthesis.block_resolutions:
+            raise StylemixError(f"--freeze-g-above {config.freeze_g_above} is not one of the generator's "
+                                f"resolutions {list(G.synthesis.block_resolutions)}")
+        self.config, self.data, self.device = config, data, device
+        self.policy = parse_policy(config.augment)
+        self.G = G.to(device).train().requires_grad_(False)
+        self.D = D.to(device).train().requires_grad_(False)
+        self.G_ema = (G_ema if G_ema is not None else copy.deepcopy(G)).to(device).eval()
+        self.G_ema.requires_grad_(False)
+        self.G_ema.source, self.G_ema.blend_info = None, None
+        self.G_opt = torch.optim.Adam(self.G.parameters(), lr=config.g_lr, betas=(0.0, 0.99), eps=1e-8)
+        self.D_opt = lazy_adam(self.D.parameters(), config.d_lr, config.r1_interval)
+        self.gamma = config.gamma_for(G.img_resolution)
+        self._phases = [Phase("G", self.G, self.G_opt, frozen_generator_parameters(self.G, config.freeze_g_above)),
+                        Phase("D", self.D, self.D_opt, frozen_discriminator_parameters(self.D, config.freeze_d))]
+        torch.manual_seed(config.seed)
+
+    def networks(self):
+        return {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+
+    def optimizers(self):
+        return {"G": self.G_opt, "D": self.D_opt}
+
+    def phases(self, state):
+        return self._phases
+
+    def describe(self) -> str:
+        cfg = self.config
+        frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
+                          f", D's first {cfg.freeze_d} blocks frozen" if cfg.freeze_d else ""])
+        return (f"training {self.G.img_resolution} px on {len(self.data)} images (R1 gamma "
+                f"{self.gamma:g}, augment '{cfg.augment or 'none'}'{frozen})")
+
+    # --- losses ---------------------------------------------------------------------------
+    def _latents(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, self.G.z_dim, generator=rng).to(self.device)
+        ws = self.G.mapping(z)
+        if self.config.style_mixing > 0 and ws.shape[1] > 1:
+            z2 = torch.randn(n, self.G.z_dim, generator=rng).to(self.device)
+            ws2 = self.G.mapping(z2)
+            mix = torch.rand(n, generator=rng) < self.config.style_mixing
+            cut = torch.randint(1, ws.shape[1], (n,), generator=rng)
+            layer = torch.arange(ws.shape[1]).view(1, -1)
+            take2 = (mix.view(-1, 1) & (layer >= cut.view(-1, 1))).to(self.device)
+            ws = torch.where(take2.unsqueeze(-1), ws2, ws)
+        return ws
+
+    def _d(self, img: torch.Tensor) -> torch.Tensor:
+        return self.D(diff_augment(img, self.policy) if self.policy else img)
+
+    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator) -> dict[str, float]:
+        n = self.config.batch
+        if phase == "G":
+            ws = self._latents(n, rng)
+            loss = generator_loss(self._d(self.G.synthesis(ws, noise_mode="random")))
+            loss.backward()
+            with torch.no_grad():  # track the mean w for truncation, as NVIDIA's mapping does
+                self.G.mapping.w_avg.lerp_(ws[:, 0].mean(0), 1 - 0.995)
+            return {"G_loss": loss.item()}
+        with torch.no_grad():
+            fake = self.G.synthesis(self._latents(n, rng), noise_mode="random")
+        real = self.data.batch(n, rng, self.config.xflip).to(self.device)
+        with_r1 = self.gamma > 0 and state.step % self.config.r1_interval == 0
+        loss, stats = discriminator_loss(self._d, fake, real, self.gamma, self.config.r1_interval, with_r1)
+        loss.backward()
+        return stats
+
+    def end_step(self, state: RunState) -> None:
+        cfg = self.config
+        half_life = cfg.ema_kimg if cfg.ema_kimg is not None else cfg.batch * 10 / 32
+        update_ema(self.G_ema, self.G, ema_beta(cfg.batch, state.nimg, half_life, cfg.ema_rampup))
+
+    # --- snapshots ------------------------------------------------------------------------
+    def checkpoint_extras(self) -> dict:
+        return {"G_config": self.G.config.to_dict(), "D_config": dataclasses.asdict(self.D.config)}
+
+    def write_artifacts(self, out_dir: Path) -> None:
+        """generator.safetensors (G_ema) and samples.png (G_ema on seeds 0-31, ψ=1)."""
+        from ..render import make_grid, render_seeds, save_png, to_uint8
+        self.G_ema.blend_info = None
+        native.save(self.G_ema, out_dir / GENERATOR_NAME)
+        images = to_uint8(render_seeds(self.G_ema, list(range(32)), psi=1.0))
+        save_png(make_grid(images, columns=8), out_dir / "samples.png",
+                 scale=max(1, 128 // self.G_ema.img_resolution))
+
+
+def read_trainer_checkpoint(path: str | os.PathLike) -> dict | None:
+    """The checkpoint dict if ``path`` (or ``path``/checkpoint.pt) is a stylemix trainer
+    checkpoint, else None. Read with weights-only loading: it may come from anywhere."""
+    return read_checkpoint(path, CHECKPOINT_TAG)
+
+
+def networks_from_checkpoint(ckpt: dict, device: str = "cpu"):
+    """(G, D, G_ema) rebuilt from a trainer checkpoint, each checked against its config."""
+    try:
+        g_cfg = GeneratorConfig.from_dict(ckpt["G_config"])
+        d_cfg = DiscriminatorConfig(**ckpt["D_config"])
+        G, D, G_ema = Generator(g_cfg), Discriminator(d_cfg), Generator(g_cfg)
+        G.load_state_dict(ckpt["G"])
+        D.load_state_dict(ckpt["D"])
+        G_ema.load_state_dict(ckpt["G_ema"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ModelLoadError(f"trainer checkpoint does not match its own config "
+                             f"({str(exc).splitlines()[0]})") from None
+    return G.to(device), D.to(device), G_ema.to(device)
