@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -98,26 +97,22 @@ def noise_buffers(G: Generator) -> dict[str, torch.Tensor]:
             if "noise_const" in getattr(m, "_buffers", {})}
 
 
-@contextmanager
-def noise_maps(G: Generator, maps: dict[str, torch.Tensor] | None):
-    """Temporarily render with other noise maps (those fitted by projection)."""
+def checked_noise(G: Generator, maps: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
+    """``maps`` (a latent's noise maps by layer name) checked against ``G``'s layers, on G's
+    device, ready for ``G.synthesis(ws, noise=…)``; None when there are none. The maps are an
+    argument of each render, never swapped into ``G``: the pair's networks are shared by every
+    visitor of the app, and a projection in one session must not reach another's render."""
     if not maps:
-        yield G
-        return
-    modules = dict(G.named_modules())
-    saved = {}
-    try:
-        for name, value in maps.items():
-            if name not in modules or "noise_const" not in modules[name]._buffers:
-                raise StylemixError(f"latent's noise map '{name}' does not fit this model")
-            saved[name] = modules[name]._buffers["noise_const"]
-            if saved[name].shape != value.shape:
-                raise StylemixError(f"latent's noise map '{name}' has the wrong size for this model")
-            modules[name]._buffers["noise_const"] = value.to(saved[name].device)
-        yield G
-    finally:
-        for name, value in saved.items():
-            modules[name]._buffers["noise_const"] = value
+        return None
+    stored = noise_buffers(G)
+    out = {}
+    for name, value in maps.items():
+        if name not in stored:
+            raise StylemixError(f"latent's noise map '{name}' does not fit this model")
+        if stored[name].shape != value.shape:
+            raise StylemixError(f"latent's noise map '{name}' has the wrong size for this model")
+        out[name] = value.to(stored[name].device)
+    return out
 
 
 # ITU-R BT.601 luma weights (what PIL's convert("L") uses): R, G, B → grey.
@@ -282,8 +277,7 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
                 group["lr"] = lr * _lr_schedule(t, cfg)
             noisy = latent + torch.randn(latent.shape, generator=gen).to(device) * w_noise_scale
             ws = noisy.repeat(1, G.num_ws, 1) if broadcast else noisy
-            with noise_maps(G, maps):
-                synth = G.synthesis(ws, noise_mode="const")
+            synth = G.synthesis(ws, noise_mode="const", noise=maps)
             synth_small = compare_size(synth)
             loss = F.mse_loss(synth_small, target_small)
             loss = loss + cfg.ssim_weight * multiscale_ssim_loss(synth_small, target_small)
@@ -329,6 +323,7 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
 @torch.no_grad()
 def render_latent(G: Generator, result: ProjectionResult) -> torch.Tensor:
     """Render a projected latent (with its noise maps) through ``G`` — base or any blend of it."""
-    with noise_maps(G, result.noise):
-        return G.synthesis(result.ws.to(G.mapping.w_avg.device), noise_mode="const")
+    noise = checked_noise(G, result.noise)
+    ws = result.ws.to(G.mapping.w_avg.device)
+    return G.synthesis(ws, noise_mode="const", noise=noise)
 

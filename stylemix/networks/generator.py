@@ -120,8 +120,12 @@ class SynthesisBlock(nn.Module):
                                     resample_filter=cfg.resample_filter)
 
     def forward(self, x, img, ws: torch.Tensor, noise_mode: str, force_fp32: bool,
-                precision: str = "float32"):
+                precision: str = "float32", noise: dict[str, torch.Tensor] | None = None):
+        """``noise``: per-call noise maps by layer name (``synthesis.b8.conv0``), for const mode."""
         w_iter = iter(ws.unbind(1))
+        maps = noise or {}
+        conv0 = maps.get(f"synthesis.b{self.resolution}.conv0")
+        conv1 = maps.get(f"synthesis.b{self.resolution}.conv1")
         # Half precision where the model asks for it, on CUDA only (CPU half convolutions are
         # slow); half_on_cpu lets the tests check the half path's numbers on a CPU.
         fp16 = self.use_fp16 and not force_fp32 and (ws.device.type == "cuda" or self.half_on_cpu)
@@ -130,17 +134,17 @@ class SynthesisBlock(nn.Module):
             dtype = torch.bfloat16  # opt-in preview: float32's range, so every block may use it
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            x = self.conv1(x, next(w_iter), noise_mode)
+            x = self.conv1(x, next(w_iter), noise_mode, noise_map=conv1)
         elif self.architecture == "resnet":
             x = x.to(dtype)
             y = self.skip(x, gain=math.sqrt(0.5))
-            x = self.conv0(x, next(w_iter), noise_mode)
-            x = self.conv1(x, next(w_iter), noise_mode, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(w_iter), noise_mode, noise_map=conv0)
+            x = self.conv1(x, next(w_iter), noise_mode, gain=math.sqrt(0.5), noise_map=conv1)
             x = y + x
         else:
             x = x.to(dtype)
-            x = self.conv0(x, next(w_iter), noise_mode)
-            x = self.conv1(x, next(w_iter), noise_mode)
+            x = self.conv0(x, next(w_iter), noise_mode, noise_map=conv0)
+            x = self.conv1(x, next(w_iter), noise_mode, noise_map=conv1)
         fast = img is not None and fast_path_applies(img)
         if img is not None:
             img = (fast_upsample2d if fast else upsample2d)(img, self.resample_filter)
@@ -170,15 +174,18 @@ class SynthesisNetwork(nn.Module):
         self.precision = os.environ.get("STYLEMIX_PRECISION", "float32")
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False,
-                precision: str | None = None) -> torch.Tensor:
+                precision: str | None = None, noise: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """ws: [N, num_ws, w_dim] → images [N, img_channels, R, R], float32, about [-1, 1].
-        ``precision`` ("float32" or "bf16", CPU only; default ``self.precision``)."""
+        ``precision`` ("float32" or "bf16", CPU only; default ``self.precision``). ``noise``: maps
+        by layer name (``synthesis.b8.conv0`` → [R, R]) used instead of the stored constant ones
+        in "const" mode, for this call only — shared networks are never changed to render them."""
         ws = checked_ws(ws, noise_mode, self.num_ws, self.w_dim, self.b4.const.device)
         return self.run_blocks(ws, None, None, self.block_resolutions, noise_mode, force_fp32,
-                               precision)[1].contiguous()
+                               precision, noise)[1].contiguous()
 
     def run_blocks(self, ws: torch.Tensor, x, img, resolutions: list[int], noise_mode: str = "const",
-                   force_fp32: bool = False, precision: str | None = None):
+                   force_fp32: bool = False, precision: str | None = None,
+                   noise: dict[str, torch.Tensor] | None = None):
         """Run only ``resolutions`` (consecutive blocks) from features ``x`` and skip image ``img``:
         lets a caller that changes one block reuse everything below it."""
         precision = self.precision if precision is None else precision
@@ -189,7 +196,7 @@ class SynthesisNetwork(nn.Module):
             block = getattr(self, f"b{res}")
             if res in resolutions:
                 block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
-                x, img = block(x, img, block_ws, noise_mode, force_fp32, precision)
+                x, img = block(x, img, block_ws, noise_mode, force_fp32, precision, noise)
             w_idx += block.num_conv
         return x, img
 

@@ -59,10 +59,14 @@ class SynthesisLayer(nn.Module):
         self.derived = WeightDerived()  # the fast path's per-weight tensors, kept between renders
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random",
-                gain: float = 1.0) -> torch.Tensor:
+                gain: float = 1.0, noise_map: torch.Tensor | None = None) -> torch.Tensor:
+        """``noise_map`` ([R, R]) replaces ``noise_const`` for this call in "const" mode: how a
+        caller renders with its own maps (a projection's) without touching the shared module."""
         styles = self.affine(w)
         noise = None
-        if self.use_noise and noise_mode == "random":
+        if self.use_noise and noise_mode == "const" and noise_map is not None:
+            noise = noise_map.to(x.device) * self.noise_strength
+        elif self.use_noise and noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution],
                                 device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":

@@ -371,8 +371,9 @@ class SynthesisNetwork3(nn.Module):
             setattr(self, spec.name, AliasFreeLayer(spec, cfg.w_dim))
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const",
-                force_fp32: bool = True) -> torch.Tensor:
-        """``noise_mode`` is accepted for a uniform interface; StyleGAN3 has no noise inputs."""
+                force_fp32: bool = True, noise: dict | None = None) -> torch.Tensor:
+        """``noise_mode`` and ``noise`` are accepted for a uniform interface; StyleGAN3 has no
+        noise inputs."""
         ws = checked_ws(ws, noise_mode, self.num_ws, self.w_dim, self.input.weight.device)
         x = self.input(ws[:, 0])
         for i, name in enumerate(self.layer_names):
