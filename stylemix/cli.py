@@ -526,6 +526,42 @@ def cmd_distill(args) -> None:
                   args.output, ckpt)
 
 
+def cmd_train_encoder(args) -> None:
+    """Train (or resume) an encoder face → W+ for a base generator."""
+    import dataclasses
+
+    from .encoder import Encoder, EncoderConfig, encoder_for
+    from .train import ImageFolder, TeacherPairs
+    from .train.encoder import ENCODER_NAME, EncoderObjective, EncoderTrainConfig, read_encoder_checkpoint
+    device = _device(args.device)
+    G = formats.load_generator(args.base, device=device)
+    ckpt = read_encoder_checkpoint(args.output) if Path(args.output).is_dir() else None
+    if ckpt is not None:
+        E, E_ema = (Encoder(EncoderConfig(**ckpt["E_arch"])) for _ in range(2))
+        E.load_state_dict(ckpt["E"])
+        E_ema.load_state_dict(ckpt["E_ema"])
+        config = EncoderTrainConfig(**ckpt["encoder_config"])
+        print(f"resuming {args.output} at {ckpt['nimg'] / 1000:g} kimg")
+    else:
+        E, E_ema, config = encoder_for(G, width=args.width), None, EncoderTrainConfig()
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(EncoderTrainConfig)
+               if getattr(args, f.name, None) is not None}
+    config = dataclasses.replace(config, **changes)
+    data = val = None
+    if args.data:
+        root = Path(args.data)
+        if list(root.glob("chunk_*.npz")) or (root / "train").is_dir():
+            data = TeacherPairs(root / "train" if (root / "train").is_dir() else root, G.img_resolution)
+        else:
+            data = ImageFolder(root, G.img_resolution)
+    val_dir = Path(args.val) if args.val else (Path(args.data) / "val" if args.data else None)
+    if val_dir is not None and val_dir.is_dir():
+        val = TeacherPairs(val_dir, G.img_resolution)
+    objective = EncoderObjective(E, G, config, data=data, val=val, E_ema=E_ema,
+                                 base_name=Path(args.base).name, device=device)
+    _run_training(objective, args.output, ckpt, artefact=ENCODER_NAME)
+
+
 def _add_training_options(parser, kimg: float, augment: str) -> None:
     parser.add_argument("--kimg", type=float, default=kimg,
                         help=f"train until this many thousand images were shown (default {kimg:g})")
@@ -719,6 +755,27 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     ds.add_argument("-o", "--output", required=True, help="output folder; a checkpoint there is resumed")
     ds.set_defaults(func=cmd_distill)
+
+    te = sub.add_parser("train-encoder", help="train an encoder face → W+ for a base (instant toonify "
+                                              "and projection); resumes OUT")
+    te.add_argument("--base", required=True, help="the base generator (any format stylemix reads)")
+    te.add_argument("--data", default=None,
+                    help="extra faces: teacher pairs (chunk_*.npz, or a folder with train/ and val/) "
+                         "or a folder of aligned face images")
+    te.add_argument("--val", default=None, help="held-out teacher pairs (default DATA/val)")
+    te.add_argument("--kimg", type=float, default=None, help="train until this many thousand faces were shown (default 50)")
+    te.add_argument("--batch", type=int, default=None, help="minibatch size (default 8)")
+    te.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.001)")
+    te.add_argument("--recon-weight", type=float, default=None,
+                    help="weight of the reconstruction term through the base (default 1; 0: latents only)")
+    te.add_argument("--offset-weight", type=float, default=None,
+                    help="weight of the per-layer offset regulariser (default 0.1)")
+    te.add_argument("--width", type=int, default=24, help="feature maps at full resolution (new runs)")
+    te.add_argument("--seed", type=int, default=None)
+    te.add_argument("--snapshot-kimg", type=float, default=None, help="default 2")
+    te.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    te.add_argument("-o", "--output", required=True, help="output folder; a checkpoint there is resumed")
+    te.set_defaults(func=cmd_train_encoder)
     return p
 
 

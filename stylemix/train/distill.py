@@ -235,7 +235,7 @@ class DistillObjective(Objective):
             extras["D_config"] = dataclasses.asdict(self.D.config)
         return extras
 
-    def write_artifacts(self, out_dir: Path) -> None:
+    def write_artifacts(self, out_dir: Path, state: RunState) -> None:
         """generator.safetensors (G_ema) and samples.png: held-out teacher faces (top row) over
         the student's drawings of the same w (bottom row)."""
         from ..render import make_grid, save_png, to_uint8

@@ -184,7 +184,7 @@ class GanObjective(Objective):
     def checkpoint_extras(self) -> dict:
         return {"G_config": self.G.config.to_dict(), "D_config": dataclasses.asdict(self.D.config)}
 
-    def write_artifacts(self, out_dir: Path) -> None:
+    def write_artifacts(self, out_dir: Path, state: RunState) -> None:
         """generator.safetensors (G_ema) and samples.png (G_ema on seeds 0-31, ψ=1)."""
         from ..render import make_grid, render_seeds, save_png, to_uint8
         self.G_ema.blend_info = None

@@ -98,7 +98,7 @@ class Objective:
         """Held-out metrics for the snapshot's metrics line."""
         return {}
 
-    def write_artifacts(self, out_dir: Path) -> None:
+    def write_artifacts(self, out_dir: Path, state: RunState) -> None:
         """What a snapshot leaves besides the checkpoint (the shipped network, samples.png)."""
 
     def after_snapshot(self) -> str | None:
@@ -221,7 +221,7 @@ class TrainingLoop:
                      "history": json.dumps(self.state.history), "rng": self.rng.get_state()})
         with atomic_write(self.out_dir / CHECKPOINT_NAME) as tmp:
             torch.save(ckpt, tmp)
-        obj.write_artifacts(self.out_dir)
+        obj.write_artifacts(self.out_dir, self.state)
         with open(self.out_dir / METRICS_NAME, "a") as f:
             f.write(json.dumps(entry) + "\n")
         self._log("snapshot " + "  ".join(f"{k} {v}" for k, v in entry.items()), bar)
