@@ -198,9 +198,35 @@ DEFAULT_BASE = default_pair.default_base()
 DEFAULT_TRANSFER = default_pair.default_transfer()
 
 
-def _projection_config(args):
+def _projection_config(args, from_encoder: bool = False):
+    """Optimisation settings: from an encoder's latent, --steps per-layer refinement steps
+    (default toonify.DEFAULT_REFINE_STEPS); from the mean w, --steps W steps then --w-plus-steps."""
     from .project import ProjectionConfig
-    return ProjectionConfig(steps=args.steps, w_plus_steps=args.w_plus_steps, seed=args.seed)
+    from .toonify import DEFAULT_REFINE_STEPS, refinement_config
+    if from_encoder:
+        return refinement_config(DEFAULT_REFINE_STEPS if args.steps is None else args.steps, seed=args.seed)
+    steps = 200 if args.steps is None else args.steps
+    return ProjectionConfig(steps=steps, w_plus_steps=args.w_plus_steps, seed=args.seed)
+
+
+def _encoder_for(args, G_base):
+    """(encoder or None, use it?) for a command with --init/--encoder; says how to get one."""
+    from .default_pair import encoder_beside
+    from .encoder import load_encoder
+    base_path = getattr(args, "base", None) or getattr(args, "model", None)
+    path = args.encoder or encoder_beside(base_path)
+    if args.init == "mean":
+        return None
+    if path is None:
+        if args.init == "encoder":
+            raise StylemixError(f"{Path(base_path).name} has no encoder beside it "
+                                f"({Path(base_path).stem}.encoder.safetensors): give --encoder FILE, "
+                                f"or train one with: stylemix train-encoder --base {base_path} -o RUN")
+        print(f"no encoder for {Path(base_path).name}: optimising from the mean w (slow; train one with "
+              f"`stylemix train-encoder --base {base_path} -o RUN` and put RUN/encoder.safetensors beside "
+              f"the base as {Path(base_path).stem}.encoder.safetensors)", file=sys.stderr)
+        return None
+    return load_encoder(path, base=G_base, device=G_base.mapping.w_avg.device)
 
 
 def _perceptual(args):
@@ -248,18 +274,36 @@ def cmd_project(args) -> None:
         print("the model is greyscale: projecting the face's luma (ITU-R BT.601)", file=sys.stderr)
     if D is not None:
         print("using the model's own discriminator features in the loss", file=sys.stderr)
-    result = project(G, target, _projection_config(args), progress=_print_progress,
-                     perceptual=_perceptual(args), discriminator=D, class_idx=class_idx)
+    encoder = _encoder_for(args, G)
+    init_ws = None
+    if encoder is not None:
+        from .project import image_to_tensor as _to_tensor
+        init_ws = encoder.encode(_to_tensor(target, device=G.mapping.w_avg.device, channels=G.img_channels))
+    result = project(G, target, _projection_config(args, from_encoder=encoder is not None),
+                     progress=_print_progress, perceptual=_perceptual(args), discriminator=D,
+                     class_idx=class_idx, init_ws=init_ws)
     result.save(args.output)
     rec = render_latent(G, result)
     quality = psnr(rec.cpu(), image_to_tensor(target, channels=G.img_channels))
     image = Image.fromarray(to_uint8(rec)[0].squeeze(-1) if G.img_channels == 1 else to_uint8(rec)[0])
     rec_path = Path(args.output).with_suffix(".reconstruction.png")
     save_image(resized(image, saved_size(res, args.size)), rec_path)
-    last = result.history[-1]
-    phases = " (W, then W+)" if result.config.w_plus_steps else " (W)"
-    print(f"wrote {args.output}: {last['step']} steps{phases} in {last['seconds']:.1f} s, PSNR {quality:.2f} dB; "
-          f"reconstruction {rec_path}")
+    if not result.history:
+        how = "the encoder's latent"
+    else:
+        last = result.history[-1]
+        phases = " (W+ from the encoder's latent)" if encoder is not None else \
+            " (W, then W+)" if result.config.w_plus_steps else " (W)"
+        how = f"{last['step']} steps{phases} in {last['seconds']:.1f} s"
+    print(f"wrote {args.output}: {how}, PSNR {quality:.2f} dB; reconstruction {rec_path}")
+
+
+def _toon_output(args) -> Path:
+    """-o, or PHOTO.toon.png beside the photo; an existing file is kept unless --force."""
+    out = Path(args.output) if args.output else Path(args.photo).with_suffix(".toon.png")
+    if out.exists() and not args.force:
+        raise StylemixError(f"{out} exists: pass --force to overwrite it, or -o another path")
+    return out
 
 
 def cmd_toonify(args) -> None:
@@ -282,13 +326,18 @@ def cmd_toonify(args) -> None:
                  f" with the {r_swap} px block half-blended")
         print(f"blend: the paper's layer swap at {r_swap} px{shape}, low resolutions from the "
               f"transfer model ({spec.describe()}; choose another with --swap/--alpha/--smooth/--alphas)")
-    toonifier = Toonifier(G_base, G_transfer, discriminator=D)
-    result = toonifier.toonify(photo, spec, _projection_config(args), progress=_print_progress,
-                               class_idx=class_idx)
-    save_image(resized(result.toon, saved_size(G_base.img_resolution, args.size)), args.output)
-    print(f"wrote {args.output} ({spec.describe()})")
+    output = _toon_output(args)
+    encoder = _encoder_for(args, G_base)
+    toonifier = Toonifier(G_base, G_transfer, discriminator=D, encoder=encoder)
+    config = _projection_config(args, from_encoder=encoder is not None)
+    result = toonifier.toonify(photo, spec, config, progress=_print_progress, class_idx=class_idx,
+                               init="encoder" if encoder is not None else "mean")
+    save_image(resized(result.toon, saved_size(G_base.img_resolution, args.size)), output)
+    how = "" if encoder is None else (" from the encoder" if not config.w_plus_steps else
+                                      f" from the encoder + {config.w_plus_steps} refinement steps")
+    print(f"wrote {output} ({spec.describe()}{how})")
     if args.sheet:
-        sheet = Path(args.output).with_suffix(".sheet.png")
+        sheet = Path(output).with_suffix(".sheet.png")
         save_image(result.side_by_side(photo), sheet)
         print(f"wrote {sheet} (photo | aligned | reconstruction | toonified)")
 
@@ -321,9 +370,17 @@ def _add_size_option(parser, what: str) -> None:
 
 
 def _add_projection_options(parser) -> None:
-    parser.add_argument("--steps", type=int, default=200, help="W-space steps (default 200)")
+    parser.add_argument("--init", choices=("auto", "encoder", "mean"), default="auto",
+                        help="start from the base's encoder (instant; auto uses it when the base has "
+                             "one) or optimise from the mean w (slow)")
+    parser.add_argument("--encoder", default=None,
+                        help="encoder file for the base (default: BASE.encoder.safetensors beside it; "
+                             "the default pair ships one)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="from the encoder: refinement steps (default 30; 0: the encoder alone); "
+                             "from the mean w: W-space steps (default 200)")
     parser.add_argument("--w-plus-steps", type=int, default=None,
-                        help="per-layer (W+) steps after them (default ¾ of --steps; 0: W only)")
+                        help="from the mean w: per-layer (W+) steps after --steps (default ¾ of them; 0: W only)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -406,7 +463,8 @@ def _train_config(args) -> "TrainConfig":
                        g_lr=args.lr, d_lr=args.lr, r1_gamma=args.gamma, augment=args.augment,
                        xflip=not args.no_xflip, seed=args.seed, snapshot_kimg=args.snapshot_kimg,
                        freeze_g_above=getattr(args, "freeze_g_above", None),
-                       freeze_d=getattr(args, "freeze_d", 0))
+                       freeze_d=getattr(args, "freeze_d", 0),
+                       freeze_mapping=getattr(args, "freeze_mapping", False))
 
 
 def _run_training(objective, out_dir: str, ckpt: dict | None, artefact: str = "generator.safetensors") -> None:
@@ -695,7 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_size_option(tf, "the toonified image")
     tf.add_argument("--sheet", action="store_true", help="also write photo | aligned | reconstruction | result")
     tf.add_argument("--device", default=None)
-    tf.add_argument("-o", "--output", required=True, help="OUT.png")
+    tf.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    tf.add_argument("-o", "--output", default=None, help="OUT.png (default PHOTO.toon.png beside the photo)")
     tf.set_defaults(func=cmd_toonify)
 
     ch = sub.add_parser("channels", help="rank one resolution's channels by how much swapping "
@@ -734,6 +793,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "to release them")
     ft.add_argument("--freeze-d", type=int, default=0, metavar="N",
                     help="keep the discriminator's first N (highest-resolution) blocks fixed (FreezeD)")
+    ft.add_argument("--freeze-mapping", action="store_true",
+                    help="keep the mapping network fixed (blends use base's mapping: latents then mean "
+                         "to the transfer what they meant while it trained)")
     ft.set_defaults(func=cmd_finetune)
 
     ds = sub.add_parser("distill", help="train a generator to redraw a teacher's faces for each w "

@@ -8,6 +8,8 @@ from pathlib import Path
 
 BASE_NAME = "base.safetensors"
 TRANSFER_NAME = "transfer.safetensors"
+ENCODER_NAME = "encoder.safetensors"
+ENCODER_SUFFIX = ".encoder.safetensors"   # BASE.pkl's encoder: BASE.encoder.safetensors beside it
 
 _CHECKOUT_MODELS = Path(__file__).resolve().parents[1] / "models"
 _INSTALLED_MODELS = Path(__file__).resolve().parent / "default_models"
@@ -29,3 +31,19 @@ def default_base() -> Path:
 def default_transfer() -> Path:
     """The default transferred model, fine-tuned from :func:`default_base`."""
     return models_dir() / TRANSFER_NAME
+
+
+def default_encoder() -> Path:
+    """The encoder trained for :func:`default_base` (instant toonify)."""
+    return models_dir() / ENCODER_NAME
+
+
+def encoder_beside(base: str | Path) -> Path | None:
+    """The encoder that goes with the base file ``base``, if one is there: the default
+    encoder for the default base, else ``STEM.encoder.safetensors`` beside the base."""
+    base = Path(base)
+    if base.resolve() == default_base().resolve():
+        return default_encoder() if default_encoder().is_file() else None
+    candidate = base.with_name(base.stem + ENCODER_SUFFIX)
+    return candidate if candidate.is_file() else None
+

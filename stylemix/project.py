@@ -229,9 +229,14 @@ def _feature_distance(feats: list[torch.Tensor], targets: list[torch.Tensor]) ->
 def project(G: Generator, target, config: ProjectionConfig | None = None,
             progress: ProgressFn | None = None,
             perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-            discriminator=None, class_idx: int | None = None) -> ProjectionResult:
+            discriminator=None, class_idx: int | None = None,
+            init_ws: torch.Tensor | None = None) -> ProjectionResult:
     """Fit ws (and noise maps) so that ``G`` renders ``target`` (PIL image, or (1, C, H, W)
     tensor in [-1, 1]); an RGB target of a greyscale model becomes its BT.601 luma.
+
+    From the mean w: ``config.steps`` W steps, then ``config.w_plus_steps`` per-layer steps.
+    With ``init_ws`` (1, num_ws, w_dim), e.g. an encoder's latent, the W phase is skipped and
+    the ``w_plus_steps`` per-layer steps refine that start (0: the start itself).
 
     Deterministic for ``config.seed`` on a given device. ``perceptual`` is an optional extra
     distance (e.g. :class:`stylemix.perceptual.LPIPS`) on RGB images in [-1, 1];
@@ -259,7 +264,9 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
         with torch.no_grad():
             target_feats = discriminator.features(target)
     names = list(noise_buffers(G))
-    maps = {n: torch.randn(noise_buffers(G)[n].shape, generator=gen).to(device) for n in names}
+    # Noise maps are fitted from fresh random ones; without that, the model's own maps are used.
+    maps = {n: torch.randn(noise_buffers(G)[n].shape, generator=gen).to(device) for n in names} \
+        if cfg.optimise_noise else {}
     for m in maps.values():
         m.requires_grad_(cfg.optimise_noise)
     history: list[dict] = []
@@ -277,7 +284,7 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
                 group["lr"] = lr * _lr_schedule(t, cfg)
             noisy = latent + torch.randn(latent.shape, generator=gen).to(device) * w_noise_scale
             ws = noisy.repeat(1, G.num_ws, 1) if broadcast else noisy
-            synth = G.synthesis(ws, noise_mode="const", noise=maps)
+            synth = G.synthesis(ws, noise_mode="const", noise=maps or None)
             synth_small = compare_size(synth)
             loss = F.mse_loss(synth_small, target_small)
             loss = loss + cfg.ssim_weight * multiscale_ssim_loss(synth_small, target_small)
@@ -311,13 +318,20 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
                 break
         return latent
 
-    w = w_avg.clone().requires_grad_(True)  # (1, 1, w_dim)
-    w = run_phase(w, cfg.steps, 0, broadcast=True, lr=cfg.lr)
-    ws = w.detach().repeat(1, G.num_ws, 1)
+    if init_ws is not None:
+        if tuple(init_ws.shape) != (1, G.num_ws, G.w_dim):
+            raise StylemixError(f"the starting latent has shape {list(init_ws.shape)}, this model "
+                                f"takes [1, {G.num_ws}, {G.w_dim}]")
+        ws = init_ws.detach().to(device).float()
+    else:
+        w = w_avg.clone().requires_grad_(True)  # (1, 1, w_dim)
+        w = run_phase(w, cfg.steps, 0, broadcast=True, lr=cfg.lr)
+        ws = w.detach().repeat(1, G.num_ws, 1)
     if cfg.w_plus_steps:
         ws = ws.clone().requires_grad_(True)
         ws = run_phase(ws, cfg.w_plus_steps, len(history), broadcast=False, lr=cfg.lr * 0.1).detach()
-    return ProjectionResult(ws.detach(), {n: m.detach() for n, m in maps.items()}, history, cfg)
+    return ProjectionResult(ws.detach(), {n: m.detach() for n, m in maps.items()} if history else {},
+                            history, cfg)
 
 
 @torch.no_grad()

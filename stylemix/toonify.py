@@ -1,7 +1,9 @@
-"""Toonify a photo: align the face → project it into the base model → render with the blend.
+"""Toonify a photo: align the face → find its latent in the base model → render with the blend.
 
-The projected latent is cached by the aligned face and the projection settings, so moving the
-blend sliders re-renders instantly instead of projecting again.
+The latent comes from the pair's encoder when it has one (one forward pass, then a few
+refinement steps that start from it: :func:`stylemix.project.project` with ``init_ws``), and
+from optimisation from the mean w otherwise. It is cached by the aligned face and the
+settings, so moving the blend sliders re-renders instantly instead of finding it again.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from .align import AlignedFace, align
 from .blend import BlendSpec
 from .engine import BlendEngine
 from .networks import Generator
-from .project import ProgressFn, ProjectionConfig, ProjectionResult, project, render_latent
+from .errors import StylemixError
+from .project import ProgressFn, ProjectionConfig, ProjectionResult, image_to_tensor, project, render_latent
 from .render import check_class, to_uint8
 
 CACHE_SIZE = 32
+DEFAULT_REFINE_STEPS = 30   # refinement steps after the encoder (bench/instant_toonify.py)
 
 
 @dataclass
@@ -53,13 +57,22 @@ def _to_image(tensor) -> Image.Image:
     return Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
 
 
+def refinement_config(steps: int, seed: int = 0) -> ProjectionConfig:
+    """Projection settings for ``steps`` per-layer steps from an encoder's latent: the model's
+    own noise maps (fitting them to the photo is what stains toons), no early stop."""
+    return ProjectionConfig(steps=1, w_plus_steps=steps, optimise_noise=False,
+                            early_stop_patience=max(steps, 1), seed=seed)
+
+
 class Toonifier:
-    """Holds a base/transfer pair (through a shared engine) and a cache of projected faces."""
+    """Holds a base/transfer pair (through a shared engine), its encoder when it has one, and a
+    cache of the latents found for faces."""
 
     def __init__(self, G_base: Generator, G_transfer: Generator, engine: BlendEngine | None = None,
-                 discriminator=None):
+                 discriminator=None, encoder=None):
         self.G_base, self.G_transfer = G_base, G_transfer
         self.discriminator = discriminator  # the base file's D: extra projection features
+        self.encoder = encoder              # stylemix.encoder.Encoder for G_base, or None
         self.engine = engine or BlendEngine(G_base, G_transfer)
         self._cache: OrderedDict[str, ProjectionResult] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -72,19 +85,40 @@ class Toonifier:
         h.update(repr((sorted(asdict(cfg).items()), class_idx)).encode())
         return h.hexdigest()
 
+    def encode(self, aligned: Image.Image) -> ProjectionResult:
+        """The encoder's latent for an aligned face (one forward pass; no noise maps)."""
+        if self.encoder is None:
+            raise StylemixError("this pair has no encoder (train one: stylemix train-encoder --base BASE -o RUN)")
+        x = image_to_tensor(aligned, device=self.encoder.w_avg.device, channels=self.G_base.img_channels)
+        if x.shape[-1] != self.G_base.img_resolution:
+            raise StylemixError(f"the face must be aligned to {self.G_base.img_resolution} px")
+        return ProjectionResult(self.encoder.encode(x), {}, [], None)
+
     def project(self, aligned: Image.Image, config: ProjectionConfig | None = None,
-                progress: ProgressFn | None = None, class_idx: int | None = None) -> ProjectionResult:
-        """Project into the base model (from ``class_idx``'s mean w for a conditional one), or
-        return the cached latent for this face, config and class."""
-        cfg = config or ProjectionConfig()
+                progress: ProgressFn | None = None, class_idx: int | None = None,
+                init: str = "auto") -> ProjectionResult:
+        """The latent of an aligned face in the base model, or the cached one for this face,
+        settings and class. ``init``: "encoder" refines the encoder's latent with
+        ``config.w_plus_steps`` steps (0: the encoding itself), "mean" optimises from the mean w
+        (``class_idx``'s for a conditional model), "auto" uses the encoder when there is one."""
+        if init not in ("auto", "encoder", "mean"):
+            raise StylemixError(f"init must be encoder, mean or auto, not {init!r}")
+        if init == "encoder" and self.encoder is None:
+            raise StylemixError("this pair has no encoder (train one: stylemix train-encoder --base BASE -o RUN)")
+        use_encoder = self.encoder is not None and init != "mean"
+        cfg = config or (refinement_config(DEFAULT_REFINE_STEPS) if use_encoder else ProjectionConfig())
         class_idx = check_class(self.G_base, class_idx)
-        key = self._key(aligned, cfg, class_idx)
+        key = self._key(aligned, cfg, class_idx) + ("-encoder" if use_encoder else "")
         with self._cache_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        result = project(self.G_base, aligned, cfg, progress=progress, discriminator=self.discriminator,
-                         class_idx=class_idx)
+        start = self.encode(aligned).ws if use_encoder else None
+        if use_encoder and not cfg.w_plus_steps:
+            result = ProjectionResult(start, {}, [], cfg)
+        else:
+            result = project(self.G_base, aligned, cfg, progress=progress, discriminator=self.discriminator,
+                             class_idx=class_idx, init_ws=start)
         with self._cache_lock:
             self._cache[key] = result
             while len(self._cache) > CACHE_SIZE:
@@ -96,12 +130,14 @@ class Toonifier:
             return _to_image(render_latent(G, latent))
 
     def toonify(self, photo, spec: BlendSpec, config: ProjectionConfig | None = None,
-                progress: ProgressFn | None = None, class_idx: int | None = None) -> ToonifyResult:
-        """Align the largest face, project it into base, render it with base and the blend.
-        Images have the models' channel count (greyscale models give greyscale images)."""
+                progress: ProgressFn | None = None, class_idx: int | None = None,
+                init: str = "auto") -> ToonifyResult:
+        """Align the largest face, find its latent in base (see :meth:`project`), render it
+        with base and the blend. Images have the models' channel count (greyscale models give
+        greyscale images)."""
         check_class(self.G_base, class_idx)  # before the slow steps
         face = self.align(photo)[0]
-        latent = self.project(face.image, config, progress, class_idx)
+        latent = self.project(face.image, config, progress, class_idx, init)
         reconstruction = self.render(latent, BlendSpec.linear(0.0))  # the base model itself
         return ToonifyResult(face.image, reconstruction, self.render(latent, spec), latent)
 

@@ -8,7 +8,9 @@ second generator pass per step, which matters on a CPU, and blends do not need i
 For fine-tuning, two freezes move *where* the new domain is learnt (both off by default):
 ``freeze_g_above`` keeps the synthesis blocks above a resolution (and their toRGB) fixed, so the
 change of shape can only be made by the low blocks — the layer-swap's structure side — and
-``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020).
+``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020);
+``freeze_mapping`` keeps the base's mapping network, so a blend's latents (which use base's
+mapping) mean to the transfer what they meant while it trained.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class TrainConfig(LoopConfig):
     augment: str = "color,translation,cutout"
     xflip: bool = True
     freeze_g_above: int | None = None   # synthesis blocks above this resolution stay fixed
+    freeze_mapping: bool = False        # the mapping network stays fixed (the base's latent space)
     freeze_d: int = 0                   # D's first (highest-resolution) blocks that stay fixed
     snapshot_kimg: float = 10.0
     log_every: int = 20
@@ -75,12 +78,15 @@ def matching_discriminator_config(g: GeneratorConfig) -> DiscriminatorConfig:
                                channel_base=base, channel_max=cap)
 
 
-def frozen_generator_parameters(G: Generator, above: int | None) -> tuple[torch.nn.Parameter, ...]:
-    """Synthesis parameters of the blocks ``b{r}`` with r > ``above`` (None: nothing)."""
+def frozen_generator_parameters(G: Generator, above: int | None,
+                                mapping: bool = False) -> tuple[torch.nn.Parameter, ...]:
+    """Synthesis parameters of the blocks ``b{r}`` with r > ``above`` (None: none of them), and
+    the mapping network's when ``mapping``."""
+    frozen = tuple(G.mapping.parameters()) if mapping else ()
     if above is None:
-        return ()
-    return tuple(p for name, p in G.synthesis.named_parameters()
-                 if name.startswith("b") and int(name[1:].split(".")[0]) > above)
+        return frozen
+    return frozen + tuple(p for name, p in G.synthesis.named_parameters()
+                          if name.startswith("b") and int(name[1:].split(".")[0]) > above)
 
 
 def frozen_discriminator_parameters(D: Discriminator, count: int) -> tuple[torch.nn.Parameter, ...]:
@@ -121,7 +127,8 @@ class GanObjective(Objective):
         self.G_opt = torch.optim.Adam(self.G.parameters(), lr=config.g_lr, betas=(0.0, 0.99), eps=1e-8)
         self.D_opt = lazy_adam(self.D.parameters(), config.d_lr, config.r1_interval)
         self.gamma = config.gamma_for(G.img_resolution)
-        self._phases = [Phase("G", self.G, self.G_opt, frozen_generator_parameters(self.G, config.freeze_g_above)),
+        self._phases = [Phase("G", self.G, self.G_opt, frozen_generator_parameters(
+                            self.G, config.freeze_g_above, config.freeze_mapping)),
                         Phase("D", self.D, self.D_opt, frozen_discriminator_parameters(self.D, config.freeze_d))]
         torch.manual_seed(config.seed)
 
@@ -137,6 +144,7 @@ class GanObjective(Objective):
     def describe(self) -> str:
         cfg = self.config
         frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
+                          ", mapping frozen" if cfg.freeze_mapping else "",
                           f", D's first {cfg.freeze_d} blocks frozen" if cfg.freeze_d else ""])
         return (f"training {self.G.img_resolution} px on {len(self.data)} images (R1 gamma "
                 f"{self.gamma:g}, augment '{cfg.augment or 'none'}'{frozen})")
