@@ -1,0 +1,122 @@
+"""The encoder: shapes, the file naming its base, training in the shared loop, toonify's use."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import stylemix
+from conftest import random_generator
+from stylemix.cli import main as cli
+from stylemix.encoder import (EncoderMismatchError, encoder_for, generator_fingerprint, load_encoder,
+                              save_encoder)
+from stylemix.errors import ModelLoadError, StylemixError
+from stylemix.formats import native
+from stylemix.toonify import Toonifier
+from stylemix.train import TrainingLoop
+from stylemix.train.encoder import EncoderObjective, EncoderTrainConfig, alignment_augment, read_encoder_checkpoint
+
+
+@pytest.fixture(scope="module")
+def base():
+    return random_generator(3, img_resolution=32)
+
+
+def test_encoder_starts_as_one_w_per_layer_near_the_mean(base):
+    E = encoder_for(base, width=8, samples=2000)
+    ws, offsets = E(torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert ws.shape == (2, base.num_ws, base.w_dim) and offsets.shape == ws.shape
+    assert torch.equal(offsets, torch.zeros_like(offsets))       # zero-initialised offset heads
+    assert torch.allclose(ws[:, 0], ws[:, -1])                   # so every layer gets the same w
+    with pytest.raises(StylemixError, match=r"faces of shape \(N, 3, 32, 32\)"):
+        E(torch.zeros(1, 3, 16, 16))
+
+
+def test_fingerprint_follows_weights_not_files(base, tmp_path):
+    native.save(base, tmp_path / "a.safetensors", synthesis_dtype=torch.float32)
+    assert generator_fingerprint(stylemix.load_generator(tmp_path / "a.safetensors")) == generator_fingerprint(base)
+    other = random_generator(4, img_resolution=32)
+    assert generator_fingerprint(other) != generator_fingerprint(base)
+
+
+def test_encoder_file_round_trip_and_refuses_another_base(base, tmp_path):
+    E = encoder_for(base, width=8, samples=2000)
+    path = tmp_path / "e.safetensors"
+    save_encoder(E, path, generator_fingerprint(base), "base.pkl", info={"kimg": 1.5})
+    again = load_encoder(path, base=base)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert torch.allclose(again.encode(x), E.eval().encode(x), atol=1e-2)  # float16 weights
+    assert again.info["kimg"] == 1.5
+    with pytest.raises(EncoderMismatchError, match=r"trained for another base \(base.pkl\).*train-encoder"):
+        load_encoder(path, base=random_generator(4, img_resolution=32))
+    (tmp_path / "junk.safetensors").write_bytes(b"not a file")
+    with pytest.raises(ModelLoadError, match="not a readable safetensors"):
+        load_encoder(tmp_path / "junk.safetensors")
+    native.save(base, tmp_path / "g.safetensors")
+    with pytest.raises(ModelLoadError, match="not a stylemix encoder"):
+        load_encoder(tmp_path / "g.safetensors")
+
+
+def test_augmentation_keeps_shape_and_range_and_changes_pixels():
+    x = torch.rand(6, 3, 32, 32) * 2 - 1
+    y = alignment_augment(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+    assert (y - x).abs().mean() > 0.01
+
+
+def _objective(base, **overrides):
+    settings = dict(batch=8, kimg=0.16, lr=0.003, snapshot_kimg=0.08, log_every=5, val_count=8,
+                    recon_interval=2, recon_batch=2)
+    settings.update(overrides)
+    return EncoderObjective(encoder_for(base, width=8, samples=2000), base, EncoderTrainConfig(**settings))
+
+
+def test_training_lowers_held_out_latent_error_and_resumes(base, tmp_path):
+    objective = _objective(base)
+    before = objective.evaluate()["val_latent"]
+    loop = TrainingLoop(objective, tmp_path / "run", log=lambda line: None)
+    loop.run()
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["kimg"] for m in lines] == [0.08, 0.16]
+    assert lines[-1]["val_latent"] < before - 0.02
+    E = load_encoder(tmp_path / "run" / "encoder.safetensors", base=base)
+    assert E.info["kimg"] == 0.16
+    ckpt = read_encoder_checkpoint(tmp_path / "run")
+    assert ckpt is not None and ckpt["nimg"] == 160
+
+
+def test_cli_train_encoder_then_toonify_with_it(base, tmp_path, capsys):
+    transfer = random_generator(3, img_resolution=32)
+    with torch.no_grad():
+        transfer.synthesis.b4.const.add_(0.5)
+    native.save(base, tmp_path / "base.safetensors", synthesis_dtype=torch.float32)
+    native.save(transfer, tmp_path / "transfer.safetensors", synthesis_dtype=torch.float32)
+    run = tmp_path / "run"
+    args = ["train-encoder", "--base", str(tmp_path / "base.safetensors"), "--kimg", "0.016",
+            "--batch", "8", "--snapshot-kimg", "0.016", "--width", "8", "-o", str(run)]
+    assert cli(args) == 0
+    assert cli([*args[:-4], "--kimg", "0.032", "--snapshot-kimg", "0.016", "--width", "8", "-o", str(run)]) == 0
+    assert "resuming" in capsys.readouterr().out
+    assert read_encoder_checkpoint(run)["nimg"] == 32
+    # the encoder goes beside its base as BASE.encoder.safetensors and is then found by itself
+    (run / "encoder.safetensors").rename(tmp_path / "base.encoder.safetensors")
+    G = stylemix.load_generator(tmp_path / "base.safetensors")
+    E = load_encoder(tmp_path / "base.encoder.safetensors", base=G)
+    face = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    pair = Toonifier(G, stylemix.load_generator(tmp_path / "transfer.safetensors"), encoder=E)
+    encoded = pair.project(face, None, init="encoder")
+    from stylemix.toonify import refinement_config
+    refined = pair.project(face, refinement_config(3), init="encoder")
+    assert len(refined.history) == 3 and not refined.noise   # the model's own noise maps
+    assert not torch.equal(encoded.ws, refined.ws)
+    # starting from the encoding, refinement lowers the loss of the first step
+    assert refined.history[-1]["loss"] <= refined.history[0]["loss"]
+    with pytest.raises(StylemixError, match="init must be"):
+        pair.project(face, None, init="photo")
+    plain = Toonifier(G, G)
+    with pytest.raises(StylemixError, match="has no encoder.*train-encoder"):
+        plain.project(face, None, init="encoder")
