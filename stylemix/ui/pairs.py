@@ -7,6 +7,7 @@ reach ``models/`` or the upload area, and error messages never show server paths
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -19,6 +20,9 @@ from ..io import file_sha256
 from ..toonify import Toonifier
 
 MODEL_SUFFIXES = (".pkl", ".pt", ".pth", ".safetensors")
+
+
+log = logging.getLogger("stylemix.app")
 
 
 def list_models(models_dir: Path) -> list[str]:
@@ -62,6 +66,21 @@ def content_key(G, path: Path) -> str:
     return source.sha256 if source is not None and source.sha256 else file_sha256(path)
 
 
+def encoder_of(base: Path, G_base):
+    """The encoder that goes with a base file (``default_pair.encoder_beside``), or None; one
+    trained for other weights is left out with a log line (toonify then optimises)."""
+    from ..default_pair import encoder_beside
+    from ..encoder import load_encoder
+    path = encoder_beside(base)
+    if path is None:
+        return None
+    try:
+        return load_encoder(path, base=G_base, device=G_base.mapping.w_avg.device)
+    except ModelLoadError as exc:
+        log.warning("not using %s: %s", Path(path).name, exc)
+        return None
+
+
 class PairCache:
     """Toonifiers (engine + models) by (base, transfer) content hash, least recently used out."""
 
@@ -95,7 +114,7 @@ class PairCache:
                 self._pairs.move_to_end(key)
                 return key, self._pairs[key][0]
         check_compatible(G_base, G_transfer)
-        toonifier = Toonifier(G_base, G_transfer, discriminator=D)
+        toonifier = Toonifier(G_base, G_transfer, discriminator=D, encoder=encoder_of(base, G_base))
         if self.compile:
             toonifier.engine.compile()
         # Both parents, the engine's three flat copies: about five times one model's weights.

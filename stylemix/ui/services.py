@@ -5,6 +5,7 @@ images are computed, and the one wrapper that turns a user's mistake into a one-
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import threading
 import time
@@ -42,6 +43,15 @@ def user_errors(fn):
     def report(exc: Exception):
         log.warning("%s: %s", fn.__name__, friendly(exc))
         return shown_error(exc)
+
+    if inspect.isgeneratorfunction(fn):  # streaming handlers stay generators (Gradio checks)
+        @functools.wraps(fn)
+        def streaming(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except USER_ERRORS as exc:
+                raise report(exc) from None
+        return streaming
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

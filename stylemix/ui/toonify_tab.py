@@ -1,8 +1,11 @@
-"""The Toonify tab: a photo → the aligned face at once → projection into base (progress bar) →
-reconstruction and toonified result; slider moves re-render the cached latent.
+"""The Toonify tab: a photo → the aligned face at once → its latent in base → reconstruction and
+toonified result; slider moves re-render the cached latent. A live mode toonifies the webcam.
 
-The photo reaches the handler as the uploaded file itself (``preprocess=False``) and is opened
-by the library's loader, so a bad file gets the same one-line reason the CLI gives.
+With the pair's encoder the first result comes from one forward pass (well under a second),
+then refined results stream in as refinement steps finish (Stop keeps the latest); without one,
+the face is projected from the mean w with a progress bar. The photo reaches the handler as the
+uploaded file itself (``preprocess=False``) and is opened by the library's loader, so a bad file
+gets the same one-line reason the CLI gives.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ from __future__ import annotations
 import gradio as gr
 
 from ..errors import ImageInputError
+from ..live import LiveToonifier
 from ..project import ProjectionConfig
 from ..render import save_image
+from ..toonify import DEFAULT_REFINE_STEPS, refinement_config
 from .controls import Controls
 from .images import BASE_ONLY, shown, to_image
-from .services import QUIET, Services, reveal, session_of, user_errors
+from .pairs import friendly
+from .services import QUIET, USER_ERRORS, Services, reveal, session_of, user_errors
 
 
 def photo_path(payload) -> str:
@@ -25,6 +31,13 @@ def photo_path(payload) -> str:
     if not path:
         raise ImageInputError("the photo did not arrive; upload it again")
     return str(path)
+
+
+STEPS_LABEL = {True: "refinement steps after the encoder (0: the encoder alone)",
+               False: "projection steps (W; then ¾ as many per layer, W+)"}
+REFINE_CHUNK = 10  # refinement steps between two streamed results
+NO_ENCODER = ("This pair has no encoder, so each photo is optimised from the mean w (slow). "
+              "Train one: `stylemix train-encoder --base BASE -o RUN`.")
 
 
 class ToonifyTab:
@@ -38,15 +51,25 @@ class ToonifyTab:
             with gr.Column(scale=1, min_width=240):
                 self.photo = gr.Image(label="photo", type="filepath", sources=["upload", "webcam"],
                                       height=240, elem_id="photo")
-                self.steps = gr.Slider(20, 1000, value=ProjectionConfig.steps, step=10, elem_id="photo-steps",
-                                       label="projection steps (W; then ¾ as many per layer, W+)")
-                self.go = gr.Button("Toonify", variant="primary", elem_id="toonify")
+                self.steps = gr.Slider(0, 1000, value=ProjectionConfig.steps, step=10, elem_id="photo-steps",
+                                       label=STEPS_LABEL[False])
+                with gr.Row():
+                    self.go = gr.Button("Toonify", variant="primary", elem_id="toonify")
+                    self.stop = gr.Button("Stop", elem_id="toonify-stop", variant="secondary")
             self.aligned, self.reconstruction, self.toon = (
                 gr.Image(label=label, type="numpy", format="png", height=320, elem_id=f"toon-{name}",
                          scale=1, min_width=200)
                 for name, label in (("aligned", "aligned face"), ("reconstruction", "reconstruction (base)"),
                                     ("toon", "toonified (blend)")))
         self.download = gr.File(label="download the result (PNG)", elem_id="toon-download", visible=False)
+        with gr.Accordion("Live: toonify your webcam", open=False, elem_id="live"):
+            with gr.Row():
+                self.camera = gr.Image(label="webcam", sources=["webcam"], streaming=True, type="numpy",
+                                       height=240, elem_id="live-camera")
+                self.live_toon = gr.Image(label="live toon (current blend)", type="numpy", height=240,
+                                          elem_id="live-toon")
+            self.live_status = gr.Markdown("", elem_id="live-status")
+        self.live = gr.State(None)    # this viewer's LiveToonifier (face tracker + frame dropping)
 
     def _save(self, image, label: str, request) -> str:
         path = self.services.exports.path_for(session_of(request), f"toonified-{label}.png")
@@ -68,24 +91,65 @@ class ToonifyTab:
     @user_errors
     def project_face(self, request: gr.Request, progress=gr.Progress(), face=None,
                      steps=ProjectionConfig.steps, *values):
-        """Step 2: project the aligned face (with a progress bar), render it with base and blend."""
+        """Step 2: the face's latent, then base and blend renders. With an encoder: the
+        encoding at once, then a refined result every REFINE_CHUNK steps (a generator: each
+        yield reaches the page; Stop keeps the last). Without: projection with a progress bar."""
         if face is None:
             raise ImageInputError("upload a photo first")
         current = self.controls.read(values)
         toonifier = current.toonifier
-        config = ProjectionConfig(steps=int(steps))
+        if toonifier.encoder is None:
+            yield self._shown(self._projected(toonifier, face, int(steps), progress, current), current, request)
+            return
+        latent = toonifier.project(face, refinement_config(0), init="encoder")
+        yield self._shown(latent, current, request)
+        done = 0
+        while done < int(steps):
+            chunk = min(REFINE_CHUNK, int(steps) - done)
+            latent = toonifier.project(face, refinement_config(chunk, seed=done), init="encoder") if done == 0 \
+                else self._refine(toonifier, face, latent, chunk, done)
+            done += chunk
+            yield self._shown(latent, current, request)
+
+    @staticmethod
+    def _refine(toonifier, face, latent, chunk: int, done: int):
+        from ..project import project
+        return project(toonifier.G_base, face, refinement_config(chunk, seed=done), init_ws=latent.ws)
+
+    def _projected(self, toonifier, face, steps: int, progress, current):
+        config = ProjectionConfig(steps=max(1, steps))
         every = max(1, (config.steps + config.w_plus_steps) // 50)  # ~50 progress updates: each one costs a round trip
 
         def report(step, _total, _loss):
             if step % every == 0 or step == _total:
                 progress((step, _total), desc="projecting into the base model")
 
-        result = toonifier.project(face, config, progress=report,
-                                   class_idx=current.class_idx)
-        base_img = toonifier.render(result, BASE_ONLY)
-        toon_img = toonifier.render(result, current.spec)
-        return {self.latent: result, self.reconstruction: shown(base_img), self.toon: shown(toon_img),
+        return toonifier.project(face, config, progress=report, class_idx=current.class_idx, init="mean")
+
+    def _shown(self, latent, current, request) -> dict:
+        base_img = current.toonifier.render(latent, BASE_ONLY)
+        toon_img = current.toonifier.render(latent, current.spec)
+        return {self.latent: latent, self.reconstruction: shown(base_img), self.toon: shown(toon_img),
                 self.download: self._save(toon_img, current.spec.describe(), request)}
+
+    def live_frame(self, frame, live, *values):
+        """One webcam frame → its toon with the current blend. A frame that arrives while this
+        viewer's previous one is still drawn is dropped (the page keeps the last toon)."""
+        if frame is None:
+            return gr.skip(), live, gr.skip()
+        try:
+            current = self.controls.read(values)
+            if live is None or live.pair is not current.toonifier:
+                live = LiveToonifier(current.toonifier)
+            result = live.frame(frame, current.spec)
+        except USER_ERRORS as exc:
+            return gr.skip(), live, f"⚠ {friendly(exc)}"
+        if result is None:
+            return gr.skip(), live, gr.skip()
+        if result.toon is None:
+            return gr.skip(), live, "no face in view"
+        status = f"{1 / max(result.seconds, 1e-3):.0f} frames/s drawn · {live.tracker.detections} detections"
+        return shown(result.toon), live, status
 
     @user_errors
     def rerender(self, request: gr.Request, ticket, latent, *values):
@@ -101,12 +165,17 @@ class ToonifyTab:
         return {self.toon: shown(toon_img), self.download: self._save(toon_img, current.spec.describe(), request)}
 
     def on_pair(self, key, toonifier) -> dict:
+        encoder = toonifier.encoder is not None
+        steps = gr.update(label=STEPS_LABEL[encoder], maximum=200 if encoder else 1000,
+                          value=DEFAULT_REFINE_STEPS if encoder else ProjectionConfig.steps)
         return {self.face: None, self.latent: None, self.aligned: None, self.reconstruction: None,
-                self.toon: None, self.download: gr.update(value=None, visible=False)}
+                self.toon: None, self.download: gr.update(value=None, visible=False), self.steps: steps,
+                self.live: None, self.live_status: "" if encoder else NO_ENCODER}
 
     @property
     def pair_outputs(self) -> list:
-        return [self.face, self.latent, self.aligned, self.reconstruction, self.toon, self.download]
+        return [self.face, self.latent, self.aligned, self.reconstruction, self.toon, self.download,
+                self.steps, self.live, self.live_status]
 
     def wire(self) -> None:
         # Aligning shows no progress (and so no error badge: a bad photo's reason is the toast).
@@ -114,10 +183,15 @@ class ToonifyTab:
             self.align_photo, [self.photo, *self.controls.inputs],
             [self.face, self.latent, self.aligned, self.reconstruction, self.toon, self.download],
             preprocess=False, show_progress="hidden", show_progress_on=QUIET, api_name="align_photo")
-        aligned.success(self.project_face, [self.face, self.steps, *self.controls.inputs],
-                        [self.latent, self.reconstruction, self.toon, self.download],
-                        show_progress_on=[self.reconstruction, self.toon], api_name="run_toonify").success(
-            reveal, None, self.download, api_name=False)
+        running = aligned.success(self.project_face, [self.face, self.steps, *self.controls.inputs],
+                                  [self.latent, self.reconstruction, self.toon, self.download],
+                                  show_progress_on=[self.reconstruction, self.toon], api_name="run_toonify")
+        running.success(reveal, None, self.download, api_name=False)
+        self.stop.click(None, None, None, cancels=[running], api_name=False)
+        self.camera.stream(self.live_frame, [self.camera, self.live, *self.controls.inputs],
+                           [self.live_toon, self.live, self.live_status], stream_every=0.1,
+                           concurrency_limit=4, show_progress="hidden", show_progress_on=QUIET,
+                           api_name="live_frame")
         gr.Button("re-render toon", visible=False).click(
             self.rerender, [gr.State(None), self.latent, *self.controls.inputs], [self.toon, self.download],
             api_name="rerender_toon")
