@@ -21,13 +21,10 @@ from .align import _dlib_models, align_face, detect_faces
 from .blend import BlendSpec
 from .errors import StylemixError
 
-TRACK_MARGIN = 0.25   # the landmark box grows by this share on each side before the predictor runs
 
 
-def _box_of(points: np.ndarray, margin: float = TRACK_MARGIN) -> tuple[int, int, int, int]:
-    (left, top), (right, bottom) = points.min(0), points.max(0)
-    w, h = right - left, bottom - top
-    return (int(left - margin * w), int(top - margin * h), int(right + margin * w), int(bottom + margin * h))
+def _centre(points: np.ndarray) -> np.ndarray:
+    return (points.min(0) + points.max(0)) / 2
 
 
 class FaceTracker:
@@ -36,6 +33,7 @@ class FaceTracker:
     def __init__(self, redetect_every: int = 60):
         self.redetect_every = redetect_every
         self._points: np.ndarray | None = None
+        self._anchor = None   # (detector box, landmark centre, landmark width) at the last detection
         self._since_detect = 0
         self.detections = 0   # how often the detector ran (tests and the fps readout)
 
@@ -44,15 +42,18 @@ class FaceTracker:
 
     def _track(self, frame: np.ndarray) -> np.ndarray | None:
         import dlib
-        left, top, right, bottom = _box_of(self._points)
-        shape = _dlib_models()["predictor"](frame, dlib.rectangle(left, top, right, bottom))
+        # The predictor fills whatever box it is given, so it gets the detector's own box moved
+        # with the face (a box drawn from the landmarks would grow or shrink frame by frame).
+        box, centre, width = self._anchor
+        dx, dy = np.rint(_centre(self._points) - centre).astype(int)
+        left, top, right, bottom = box
+        shape = _dlib_models()["predictor"](frame, dlib.rectangle(left + dx, top + dy, right + dx, bottom + dy))
         pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-        old_w = np.ptp(self._points[:, 0])
-        new_w = np.ptp(pts[:, 0])
+        old_w, new_w = width, np.ptp(pts[:, 0])
         inside = (pts[:, 0].min() >= 0 and pts[:, 1].min() >= 0 and
                   pts[:, 0].max() < frame.shape[1] and pts[:, 1].max() < frame.shape[0])
         # Lost: the predictor's shape collapsed, blew up or left the frame.
-        if not inside or not 0.7 < new_w / max(old_w, 1e-6) < 1.4:
+        if not inside or not 0.8 < new_w / max(old_w, 1e-6) < 1.25:
             return None
         return pts
 
@@ -67,6 +68,8 @@ class FaceTracker:
             self.detections += 1
             self._since_detect = 0
             pts = faces[0].landmarks if faces else None
+            if pts is not None:
+                self._anchor = (faces[0].box, _centre(pts), np.ptp(pts[:, 0]))
         self._points = pts
         return pts
 

@@ -10,6 +10,9 @@ gets the same one-line reason the CLI gives.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import gradio as gr
 
 from ..errors import ImageInputError
@@ -35,6 +38,7 @@ def photo_path(payload) -> str:
 
 STEPS_LABEL = {True: "refinement steps after the encoder (0: the encoder alone)",
                False: "projection steps (W; then ¾ as many per layer, W+)"}
+LIVE_VIEWERS = 64   # live viewers whose face tracker is kept (least recent out)
 REFINE_CHUNK = 10  # refinement steps between two streamed results
 NO_ENCODER = ("This pair has no encoder, so each photo is optimised from the mean w (slow). "
               "Train one: `stylemix train-encoder --base BASE -o RUN`.")
@@ -69,7 +73,11 @@ class ToonifyTab:
                 self.live_toon = gr.Image(label="live toon (current blend)", type="numpy", height=240,
                                           elem_id="live-toon")
             self.live_status = gr.Markdown("", elem_id="live-status")
-        self.live = gr.State(None)    # this viewer's LiveToonifier (face tracker + frame dropping)
+        # Each viewer's LiveToonifier (face tracker + frame dropping), by session: frames of one
+        # stream arrive as concurrent events, so it cannot travel in gr.State (a frame sent
+        # before the first one returned would start a tracker of its own).
+        self._live: OrderedDict[str | None, LiveToonifier] = OrderedDict()
+        self._live_lock = threading.Lock()
 
     def _save(self, image, label: str, request) -> str:
         path = self.services.exports.path_for(session_of(request), f"toonified-{label}.png")
@@ -132,24 +140,34 @@ class ToonifyTab:
         return {self.latent: latent, self.reconstruction: shown(base_img), self.toon: shown(toon_img),
                 self.download: self._save(toon_img, current.spec.describe(), request)}
 
-    def live_frame(self, frame, live, *values):
+    def _live_for(self, session: str | None, toonifier) -> LiveToonifier:
+        with self._live_lock:
+            live = self._live.get(session)
+            if live is None or live.pair is not toonifier:
+                live = self._live[session] = LiveToonifier(toonifier)
+            self._live.move_to_end(session)
+            while len(self._live) > LIVE_VIEWERS:
+                self._live.popitem(last=False)
+            return live
+
+    def live_frame(self, request: gr.Request, frame, *values):
         """One webcam frame → its toon with the current blend. A frame that arrives while this
         viewer's previous one is still drawn is dropped (the page keeps the last toon)."""
         if frame is None:
-            return gr.skip(), live, gr.skip()
+            return gr.skip(), gr.skip()
         try:
             current = self.controls.read(values)
-            if live is None or live.pair is not current.toonifier:
-                live = LiveToonifier(current.toonifier)
+            live = self._live_for(session_of(request), current.toonifier)
             result = live.frame(frame, current.spec)
         except USER_ERRORS as exc:
-            return gr.skip(), live, f"⚠ {friendly(exc)}"
+            return gr.skip(), f"⚠ {friendly(exc)}"
         if result is None:
-            return gr.skip(), live, gr.skip()
+            return gr.skip(), gr.skip()
         if result.toon is None:
-            return gr.skip(), live, "no face in view"
-        status = f"{1 / max(result.seconds, 1e-3):.0f} frames/s drawn · {live.tracker.detections} detections"
-        return shown(result.toon), live, status
+            return gr.skip(), "no face in view"
+        status = (f"{1 / max(result.seconds, 1e-3):.0f} frames/s drawn · {live.tracker.detections} "
+                  f"detections · {live.dropped} frames dropped")
+        return shown(result.toon), status
 
     @user_errors
     def rerender(self, request: gr.Request, ticket, latent, *values):
@@ -170,12 +188,12 @@ class ToonifyTab:
                           value=DEFAULT_REFINE_STEPS if encoder else ProjectionConfig.steps)
         return {self.face: None, self.latent: None, self.aligned: None, self.reconstruction: None,
                 self.toon: None, self.download: gr.update(value=None, visible=False), self.steps: steps,
-                self.live: None, self.live_status: "" if encoder else NO_ENCODER}
+                self.live_status: "" if encoder else NO_ENCODER}
 
     @property
     def pair_outputs(self) -> list:
         return [self.face, self.latent, self.aligned, self.reconstruction, self.toon, self.download,
-                self.steps, self.live, self.live_status]
+                self.steps, self.live_status]
 
     def wire(self) -> None:
         # Aligning shows no progress (and so no error badge: a bad photo's reason is the toast).
@@ -188,8 +206,8 @@ class ToonifyTab:
                                   show_progress_on=[self.reconstruction, self.toon], api_name="run_toonify")
         running.success(reveal, None, self.download, api_name=False)
         self.stop.click(None, None, None, cancels=[running], api_name=False)
-        self.camera.stream(self.live_frame, [self.camera, self.live, *self.controls.inputs],
-                           [self.live_toon, self.live, self.live_status], stream_every=0.1,
+        self.camera.stream(self.live_frame, [self.camera, *self.controls.inputs],
+                           [self.live_toon, self.live_status], stream_every=0.1,
                            concurrency_limit=4, show_progress="hidden", show_progress_on=QUIET,
                            api_name="live_frame")
         gr.Button("re-render toon", visible=False).click(
