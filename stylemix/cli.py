@@ -306,6 +306,28 @@ def _toon_output(args) -> Path:
     return out
 
 
+def _toonify_folder(args, pair, spec) -> None:
+    """``stylemix toonify DIR -o OUTDIR``: every photo, batched, with a progress bar."""
+    from tqdm import tqdm
+
+    from .batch_toonify import photos_in, toonify_folder
+    from .toonify import DEFAULT_REFINE_STEPS
+    if not args.output:
+        raise StylemixError("toonifying a folder needs -o OUTDIR")
+    steps = DEFAULT_REFINE_STEPS if args.steps is None else args.steps
+    bar = tqdm(total=len(photos_in(Path(args.photo))), unit="photo", dynamic_ncols=True)
+    try:
+        report = toonify_folder(pair, args.photo, args.output, spec, steps=steps, batch=args.batch,
+                                size=args.size, force=args.force,
+                                skipped=lambda name, why: bar.write(f"skipped {name}: {why}", file=sys.stderr),
+                                progress=bar.update)
+    finally:
+        bar.close()
+    rate = len(report.written) / report.seconds if report.seconds else 0.0
+    print(f"wrote {len(report.written)} toons to {args.output} ({rate:.2f} photos/s, batch {args.batch}, "
+          f"{steps} refinement steps); {len(report.skipped)} skipped, {len(report.done_before)} already done")
+
+
 def cmd_toonify(args) -> None:
     from .toonify import Toonifier, default_toonify_spec, toonify_r_swap
     chosen = any(getattr(args, name) is not None for name in ("swap", "alpha", "smooth", "alphas"))
@@ -314,8 +336,10 @@ def cmd_toonify(args) -> None:
     G_base, D = formats.load_generator_and_discriminator(args.base, device=device)
     G_transfer = formats.load_generator(args.transfer, device=device)
     class_idx = _class_idx(args, G_base, G_transfer)
-    from .align import load_image  # dlib is imported only by the commands that need it
-    photo = load_image(args.photo)  # a bad photo stops here, before anything is printed
+    folder = Path(args.photo).is_dir()
+    if not folder:
+        from .align import load_image  # dlib is imported only by the commands that need it
+        photo = load_image(args.photo)  # a bad photo stops here, before anything is printed
     if spec is None:
         spec = default_toonify_spec(G_base)
         if args.channels:
@@ -326,8 +350,11 @@ def cmd_toonify(args) -> None:
                  f" with the {r_swap} px block half-blended")
         print(f"blend: the paper's layer swap at {r_swap} px{shape}, low resolutions from the "
               f"transfer model ({spec.describe()}; choose another with --swap/--alpha/--smooth/--alphas)")
-    output = _toon_output(args)
     encoder = _encoder_for(args, G_base)
+    if folder:
+        _toonify_folder(args, Toonifier(G_base, G_transfer, encoder=encoder), spec)
+        return
+    output = _toon_output(args)
     toonifier = Toonifier(G_base, G_transfer, discriminator=D, encoder=encoder)
     config = _projection_config(args, from_encoder=encoder is not None)
     result = toonifier.toonify(photo, spec, config, progress=_print_progress, class_idx=class_idx,
@@ -744,7 +771,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tf = sub.add_parser("toonify", help="align, project into base, render with the blend (default: "
                                         "the paper's layer swap for the pair's size, printed)")
-    tf.add_argument("photo")
+    tf.add_argument("photo", help="a photo, or a folder of photos")
     tf.add_argument("--base", default=str(DEFAULT_BASE))
     tf.add_argument("--transfer", default=str(DEFAULT_TRANSFER))
     _add_blend_options(tf)
@@ -754,7 +781,10 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--sheet", action="store_true", help="also write photo | aligned | reconstruction | result")
     tf.add_argument("--device", default=None)
     tf.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    tf.add_argument("-o", "--output", default=None, help="OUT.png (default PHOTO.toon.png beside the photo)")
+    tf.add_argument("--batch", type=int, default=8, help="faces encoded and drawn together for a folder (default 8)")
+    tf.add_argument("-o", "--output", default=None,
+                    help="OUT.png (default PHOTO.toon.png beside the photo); for a folder of photos, "
+                         "OUTDIR (each NAME.toon.png; finished ones are skipped on a re-run)")
     tf.set_defaults(func=cmd_toonify)
 
     ch = sub.add_parser("channels", help="rank one resolution's channels by how much swapping "

@@ -120,3 +120,38 @@ def test_cli_train_encoder_then_toonify_with_it(base, tmp_path, capsys):
     plain = Toonifier(G, G)
     with pytest.raises(StylemixError, match="has no encoder.*train-encoder"):
         plain.project(face, None, init="encoder")
+
+
+def test_cli_toonifies_a_folder_resumably_with_one_line_per_skipped_file(tmp_path, capsys):
+    """The default pair (with its shipped encoder) on a folder: faces written, bad files named."""
+    from skimage import data
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(data.astronaut()).save(folder / "astronaut.png")
+    Image.fromarray(data.coffee()).save(folder / "coffee.jpg")
+    (folder / "notes.png").write_text("not an image")
+    out = tmp_path / "toons"
+    assert cli(["toonify", str(folder), "--steps", "0", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "skipped coffee.jpg: no face found" in captured.err
+    assert "skipped notes.png:" in captured.err
+    assert "wrote 1 toons" in captured.out and "2 skipped" in captured.out
+    toon = out / "astronaut.toon.png"
+    assert Image.open(toon).size == (256, 256)
+    stamp = toon.stat().st_mtime_ns
+    assert cli(["toonify", str(folder), "--steps", "0", "-o", str(out)]) == 0
+    assert "1 already done" in capsys.readouterr().out and toon.stat().st_mtime_ns == stamp
+    assert cli(["toonify", str(folder), "--steps", "0"]) == 1
+    assert "needs -o OUTDIR" in capsys.readouterr().err
+
+
+def test_cli_toonify_defaults_to_photo_toon_png_and_never_overwrites(tmp_path, capsys):
+    from skimage import data
+    photo = tmp_path / "me.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    assert cli(["toonify", str(photo), "--steps", "0"]) == 0
+    out = tmp_path / "me.toon.png"
+    assert out.is_file() and f"wrote {out}" in capsys.readouterr().out
+    assert cli(["toonify", str(photo), "--steps", "0"]) == 1
+    assert "exists: pass --force" in capsys.readouterr().err
+    assert cli(["toonify", str(photo), "--steps", "0", "--force"]) == 0
