@@ -35,3 +35,7 @@ class ImageInputError(StylemixError, ValueError):
 
 class NoFaceError(ImageInputError):
     """The photo holds no face the detector can find."""
+
+
+class OptionError(StylemixError, ValueError):
+    """An option has a value stylemix cannot use (named in the message with what it accepts)."""

@@ -202,3 +202,17 @@ def test_blend_into_a_tf_template(tmp_path):
     assert main(["blend", str(NV_BASE), str(NV_TRANSFER), "--swap", "16", "--template", str(tf),
                  "-o", str(out)]) in (0, None)
     assert stylemix.load_generator(out).source.format == "tf_pkl"
+
+
+def test_a_bug_is_one_line_pointing_at_debug_and_debug_shows_the_traceback(monkeypatch, capsys):
+    """Only the project's own errors (and OSError) read as a user's mistake; anything else is a bug."""
+    import stylemix.cli.models as models
+
+    def broken(*args, **kwargs):
+        raise KeyError("w_avg")
+    monkeypatch.setattr(models.formats, "load_generator", broken)
+    assert main(["info", "x.pkl"]) == 2
+    err = capsys.readouterr().err
+    assert "internal error (KeyError" in err and "--debug" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(KeyError):
+        main(["--debug", "info", "x.pkl"])

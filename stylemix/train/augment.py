@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import OptionError
+
 POLICIES = ("color", "translation", "cutout")
 
 
@@ -18,7 +20,7 @@ def parse_policy(text: str) -> tuple[str, ...]:
     parts = tuple(p.strip() for p in text.split(",") if p.strip())
     unknown = [p for p in parts if p not in POLICIES]
     if unknown:
-        raise ValueError(f"unknown augmentation '{unknown[0]}' (choose from {', '.join(POLICIES)})")
+        raise OptionError(f"unknown augmentation '{unknown[0]}' (choose from {', '.join(POLICIES)})")
     return parts
 
 

@@ -5,7 +5,8 @@ them style-mixed, so the targets include per-layer W+ latents) and, optionally, 
 (real-looking faces with the w they were drawn from; :class:`~.dataset.TeacherPairs`) or a
 folder of aligned faces (no latent: reconstruction only). Every input is augmented the way
 dlib alignment leaves real photos (small shifts and scale, colour, blur, JPEG), never the
-target. Losses: latent regression in units of the base's w spread where the latent is known;
+target. Losses: latent regression (squared error in W, over the mean per-dimension variance)
+where the latent is known;
 reconstruction through the frozen base (L1 + multi-scale SSIM) on part of the batch every
 ``recon_interval`` steps (it costs a backward pass through the generator); the offset
 regulariser (e4e's L2 on per-layer offsets). Held-out metrics at each snapshot: latent error and
@@ -196,9 +197,13 @@ class EncoderObjective(Objective):
         loss = cfg.offset_weight * offsets.square().mean()
         stats["offsets"] = offsets.square().mean().sqrt().item()
         if known.any():
-            err = ((ws - ws_target) / self.E.w_std)[known].square().mean()
+            # Squared error in W itself (over the mean per-dimension variance): W is strongly
+            # anisotropic, and its few high-variance directions are what a face looks like;
+            # per-dimension units would spend the gradient on the many faint ones.
+            diff = (ws - ws_target)[known]
+            err = diff.square().mean() / self.E.w_std.square().mean()
             loss = loss + cfg.latent_weight * err
-            stats["latent"] = err.sqrt().item()
+            stats["latent"] = (diff / self.E.w_std).square().mean().sqrt().item()
         if cfg.recon_weight > 0 and (state.step % cfg.recon_interval == 0 or not known.all()):
             pick = torch.arange(len(ws)) >= len(ws) - cfg.recon_batch  # the rows from --data first
             img = self.G.synthesis(ws[pick], noise_mode="const")

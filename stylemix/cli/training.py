@@ -1,0 +1,289 @@
+"""Training commands, each an objective in the shared loop: train, finetune, distill, train-encoder.
+
+Options default to None and take their defaults (shown in --help) from the config dataclasses,
+so a resumed run keeps its checkpoint's settings unless an option is given again."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+from .. import formats
+from ..errors import StylemixError
+from ..networks import Generator
+from ..train import TrainConfig
+from ..train.distill import DistillConfig
+from ..train.encoder import EncoderTrainConfig
+from .common import Command, add_device_option, device_for
+
+TRAIN, DISTILL, ENCODER = TrainConfig(), DistillConfig(), EncoderTrainConfig()
+
+
+def _add_training_options(parser, kimg: float, augment: str) -> None:
+    parser.add_argument("--kimg", type=float, default=kimg,
+                        help=f"train until this many thousand images were shown (default {kimg:g})")
+    parser.add_argument("--batch", type=int, default=TRAIN.batch, help=f"minibatch size, a multiple of 4 "
+                                                                        f"(default {TRAIN.batch})")
+    parser.add_argument("--lr", type=float, default=TRAIN.g_lr, help=f"Adam learning rate of G and D "
+                                                                      f"(default {TRAIN.g_lr:g})")
+    parser.add_argument("--gamma", type=float, default=None,
+                        help="R1 weight (default 0.0002·resolution²/batch)")
+    parser.add_argument("--augment", default=augment,
+                        help=f"DiffAugment policy: comma list of color, translation, cutout; "
+                             f"empty for none (default {augment})")
+    parser.add_argument("--no-xflip", action="store_true", help="do not mirror training images")
+    parser.add_argument("--seed", type=int, default=TRAIN.seed)
+    parser.add_argument("--snapshot-kimg", type=float, default=TRAIN.snapshot_kimg,
+                        help=f"write a checkpoint every this many kimg (default {TRAIN.snapshot_kimg:g})")
+    add_device_option(parser)
+    parser.add_argument("-o", "--output", required=True,
+                        help="output folder; a checkpoint already there is resumed")
+
+
+def _train_config(args) -> TrainConfig:
+    return TrainConfig(batch=args.batch, kimg=args.kimg,
+                       g_lr=args.lr, d_lr=args.lr, r1_gamma=args.gamma, augment=args.augment,
+                       xflip=not args.no_xflip, seed=args.seed, snapshot_kimg=args.snapshot_kimg,
+                       freeze_g_above=getattr(args, "freeze_g_above", None),
+                       freeze_d=getattr(args, "freeze_d", 0),
+                       freeze_mapping=getattr(args, "freeze_mapping", False))
+
+
+def _run_training(objective, out_dir: str, ckpt: dict | None, artefact: str = "generator.safetensors") -> None:
+    """Run ``objective`` in the training loop (resuming from ``ckpt``), with a progress bar."""
+    from ..train import TrainingLoop
+    loop = TrainingLoop(objective, out_dir, progress=True)
+    if ckpt is not None:
+        loop.load_state(ckpt)
+    loop.run()
+    print(f"wrote {Path(out_dir) / artefact}")
+
+
+def _resume_checkpoint(out_dir: str) -> dict | None:
+    """The checkpoint already in OUT (to continue an interrupted run), if any."""
+    from ..train import read_trainer_checkpoint
+    return read_trainer_checkpoint(out_dir) if Path(out_dir).is_dir() else None
+
+
+def cmd_train(args) -> None:
+    from ..networks.discriminator import Discriminator
+    from ..train import (GanObjective, ImageFolder, matching_discriminator_config,
+                        networks_from_checkpoint, small_generator_config)
+    device = device_for(args.device)
+    data = ImageFolder(args.data, args.resolution)
+    for name, why in data.skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    ckpt = _resume_checkpoint(args.output)
+    if ckpt is not None:
+        G, D, G_ema = networks_from_checkpoint(ckpt)
+        print(f"resuming {args.output} at {ckpt['nimg'] / 1000:.1f} kimg")
+    else:
+        cfg = small_generator_config(args.resolution, z_dim=args.z_dim, channel_base=args.channel_base,
+                                     channel_max=args.channel_max, mapping_layers=args.mapping_layers)
+        cfg.w_dim = args.w_dim or args.z_dim
+        G, G_ema = Generator(cfg), None
+        D = Discriminator(matching_discriminator_config(cfg))
+    _run_training(GanObjective(G, D, data, _train_config(args), G_ema=G_ema, device=device),
+                  args.output, ckpt)
+
+
+def _pretrained(path: str):
+    """(G, D or None, G_ema) to fine-tune from: a `train` or `distill` output folder (its
+    checkpoint) or any model file."""
+    import copy
+
+    from ..networks.discriminator import Discriminator
+    from ..train import matching_discriminator_config, networks_from_checkpoint, read_trainer_checkpoint
+    from ..train.distill import networks_from_distill_checkpoint, read_distill_checkpoint
+    ckpt = read_trainer_checkpoint(path)
+    if ckpt is not None:
+        return networks_from_checkpoint(ckpt)
+    distilled = read_distill_checkpoint(path) if Path(path).is_dir() else None
+    if distilled is not None:
+        G, G_ema, D = networks_from_distill_checkpoint(distilled)
+        if D is not None:  # its D learned the teacher's faces: the best start for fine-tuning
+            return G, D, G_ema
+        print(f"{path} was distilled without the adversarial term: starting a new discriminator "
+              "(fine-tuning takes longer)", file=sys.stderr)
+        return G, Discriminator(matching_discriminator_config(G_ema.config)), G_ema
+    if Path(path).is_dir():
+        raise StylemixError(f"{path} is a folder without a stylemix checkpoint.pt")
+    fmt = formats.detect_format(path)
+    if fmt == formats.TORCH_SAVE:  # a train.py checkpoint holds g, d and g_ema; a converted one g_ema
+        G, D, G_ema = formats.rosinality.load_training_networks(path)
+        G = G if G is not None else copy.deepcopy(G_ema)
+    else:
+        G_ema, D = formats.load_generator_and_discriminator(path)
+        G = formats.load_generator(path, network="G") if fmt == formats.PICKLE else copy.deepcopy(G_ema)
+    if D is None:
+        print(f"{os.path.basename(path)} has no discriminator stylemix can read: starting a new one "
+              "(fine-tuning takes longer)", file=sys.stderr)
+        D = Discriminator(matching_discriminator_config(G_ema.config))
+    return G, D, G_ema
+
+
+def cmd_finetune(args) -> None:
+    from ..train import GanObjective, ImageFolder, networks_from_checkpoint
+    device = device_for(args.device)
+    ckpt = _resume_checkpoint(args.output)
+    if ckpt is not None:
+        G, D, G_ema = networks_from_checkpoint(ckpt)
+        print(f"resuming {args.output} at {ckpt['nimg'] / 1000:.1f} kimg")
+    else:
+        G, D, G_ema = _pretrained(args.base)
+    data = ImageFolder(args.data, G.img_resolution)
+    for name, why in data.skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    _run_training(GanObjective(G, D, data, _train_config(args), G_ema=G_ema, device=device),
+                  args.output, ckpt)
+
+
+def cmd_distill(args) -> None:
+    from ..train import distill as ds
+    device = device_for(args.device)
+    ckpt = ds.read_distill_checkpoint(args.output) if Path(args.output).is_dir() else None
+    if ckpt is not None:
+        G, G_ema, D = ds.networks_from_distill_checkpoint(ckpt)
+        config = ds.DistillConfig(**ckpt["distill_config"])
+        print(f"resuming {args.output} at {ckpt['nimg'] / 1000:g} kimg")
+    else:
+        if not args.mapping:
+            raise StylemixError("a new distillation needs --mapping FILE: the teacher's mapping network")
+        G = ds.make_student(ds.read_mapping(args.mapping), args.resolution,
+                            ds.parse_channels(args.channels), seed=args.seed or 0)
+        G_ema, D, config = None, None, ds.DistillConfig()
+    config = ds.config_overrides(
+        config, batch=args.batch, kimg=args.kimg, lr=args.lr, ssim_weight=args.ssim_weight,
+        adv_weight=args.adv_weight, adv_start_kimg=args.adv_start_kimg, seed=args.seed,
+        snapshot_kimg=args.snapshot_kimg)
+    data = ds.TeacherPairs(Path(args.pairs) / "train" if (Path(args.pairs) / "train").is_dir()
+                           else args.pairs, G.img_resolution)
+    val_dir = Path(args.val) if args.val else Path(args.pairs) / "val"
+    val = ds.TeacherPairs(val_dir, G.img_resolution) if val_dir.is_dir() else None
+    if val is None:
+        print(f"no held-out pairs at {val_dir}: snapshots are not scored", file=sys.stderr)
+    _run_training(ds.DistillObjective(G, data, config, val=val, G_ema=G_ema, D=D, device=device),
+                  args.output, ckpt)
+
+
+def cmd_train_encoder(args) -> None:
+    """Train (or resume) an encoder face → W+ for a base generator."""
+    import dataclasses
+
+    from ..encoder import Encoder, EncoderConfig, encoder_for
+    from ..train import ImageFolder, TeacherPairs
+    from ..train.encoder import ENCODER_NAME, EncoderObjective, EncoderTrainConfig, read_encoder_checkpoint
+    device = device_for(args.device)
+    G = formats.load_generator(args.base, device=device)
+    ckpt = read_encoder_checkpoint(args.output) if Path(args.output).is_dir() else None
+    if ckpt is not None:
+        E, E_ema = (Encoder(EncoderConfig(**ckpt["E_arch"])) for _ in range(2))
+        E.load_state_dict(ckpt["E"])
+        E_ema.load_state_dict(ckpt["E_ema"])
+        config = EncoderTrainConfig(**ckpt["encoder_config"])
+        print(f"resuming {args.output} at {ckpt['nimg'] / 1000:g} kimg")
+    else:
+        E, E_ema, config = encoder_for(G, width=args.width), None, EncoderTrainConfig()
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(EncoderTrainConfig)
+               if getattr(args, f.name, None) is not None}
+    config = dataclasses.replace(config, **changes)
+    data = val = None
+    if args.data:
+        root = Path(args.data)
+        if list(root.glob("chunk_*.npz")) or (root / "train").is_dir():
+            data = TeacherPairs(root / "train" if (root / "train").is_dir() else root, G.img_resolution)
+        else:
+            data = ImageFolder(root, G.img_resolution)
+    val_dir = Path(args.val) if args.val else (Path(args.data) / "val" if args.data else None)
+    if val_dir is not None and val_dir.is_dir():
+        val = TeacherPairs(val_dir, G.img_resolution)
+    objective = EncoderObjective(E, G, config, data=data, val=val, E_ema=E_ema,
+                                 base_name=Path(args.base).name, device=device)
+    _run_training(objective, args.output, ckpt, artefact=ENCODER_NAME)
+
+
+def configure_train(p) -> None:
+    p.add_argument("data", help="folder of images (square crops are taken from the centre)")
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--z-dim", type=int, default=128)
+    p.add_argument("--w-dim", type=int, default=None, help="default: same as --z-dim")
+    p.add_argument("--channel-base", type=int, default=4096)
+    p.add_argument("--channel-max", type=int, default=128)
+    p.add_argument("--mapping-layers", type=int, default=2)
+    _add_training_options(p, kimg=200, augment="translation")
+
+
+def configure_finetune(p) -> None:
+    p.add_argument("base", help="model file (.pkl/.pt/.safetensors) or a `train` output folder")
+    p.add_argument("data", help="folder of images of the new domain")
+    _add_training_options(p, kimg=30, augment="color,translation,cutout")
+    p.add_argument("--freeze-g-above", type=int, default=None, metavar="RES",
+                    help="keep the synthesis blocks above RES px fixed, so the new domain's shape is "
+                         "learnt by the low blocks (the layer swap's structure side); resume without it "
+                         "to release them")
+    p.add_argument("--freeze-d", type=int, default=0, metavar="N",
+                    help="keep the discriminator's first N (highest-resolution) blocks fixed (FreezeD)")
+    p.add_argument("--freeze-mapping", action="store_true",
+                    help="keep the mapping network fixed (blends use base's mapping: latents then mean "
+                         "to the transfer what they meant while it trained)")
+
+
+def configure_distill(p) -> None:
+    p.add_argument("pairs", help="folder of teacher pairs (chunk_*.npz, or a folder with train/ and val/)")
+    p.add_argument("--mapping", help="file holding the teacher's mapping network (copied, frozen)")
+    p.add_argument("--resolution", type=int, default=128)
+    p.add_argument("--channels", default="4:256,8:256,16:256,32:128,64:64,128:32",
+                    help="feature maps per resolution, RES:COUNT,...")
+    p.add_argument("--val", default=None, help="held-out pairs (default PAIRS/val)")
+    p.add_argument("--kimg", type=float, default=None,
+                   help=f"train until this many thousand pairs were shown (default {DISTILL.kimg:g})")
+    p.add_argument("--batch", type=int, default=None, help=f"default {DISTILL.batch}")
+    p.add_argument("--lr", type=float, default=None, help=f"default {DISTILL.lr:g}")
+    p.add_argument("--ssim-weight", type=float, default=None,
+                   help=f"weight of 1 − SSIM over scales (L1 has 1; default {DISTILL.ssim_weight:g})")
+    p.add_argument("--adv-weight", type=float, default=None,
+                   help=f"adversarial term's weight (0: none; default {DISTILL.adv_weight:g})")
+    p.add_argument("--adv-start-kimg", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--snapshot-kimg", type=float, default=None, help=f"default {DISTILL.snapshot_kimg:g}")
+    add_device_option(p)
+    p.add_argument("-o", "--output", required=True, help="output folder; a checkpoint there is resumed")
+
+
+def configure_train_encoder(p) -> None:
+    p.add_argument("--base", required=True, help="the base generator (any format stylemix reads)")
+    p.add_argument("--data", default=None,
+                    help="extra faces: teacher pairs (chunk_*.npz, or a folder with train/ and val/) "
+                         "or a folder of aligned face images")
+    p.add_argument("--val", default=None, help="held-out teacher pairs (default DATA/val)")
+    p.add_argument("--kimg", type=float, default=None,
+                   help=f"train until this many thousand faces were shown (default {ENCODER.kimg:g})")
+    p.add_argument("--batch", type=int, default=None, help=f"minibatch size (default {ENCODER.batch})")
+    p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default {ENCODER.lr:g})")
+    p.add_argument("--recon-weight", type=float, default=None,
+                    help=f"weight of the reconstruction term through the base (default {ENCODER.recon_weight:g}; "
+                         "0: latents only)")
+    p.add_argument("--offset-weight", type=float, default=None,
+                    help=f"weight of the per-layer offset regulariser (default {ENCODER.offset_weight:g})")
+    p.add_argument("--width", type=int, default=24, help="feature maps at full resolution (new runs)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--snapshot-kimg", type=float, default=None, help=f"default {ENCODER.snapshot_kimg:g}")
+    add_device_option(p)
+    p.add_argument("-o", "--output", required=True, help="output folder; a checkpoint there is resumed")
+
+
+COMMANDS = [
+    Command("train", "train a small StyleGAN2 from scratch on a folder of images",
+            configure_train, cmd_train),
+    Command("finetune", "fine-tune a model on a (small) folder of images: "
+                                         "the transferred model of a blend pair",
+            configure_finetune, cmd_finetune),
+    Command("distill", "train a generator to redraw a teacher's faces for each w "
+                                        "(how the default base was made); resumes OUT",
+            configure_distill, cmd_distill),
+    Command("train-encoder", "train an encoder face → W+ for a base (instant toonify "
+                                              "and projection); resumes OUT",
+            configure_train_encoder, cmd_train_encoder),
+]
