@@ -48,6 +48,7 @@ class ProjectionConfig:
     discriminator_weight: float = 0.1  # used when the model file has a discriminator
     max_loss_resolution: int = 256  # larger images are compared downsampled
     early_stop_patience: int = 60   # steps without 0.1 % loss improvement (W phase after ramps)
+    w_plus_spread_weight: float = 0.0  # W+ phase: weight of the layers' spread around their mean w
     seed: int = 0
 
     def __post_init__(self):
@@ -296,6 +297,11 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
                     discriminator.features(synth), target_feats)
             total_loss = loss + cfg.noise_reg_weight * _noise_regulariser(list(maps.values())) \
                 if cfg.optimise_noise else loss
+            if not broadcast and cfg.w_plus_spread_weight:
+                # e4e's idea for optimisation: keep the per-layer latents near one w, where the
+                # transferred model was trained, so the toon stays clean while the face fits.
+                spread = (ws - ws.mean(1, keepdim=True)).square().sum(-1).mean() / w_std ** 2
+                total_loss = total_loss + cfg.w_plus_spread_weight * spread
             opt.zero_grad(set_to_none=True)
             total_loss.backward()
             opt.step()
