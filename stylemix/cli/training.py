@@ -35,6 +35,7 @@ def _add_training_options(parser, kimg: float, augment: str) -> None:
                              f"empty for none (default {augment})")
     parser.add_argument("--no-xflip", action="store_true", help="do not mirror training images")
     parser.add_argument("--seed", type=int, default=TRAIN.seed)
+    add_batch_gpu_option(parser)
     parser.add_argument("--snapshot-kimg", type=float, default=TRAIN.snapshot_kimg,
                         help=f"write a checkpoint every this many kimg (default {TRAIN.snapshot_kimg:g})")
     add_device_option(parser)
@@ -48,15 +49,37 @@ def _train_config(args) -> TrainConfig:
                        xflip=not args.no_xflip, seed=args.seed, snapshot_kimg=args.snapshot_kimg,
                        freeze_g_above=getattr(args, "freeze_g_above", None),
                        freeze_d=getattr(args, "freeze_d", 0),
-                       freeze_mapping=getattr(args, "freeze_mapping", False))
+                       freeze_mapping=getattr(args, "freeze_mapping", False), batch_gpu=args.batch_gpu)
+
+
+def add_batch_gpu_option(parser) -> None:
+    parser.add_argument("--batch-gpu", type=int, default=None,
+                        help="samples per forward pass on each device (default: --batch / number of "
+                             "ranks); gradients of the chunks are accumulated, so the result depends "
+                             "on --batch and this, not on how many devices run it")
+
+
+def _training_device(name: str | None) -> str:
+    """This process's device; under ``torchrun`` (WORLD_SIZE > 1) it joins the process group
+    first and takes its local GPU (cuda:LOCAL_RANK), and only rank 0 prints."""
+    from ..train.distributed import init_from_env
+    ranks, device = init_from_env(device_for(name))
+    if not ranks.is_main:
+        sys.stdout = open(os.devnull, "w")
+    return device
 
 
 def _run_training(objective, out_dir: str, ckpt: dict | None, artefact: str = "generator.safetensors") -> None:
-    """Run ``objective`` in the training loop (resuming from ``ckpt``), with a progress bar."""
+    """Run ``objective`` in the training loop (resuming from ``ckpt``) on every rank of this
+    job, with a progress bar on rank 0."""
     from ..train import TrainingLoop
-    loop = TrainingLoop(objective, out_dir, progress=True)
+    from ..train.distributed import init_from_env
+    ranks, _ = init_from_env(objective.device)
+    loop = TrainingLoop(objective, out_dir, progress=True, ranks=ranks)
     if ckpt is not None:
         loop.load_state(ckpt)
+    if ranks.active:
+        loop.log(f"{ranks.world} ranks, {loop.chunks} chunks of {loop.chunk} per step")
     loop.run()
     print(f"wrote {Path(out_dir) / artefact}")
 
@@ -71,7 +94,7 @@ def cmd_train(args) -> None:
     from ..networks.discriminator import Discriminator
     from ..train import (GanObjective, ImageFolder, matching_discriminator_config,
                         networks_from_checkpoint, small_generator_config)
-    device = device_for(args.device)
+    device = _training_device(args.device)
     data = ImageFolder(args.data, args.resolution)
     for name, why in data.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
@@ -126,7 +149,7 @@ def _pretrained(path: str):
 
 def cmd_finetune(args) -> None:
     from ..train import GanObjective, ImageFolder, networks_from_checkpoint
-    device = device_for(args.device)
+    device = _training_device(args.device)
     ckpt = _resume_checkpoint(args.output)
     if ckpt is not None:
         G, D, G_ema = networks_from_checkpoint(ckpt)
@@ -142,7 +165,7 @@ def cmd_finetune(args) -> None:
 
 def cmd_distill(args) -> None:
     from ..train import distill as ds
-    device = device_for(args.device)
+    device = _training_device(args.device)
     ckpt = ds.read_distill_checkpoint(args.output) if Path(args.output).is_dir() else None
     if ckpt is not None:
         G, G_ema, D = ds.networks_from_distill_checkpoint(ckpt)
@@ -157,7 +180,7 @@ def cmd_distill(args) -> None:
     config = ds.config_overrides(
         config, batch=args.batch, kimg=args.kimg, lr=args.lr, ssim_weight=args.ssim_weight,
         adv_weight=args.adv_weight, adv_start_kimg=args.adv_start_kimg, seed=args.seed,
-        snapshot_kimg=args.snapshot_kimg)
+        snapshot_kimg=args.snapshot_kimg, batch_gpu=args.batch_gpu)
     data = ds.TeacherPairs(Path(args.pairs) / "train" if (Path(args.pairs) / "train").is_dir()
                            else args.pairs, G.img_resolution)
     val_dir = Path(args.val) if args.val else Path(args.pairs) / "val"
@@ -175,7 +198,7 @@ def cmd_train_encoder(args) -> None:
     from ..encoder import Encoder, EncoderConfig, encoder_for
     from ..train import ImageFolder, TeacherPairs
     from ..train.encoder import ENCODER_NAME, EncoderObjective, EncoderTrainConfig, read_encoder_checkpoint
-    device = device_for(args.device)
+    device = _training_device(args.device)
     G = formats.load_generator(args.base, device=device)
     ckpt = read_encoder_checkpoint(args.output) if Path(args.output).is_dir() else None
     if ckpt is not None:
@@ -231,6 +254,7 @@ def configure_finetune(p) -> None:
 
 
 def configure_distill(p) -> None:
+    add_batch_gpu_option(p)
     p.add_argument("pairs", help="folder of teacher pairs (chunk_*.npz, or a folder with train/ and val/)")
     p.add_argument("--mapping", help="file holding the teacher's mapping network (copied, frozen)")
     p.add_argument("--resolution", type=int, default=128)
@@ -253,6 +277,7 @@ def configure_distill(p) -> None:
 
 
 def configure_train_encoder(p) -> None:
+    add_batch_gpu_option(p)
     p.add_argument("--base", required=True, help="the base generator (any format stylemix reads)")
     p.add_argument("--data", default=None,
                     help="extra faces: teacher pairs (chunk_*.npz, or a folder with train/ and val/) "

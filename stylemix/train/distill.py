@@ -154,7 +154,7 @@ class DistillObjective(Objective):
         if data.images.shape[1] != G.img_channels:
             raise StylemixError(f"pairs have {data.images.shape[1]} colour channels, the student "
                                 f"{G.img_channels}")
-        if config.adv_weight > 0 and config.batch % 4:
+        if config.adv_weight > 0 and (config.batch % 4 or (config.batch_gpu or 4) % 4):
             raise StylemixError("with the adversarial term, batch must be a multiple of 4")
         self.config, self.data, self.val, self.device = config, data, val, device
         self.G = G.to(device).train().requires_grad_(False)
@@ -170,7 +170,7 @@ class DistillObjective(Objective):
             self.D = self.D.to(device).train().requires_grad_(False)
             self.D_opt = lazy_adam(self.D.parameters(), config.d_lr, config.r1_interval)
         self.gamma = config.gamma_for(G.img_resolution)
-        self._fake = self._real = None
+        self._drawn: list[tuple[torch.Tensor, torch.Tensor]] = []   # (fake, real) per chunk, for D
 
     def networks(self):
         return {"G": self.G, "G_ema": self.G_ema, **({"D": self.D} if self.D is not None else {})}
@@ -194,16 +194,16 @@ class DistillObjective(Objective):
     def _ws(self, w: torch.Tensor) -> torch.Tensor:
         return w.to(self.device)[:, None].repeat(1, self.G.num_ws, 1)
 
-    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator) -> dict[str, float]:
+    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator,
+                             size: int) -> dict[str, float]:
         cfg = self.config
-        if phase == "D":  # on the fakes the G phase of this step drew
+        if phase == "D":  # on the fakes the G phase of this step drew, chunk by chunk
+            fake, real = self._drawn.pop(0)
             with_r1 = self.gamma > 0 and state.step % cfg.r1_interval == 0
-            loss, stats = discriminator_loss(self.D, self._fake, self._real, self.gamma,
-                                             cfg.r1_interval, with_r1)
+            loss, stats = discriminator_loss(self.D, fake, real, self.gamma, cfg.r1_interval, with_r1)
             loss.backward()
-            self._fake = self._real = None
             return stats
-        w, target = self.data.batch(cfg.batch, rng)
+        w, target = self.data.batch(size, rng)
         target = target.to(self.device)
         img = self.G.synthesis(self._ws(w), noise_mode="const")
         l1 = (img - target).abs().mean()
@@ -214,7 +214,7 @@ class DistillObjective(Objective):
             g_adv = generator_loss(self.D(img))
             loss = loss + cfg.adv_weight * g_adv
             stats["G_adv"] = g_adv.item()
-            self._fake, self._real = img.detach(), target
+            self._drawn.append((img.detach(), target))
         loss.backward()
         return stats
 

@@ -167,9 +167,9 @@ class EncoderObjective(Objective):
             ws = self.G.mapping(z)
             return self.G.synthesis(ws, noise_mode="const").clamp(-1, 1), ws
 
-    def _batch(self, rng: torch.Generator):
-        """(inputs, targets, ws targets or None per row as a mask)."""
-        cfg, n = self.config, self.config.batch
+    def _batch(self, rng: torch.Generator, n: int):
+        """(inputs, targets, ws targets, mask of the rows whose latent is known) for n samples."""
+        cfg = self.config
         from_data = 0 if self.data is None else int(round(n * cfg.data_share))
         images, ws = self._samples(n - from_data, rng)
         known = torch.ones(len(images), dtype=torch.bool)
@@ -189,9 +189,10 @@ class EncoderObjective(Objective):
         return inputs, images, ws, known.to(self.device)
 
     # --- losses ------------------------------------------------------------------------------
-    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator) -> dict[str, float]:
+    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator,
+                             size: int) -> dict[str, float]:
         cfg = self.config
-        inputs, targets, ws_target, known = self._batch(rng)
+        inputs, targets, ws_target, known = self._batch(rng, size)
         ws, offsets = self.E(inputs)
         stats = {}
         loss = cfg.offset_weight * offsets.square().mean()
@@ -205,7 +206,8 @@ class EncoderObjective(Objective):
             loss = loss + cfg.latent_weight * err
             stats["latent"] = (diff / self.E.w_std).square().mean().sqrt().item()
         if cfg.recon_weight > 0 and (state.step % cfg.recon_interval == 0 or not known.all()):
-            pick = torch.arange(len(ws)) >= len(ws) - cfg.recon_batch  # the rows from --data first
+            share = max(1, round(cfg.recon_batch * size / cfg.batch))  # of this chunk
+            pick = torch.arange(len(ws)) >= len(ws) - share  # the rows from --data first
             img = self.G.synthesis(ws[pick], noise_mode="const")
             l1 = (img - targets[pick]).abs().mean()
             structure = multiscale_ssim_loss(img, targets[pick])

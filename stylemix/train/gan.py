@@ -112,8 +112,8 @@ class GanObjective(Objective):
         if data.resolution != G.img_resolution:
             raise StylemixError(f"data is {data.resolution} px but the generator makes "
                                 f"{G.img_resolution} px")
-        if config.batch % 4:
-            raise StylemixError("batch must be a multiple of 4 (minibatch-stddev groups of 4)")
+        if config.batch % 4 or (config.batch_gpu or 4) % 4:
+            raise StylemixError("batch (and batch per device) must be a multiple of 4 (minibatch-stddev groups of 4)")
         if config.freeze_g_above is not None and config.freeze_g_above not in G.synthesis.block_resolutions:
             raise StylemixError(f"--freeze-g-above {config.freeze_g_above} is not one of the generator's "
                                 f"resolutions {list(G.synthesis.block_resolutions)}")
@@ -130,6 +130,7 @@ class GanObjective(Objective):
         self._phases = [Phase("G", self.G, self.G_opt, frozen_generator_parameters(
                             self.G, config.freeze_g_above, config.freeze_mapping)),
                         Phase("D", self.D, self.D_opt, frozen_discriminator_parameters(self.D, config.freeze_d))]
+        self._w_means: list[torch.Tensor] = []   # this step's chunks' mean w
         torch.manual_seed(config.seed)
 
     def networks(self):
@@ -166,14 +167,14 @@ class GanObjective(Objective):
     def _d(self, img: torch.Tensor) -> torch.Tensor:
         return self.D(diff_augment(img, self.policy) if self.policy else img)
 
-    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator) -> dict[str, float]:
-        n = self.config.batch
+    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator,
+                             size: int) -> dict[str, float]:
+        n = size
         if phase == "G":
             ws = self._latents(n, rng)
             loss = generator_loss(self._d(self.G.synthesis(ws, noise_mode="random")))
             loss.backward()
-            with torch.no_grad():  # track the mean w for truncation, as NVIDIA's mapping does
-                self.G.mapping.w_avg.lerp_(ws[:, 0].mean(0), 1 - 0.995)
+            self._w_means.append(ws[:, 0].detach().mean(0))
             return {"G_loss": loss.item()}
         with torch.no_grad():
             fake = self.G.synthesis(self._latents(n, rng), noise_mode="random")
@@ -185,6 +186,10 @@ class GanObjective(Objective):
 
     def end_step(self, state: RunState) -> None:
         cfg = self.config
+        if self._w_means:  # track the mean w for truncation, as NVIDIA's mapping does: once a step
+            w_mean = self.ranks.mean(torch.stack(self._w_means).mean(0))
+            self.G.mapping.w_avg.lerp_(w_mean, 1 - 0.995)
+            self._w_means = []
         half_life = cfg.ema_kimg if cfg.ema_kimg is not None else cfg.batch * 10 / 32
         update_ema(self.G_ema, self.G, ema_beta(cfg.batch, state.nimg, half_life, cfg.ema_rampup))
 

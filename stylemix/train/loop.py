@@ -5,7 +5,8 @@ written here from scratch: an :class:`Objective` owns its networks, optimisers, 
 and says which *phases* run at a step (G, D, E…); the :class:`TrainingLoop` owns everything
 else — the step counter in images shown (kimg), zeroing gradients, optimiser steps, progress
 lines and bar, snapshots (checkpoint + the objective's artefacts + one ``metrics.jsonl`` line
-with held-out scores), stopping and resuming. Distributed training lives here too, once.
+with held-out scores), stopping and resuming, and distributed training (:mod:`.distributed`):
+every phase's gradients come from the step's chunks, summed over the ranks.
 
 Checkpoints hold plain tensors, numbers and strings only, so resuming reads them with
 weights-only loading (:func:`stylemix.io.read_torch_file`) like any untrusted file. Their keys
@@ -28,6 +29,7 @@ import torch
 
 from ..errors import ModelLoadError
 from ..io import atomic_write
+from .distributed import Ranks, chunk_generator, split_batch
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
@@ -37,8 +39,9 @@ METRICS_NAME = "metrics.jsonl"
 @dataclass
 class LoopConfig:
     """What the loop itself needs; each objective's config extends it with its own losses."""
-    batch: int = 16
+    batch: int = 16                 # the global batch: over every rank and chunk of a step
     kimg: float = 100.0             # stop after this many thousand images (or latents) shown
+    batch_gpu: int | None = None    # samples per forward pass (default: batch / ranks)
     seed: int = 0
     snapshot_kimg: float = 10.0     # checkpoint, artefacts and held-out metrics every this often
     log_every: int = 20             # a progress line every this many steps
@@ -70,6 +73,7 @@ class Objective:
     tag: str = ""
     config_key: str = "config"
     config: LoopConfig
+    ranks: Ranks = Ranks()   # set by the loop: for statistics that must agree over ranks
 
     def networks(self) -> dict[str, torch.nn.Module]:
         """Every network a checkpoint must hold, by name."""
@@ -83,8 +87,11 @@ class Objective:
         """The phases of the step about to run (e.g. D only once the adversarial term is on)."""
         raise NotImplementedError
 
-    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator) -> dict[str, float]:
-        """Compute the phase's loss and call ``backward``; return statistics to log."""
+    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator,
+                             size: int) -> dict[str, float]:
+        """Compute the phase's mean loss over ``size`` samples drawn with ``rng`` (one chunk of
+        the step's batch) and call ``backward``; return statistics to log. Called once per
+        chunk this rank runs; the loop averages the gradients."""
         raise NotImplementedError
 
     def end_step(self, state: RunState) -> None:
@@ -118,11 +125,15 @@ class TrainingLoop:
     """Runs an :class:`Objective` to ``config.kimg``, resumable from its checkpoint."""
 
     def __init__(self, objective: Objective, out_dir: str | os.PathLike,
-                 log: Callable[[str], None] = print, progress: bool = False):
-        self.objective, self.config = objective, objective.config
-        self.out_dir, self.log, self.progress = Path(out_dir), log, progress
+                 log: Callable[[str], None] = print, progress: bool = False, ranks: Ranks = Ranks()):
+        self.objective, self.config, self.ranks = objective, objective.config, ranks
+        objective.ranks = ranks
+        self.chunk, self.chunks = split_batch(self.config.batch, self.config.batch_gpu, ranks)
+        for net in objective.networks().values():
+            ranks.broadcast(net)
+        self.out_dir, self.progress = Path(out_dir), progress and ranks.is_main
+        self.log = log if ranks.is_main else (lambda line: None)
         self.state = RunState()
-        self.rng = torch.Generator().manual_seed(self.config.seed)
         # Learning rates come from this run's config, also when a checkpoint's optimiser
         # moments are loaded (a resumed command may change them).
         self._lrs = {name: [g["lr"] for g in opt.param_groups]
@@ -130,20 +141,29 @@ class TrainingLoop:
 
     # --- one step ---------------------------------------------------------------------------
     def step(self) -> dict[str, float]:
-        """Every phase the objective runs now, then its end-of-step work (EMA)."""
-        stats: dict[str, float] = {}
-        for phase in self.objective.phases(self.state):
+        """Every phase the objective runs now — each over this rank's chunks of the batch, its
+        gradients summed over the ranks and divided by the number of chunks — then the
+        objective's end-of-step work (EMA). Returns this rank's mean statistics."""
+        sums: dict[str, list[float]] = {}
+        for index, phase in enumerate(self.objective.phases(self.state)):
             phase.module.requires_grad_(True)
             phase.optimizer.zero_grad(set_to_none=True)
-            stats.update(self.objective.accumulate_gradients(phase.name, self.state, self.rng))
+            for chunk in self.ranks.chunks(self.chunks):
+                rng = chunk_generator(self.config.seed, self.state.step, index, chunk)
+                for k, v in self.objective.accumulate_gradients(phase.name, self.state, rng, self.chunk).items():
+                    sums.setdefault(k, []).append(v)
             for p in phase.frozen:
                 p.grad = None
+            self.ranks.sum_gradients(phase.module)
+            for p in phase.module.parameters():
+                if p.grad is not None:
+                    p.grad.div_(self.chunks)
             phase.optimizer.step()
             phase.module.requires_grad_(False)
         self.state.nimg += self.config.batch
         self.state.step += 1
         self.objective.end_step(self.state)
-        return stats
+        return mean_stats(sums)
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, stop: Callable[[], bool] | None = None):
@@ -175,7 +195,8 @@ class TrainingLoop:
                           + "  ".join(f"{k} {v:.4f}" for k, v in mean_stats(tick).items()), bar)
                 tick_start, tick_img, tick = time.perf_counter(), self.state.nimg, {}
             if self.state.nimg >= next_snapshot:
-                self.save(mean_stats(interval), bar)
+                if self.ranks.is_main:
+                    self.save(mean_stats(interval), bar)
                 interval = {}
                 next_snapshot = (self.state.nimg // every + 1) * every
                 note = self.objective.after_snapshot()
@@ -183,8 +204,10 @@ class TrainingLoop:
                     self._log(note, bar)
         if bar is not None:
             bar.close()
-        if not self.state.history or self.state.history[-1]["kimg"] != self.state.nimg / 1000:
+        if self.ranks.is_main and (not self.state.history or
+                                   self.state.history[-1]["kimg"] != self.state.nimg / 1000):
             self.save(mean_stats(interval))
+        self.ranks.barrier()  # the other ranks wait for rank 0's last snapshot
         return self.objective
 
     def _progress_bar(self, total: int):
@@ -218,7 +241,7 @@ class TrainingLoop:
         ckpt.update({name: net.state_dict() for name, net in obj.networks().items()})
         ckpt.update({f"{name}_opt": opt.state_dict() for name, opt in obj.optimizers().items()})
         ckpt.update({"nimg": self.state.nimg, "step": self.state.step, "seconds": self.state.seconds,
-                     "history": json.dumps(self.state.history), "rng": self.rng.get_state()})
+                     "history": json.dumps(self.state.history)})
         with atomic_write(self.out_dir / CHECKPOINT_NAME) as tmp:
             torch.save(ckpt, tmp)
         obj.write_artifacts(self.out_dir, self.state)
@@ -227,8 +250,9 @@ class TrainingLoop:
         self._log("snapshot " + "  ".join(f"{k} {v}" for k, v in entry.items()), bar)
 
     def load_state(self, ckpt: dict) -> None:
-        """Continue from a checkpoint of the same networks: optimiser moments, progress and the
-        data order come from it; learning rates from this run's config."""
+        """Continue from a checkpoint of the same networks: optimiser moments and progress come
+        from it (the data of each step follows from its number); learning rates from this run's
+        config."""
         for name, opt in self.objective.optimizers().items():
             if f"{name}_opt" in ckpt:
                 opt.load_state_dict(ckpt[f"{name}_opt"])
@@ -238,8 +262,6 @@ class TrainingLoop:
         self.state = RunState(nimg=int(ckpt["nimg"]), step=int(ckpt["step"]),
                               seconds=float(ckpt.get("seconds", 0.0)),
                               history=json.loads(history) if isinstance(history, str) else list(history))
-        if isinstance(ckpt.get("rng"), torch.Tensor):
-            self.rng.set_state(ckpt["rng"])
 
 
 def read_checkpoint(path: str | os.PathLike, tag: str) -> dict | None:
