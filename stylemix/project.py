@@ -5,7 +5,7 @@ ramp while a decaying amount of noise is added to w (to escape poor local optima
 per-layer noise maps too and keep them unit-variance and spatially uncorrelated with a
 regulariser.  Optionally a second phase frees each layer's w (W+), which fits better but moves
 off the model's usual latents.  The loss needs no downloaded weights: pixel error plus a
-multi-scale structural (SSIM) term; a perceptual LPIPS/VGG16 term can be added when the user
+structural (SSIM over pooled scales) term; a perceptual LPIPS/VGG16 term can be added when the user
 has those weights locally (see :mod:`stylemix.perceptual`).
 """
 
@@ -176,8 +176,10 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return s.mean()
 
 
-def multiscale_ssim_loss(a: torch.Tensor, b: torch.Tensor, scales: int = 3) -> torch.Tensor:
-    """1 − SSIM averaged over a few halvings: structure at several sizes, no weights needed."""
+def pooled_ssim_loss(a: torch.Tensor, b: torch.Tensor, scales: int = 3) -> torch.Tensor:
+    """1 − SSIM averaged over the image and up to ``scales`` − 1 average-pooled halvings:
+    structure at several sizes, no weights needed. Not Wang et al.'s MS-SSIM (which multiplies
+    contrast/structure terms of five scales with fixed exponents); the name says what it is."""
     loss = 0.0
     for i in range(scales):
         loss = loss + (1 - ssim(a, b))
@@ -288,7 +290,7 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
             synth = G.synthesis(ws, noise_mode="const", noise=maps or None)
             synth_small = compare_size(synth)
             loss = F.mse_loss(synth_small, target_small)
-            loss = loss + cfg.ssim_weight * multiscale_ssim_loss(synth_small, target_small)
+            loss = loss + cfg.ssim_weight * pooled_ssim_loss(synth_small, target_small)
             if perceptual is not None:
                 loss = loss + cfg.perceptual_weight * perceptual(
                     match_channels(synth_small, 3), match_channels(target_small, 3)).mean()

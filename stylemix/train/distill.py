@@ -4,7 +4,7 @@ A teacher generator (e.g. FFHQ StyleGAN2, or a network distilled from it) gives 
 (w, image). A student that copies the teacher's mapping network and learns ``synthesis(w) ≈
 teacher(w)`` lives in the teacher's latent space: the same z gives the same w and the same
 person, so projection, truncation and seeds mean what they mean for the teacher. The losses are
-per-pixel L1 plus multi-scale structural similarity (no downloaded perceptual weights), and
+per-pixel L1 plus structural similarity over pooled scales (no downloaded perceptual weights), and
 optionally the trainer's adversarial loss (non-saturating, lazy R1) for sharpness, with the
 teacher's images as the reals — the recipe of MobileStyleGAN (Belousov 2021) minus its
 perceptual term.
@@ -29,7 +29,7 @@ from ..errors import ModelLoadError, StylemixError
 from ..formats import native
 from ..networks import Generator, GeneratorConfig
 from ..networks.discriminator import Discriminator, DiscriminatorConfig
-from ..project import multiscale_ssim_loss, psnr, ssim
+from ..project import pooled_ssim_loss, psnr, ssim
 from .adversarial import discriminator_loss, ema_beta, generator_loss, lazy_adam, r1_gamma, update_ema
 from .dataset import DatasetError, TeacherPairs, box_downsample  # noqa: F401  (box_downsample: public here too)
 from .gan import GENERATOR_NAME, matching_discriminator_config
@@ -140,7 +140,7 @@ def score(G: Generator, pairs: TeacherPairs, count: int, batch: int = 16) -> dic
 
 class DistillObjective(Objective):
     """Student G (synthesis trained, mapping frozen) against the teacher's image for each w;
-    phases G (L1 + multi-scale SSIM, + adversarial once on) and D (only while adversarial)."""
+    phases G (L1 + SSIM over pooled scales, + adversarial once on) and D (only while adversarial)."""
 
     tag, config_key = CHECKPOINT_TAG, "distill_config"
 
@@ -207,7 +207,7 @@ class DistillObjective(Objective):
         target = target.to(self.device)
         img = self.G.synthesis(self._ws(w), noise_mode="const")
         l1 = (img - target).abs().mean()
-        structure = multiscale_ssim_loss(img, target)
+        structure = pooled_ssim_loss(img, target)
         loss = cfg.l1_weight * l1 + cfg.ssim_weight * structure
         stats = {"L1": l1.item(), "1-SSIM": structure.item()}
         if self._adversarial(state):

@@ -7,7 +7,7 @@ folder of aligned faces (no latent: reconstruction only). Every input is augment
 dlib alignment leaves real photos (small shifts and scale, colour, blur, JPEG), never the
 target. Losses: latent regression (squared error in W, over the mean per-dimension variance)
 where the latent is known;
-reconstruction through the frozen base (L1 + multi-scale SSIM) on part of the batch every
+reconstruction through the frozen base (L1 + SSIM over pooled scales) on part of the batch every
 ``recon_interval`` steps (it costs a backward pass through the generator); the offset
 regulariser (e4e's L2 on per-layer offsets). Held-out metrics at each snapshot: latent error and
 PSNR/SSIM on fixed held-out samples, and with held-out teacher faces their PSNR/SSIM and dlib's
@@ -28,7 +28,7 @@ from PIL import Image
 
 from ..encoder import Encoder, generator_fingerprint, save_encoder
 from ..errors import StylemixError
-from ..project import multiscale_ssim_loss, psnr, ssim
+from ..project import pooled_ssim_loss, psnr, ssim
 from .adversarial import ema_beta, update_ema
 from .dataset import ImageFolder, TeacherPairs
 from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
@@ -210,7 +210,7 @@ class EncoderObjective(Objective):
             pick = torch.arange(len(ws)) >= len(ws) - share  # the rows from --data first
             img = self.G.synthesis(ws[pick], noise_mode="const")
             l1 = (img - targets[pick]).abs().mean()
-            structure = multiscale_ssim_loss(img, targets[pick])
+            structure = pooled_ssim_loss(img, targets[pick])
             loss = loss + cfg.recon_weight * (l1 + structure)
             stats.update({"L1": l1.item(), "1-SSIM": structure.item()})
         loss.backward()
