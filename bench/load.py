@@ -26,7 +26,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import stylemix  # noqa: E402
-from stylemix.render import render_seeds, same_picture, to_uint8  # noqa: E402
+from measures import same_picture  # noqa: E402
+from stylemix.render import render_seeds, to_uint8  # noqa: E402
 from stylemix.ui import ALL_RESOLUTIONS, build_demo  # noqa: E402
 from stylemix.ui.images import shown as page_image  # noqa: E402
 

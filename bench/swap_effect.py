@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
-from stylemix.swap_effect import measure_swap_effect  # noqa: E402
+from measures import measure_swap_effect  # noqa: E402
 from stylemix.toonify import toonify_r_swap  # noqa: E402
 
 

@@ -27,7 +27,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
-from stylemix.identity import SAME_PERSON, distance, face_descriptor, measure_toonify_identity  # noqa: E402
+from measures import measure_toonify_identity  # noqa: E402
+from stylemix.identity import SAME_PERSON, distance, face_descriptor  # noqa: E402
 from stylemix.project import ProjectionConfig  # noqa: E402
 from stylemix.toonify import Toonifier, default_toonify_spec, toonify_r_swap  # noqa: E402
 

@@ -10,8 +10,6 @@ reconstruction, or a toonified image, still shows the person in the photo.
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,55 +62,3 @@ def face_descriptor(image: Image.Image) -> np.ndarray | None:
 def distance(a: np.ndarray, b: np.ndarray) -> float:
     """Euclidean distance between two descriptors (same person below SAME_PERSON)."""
     return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
-
-
-# --- toonify, measured ------------------------------------------------------------------------
-
-
-@dataclass
-class IdentityRow:
-    """One photo through align → project → render: fidelity, and who dlib thinks it is."""
-    name: str
-    psnr: float               # reconstruction vs aligned photo, dB, at the model's resolution
-    ssim: float
-    seconds: float            # align + project + both renders
-    recon_found: bool         # dlib finds a face in the reconstruction
-    toon_found: bool          # … and in the toonified image
-    own_distance: float       # reconstruction ↔ its own photo (nan when a face is missing)
-    nearest_other: float      # reconstruction ↔ the nearest other photo (nan when none)
-    toon_distance: float      # toonified image ↔ its own photo
-
-    @property
-    def recognised(self) -> bool:
-        """The reconstruction is nearer its own photo than anyone else's."""
-        return bool(self.own_distance < self.nearest_other)
-
-
-def measure_toonify_identity(toonifier, photos: dict[str, Image.Image], spec, config=None,
-                             class_idx: int | None = None) -> list[IdentityRow]:
-    """Toonify every photo with ``spec`` and score it: PSNR/SSIM of the base model's
-    reconstruction against the aligned photo, whether dlib finds the reconstruction and the
-    toonified image as faces, and descriptor distances to the photos (see IdentityRow)."""
-    from .project import image_to_tensor, psnr, ssim
-
-    done = []
-    for name, photo in photos.items():
-        start = time.perf_counter()
-        result = toonifier.toonify(photo, spec, config, class_idx=class_idx)
-        seconds = time.perf_counter() - start
-        channels = toonifier.G_base.img_channels
-        a = image_to_tensor(result.aligned, channels=channels)
-        b = image_to_tensor(result.reconstruction, channels=channels)
-        done.append((name, photo, result, seconds, psnr(b, a), float(ssim(b, a))))
-    own = {name: face_descriptor(photo) for name, photo, *_ in done}
-    rows = []
-    for name, photo, result, seconds, p, s in done:
-        rec, toon = face_descriptor(result.reconstruction), face_descriptor(result.toon)
-        others = [distance(rec, d) for other, d in own.items()
-                  if other != name and d is not None and rec is not None]
-        rows.append(IdentityRow(
-            name, p, s, seconds, rec is not None, toon is not None,
-            distance(rec, own[name]) if rec is not None and own[name] is not None else float("nan"),
-            min(others) if others else float("nan"),
-            distance(toon, own[name]) if toon is not None and own[name] is not None else float("nan")))
-    return rows

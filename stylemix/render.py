@@ -107,23 +107,6 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def same_picture(a: np.ndarray, b: np.ndarray, share: float = 0.01) -> bool:
-    """Whether two uint8 images are one render reached along two float paths, equal but for
-    rounding: same shape, no value more than 2 apart, at most ``share`` of the values apart.
-
-    Why: the engine's fast path (kept Σw², fused modulation) and a blended copy of the weights
-    sum in different orders; their floats differ by ~1e-6, which flips a handful of values
-    sitting on a rounding boundary of :func:`to_uint8` by one level, more or fewer on different
-    CPUs.  An image enlarged for the page spreads each flip over the Lanczos kernel's footprint
-    (one flipped value of a 16 px render touches 0.17 % of the 256 px image's values) and the
-    kernel's overshoot can round it to two levels.  Another blend differs far more."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        return False
-    diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
-    return int(diff.max(initial=0)) <= 2 and np.count_nonzero(diff) <= share * diff.size
-
-
 def to_pil(array: np.ndarray, scale: int = 1) -> Image.Image:
     """An HWC uint8 array as a PIL image, enlarged with nearest-neighbour (keeps pixels crisp)."""
     img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)

@@ -10,6 +10,7 @@ pass for a green run that checked nothing) with one line saying that it needs th
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ import pytest
 import torch
 
 from stylemix import Generator, GeneratorConfig
+
+# The measures benchmarks and tests share (bench/measures.py) live outside the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 FIXTURES = Path(os.environ.get("STYLEMIX_FIXTURES")
                 or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures")

@@ -20,7 +20,8 @@ from skimage import data
 import gradio as gr
 import stylemix
 import app
-from stylemix.render import render_seeds, resized, same_picture, to_uint8
+from measures import same_picture
+from stylemix.render import render_seeds, resized, to_uint8
 from stylemix.toonify import Toonifier
 from stylemix.ui import ALL_RESOLUTIONS, MIX_MODELS, PRESETS, export_blend, spec_from_sliders
 from conftest import FIXTURES, NV_BASE, NV_TRANSFER, ROSINALITY, render

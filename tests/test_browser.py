@@ -35,7 +35,8 @@ import app  # noqa: E402
 import stylemix  # noqa: E402
 from stylemix.ui import spec_from_sliders  # noqa: E402
 from stylemix.ui.images import shown  # noqa: E402
-from stylemix.render import render_seeds, same_picture, to_uint8  # noqa: E402
+from measures import same_picture  # noqa: E402
+from stylemix.render import render_seeds, to_uint8  # noqa: E402
 from conftest import FIXTURES, need_fixtures  # noqa: E402
 
 VIEWPORT = {"width": 1400, "height": 900}

@@ -18,7 +18,7 @@ import app
 import stylemix
 from stylemix.project import psnr
 from stylemix.render import render_seeds
-from stylemix.swap_effect import measure_swap_effect
+from measures import measure_swap_effect
 from stylemix.toonify import default_toonify_spec, toonify_r_swap
 
 ROOT = Path(__file__).resolve().parents[1]

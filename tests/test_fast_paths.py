@@ -217,7 +217,7 @@ def test_fast_path_stands_aside_for_autograd_half_vmap_and_compile(monkeypatch):
 
 
 def test_same_picture_allows_rounding_and_nothing_more():
-    from stylemix.render import same_picture
+    from measures import same_picture
     rng = np.random.default_rng(0)
     a = rng.integers(1, 255, (64, 64, 3), dtype=np.uint8)
     b = a.copy()
