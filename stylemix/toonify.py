@@ -9,8 +9,6 @@ settings, so moving the blend sliders re-renders instantly instead of finding it
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -19,6 +17,7 @@ from PIL import Image
 from .align import AlignedFace, align
 from .blend import BlendSpec
 from .engine import BlendEngine
+from .lru import LRU
 from .networks import Generator
 from .errors import StylemixError
 from .project import ProgressFn, ProjectionConfig, ProjectionResult, image_to_tensor, project, render_latent
@@ -79,8 +78,7 @@ class Toonifier:
         self.discriminator = discriminator  # the base file's D: extra projection features
         self.encoder = encoder              # stylemix.encoder.Encoder for G_base, or None
         self.engine = engine or BlendEngine(G_base, G_transfer)
-        self._cache: OrderedDict[str, ProjectionResult] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._cache: LRU[str, ProjectionResult] = LRU(CACHE_SIZE)
 
     def align(self, photo, all_faces: bool = False) -> list[AlignedFace]:
         return align(photo, output_size=self.G_base.img_resolution, all_faces=all_faces)
@@ -114,21 +112,16 @@ class Toonifier:
         cfg = config or (refinement_config(DEFAULT_REFINE_STEPS) if use_encoder else ProjectionConfig())
         class_idx = check_class(self.G_base, class_idx)
         key = self._key(aligned, cfg, class_idx) + ("-encoder" if use_encoder else "")
-        with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         start = self.encode(aligned).ws if use_encoder else None
         if use_encoder and not cfg.w_plus_steps:
             result = ProjectionResult(start, {}, [], cfg)
         else:
             result = project(self.G_base, aligned, cfg, progress=progress, discriminator=self.discriminator,
                              class_idx=class_idx, init_ws=start)
-        with self._cache_lock:
-            self._cache[key] = result
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return result
+        return self._cache.put(key, result)
 
     def render(self, latent: ProjectionResult, spec: BlendSpec) -> Image.Image:
         with self.engine.session(spec) as G:

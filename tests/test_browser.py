@@ -271,3 +271,20 @@ def test_a_user_error_in_the_main_render_shows_its_reason(browser, tmp_path, cap
     finally:
         page.close()
         demo.close()
+
+
+def test_a_bad_upload_is_named_beside_the_photo_until_a_good_one_replaces_it(page, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("a text file renamed .png")
+    page.get_by_role("tab", name="Toonify").click()
+    page.locator("#photo input[type=file]").set_input_files(str(fake))
+    note = page.locator("#photo-note")
+    note.get_by_text("the file is not an image stylemix can read").wait_for(timeout=30_000)
+    page.wait_for_timeout(12_000)  # longer than a toast stays
+    assert "not an image" in note.inner_text()
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    page.locator("#photo button[aria-label='Remove Image']").first.click()
+    page.locator("#photo input[type=file]").set_input_files(str(photo))
+    page.wait_for_function("() => !document.querySelector('#photo-note').innerText.includes('not an image')",
+                           timeout=30_000)

@@ -97,3 +97,17 @@ def test_side_by_side(result):
 def test_photo_without_face(toonifier):
     with pytest.raises(stylemix.NoFaceError, match="no face found"):
         toonifier.toonify(data.coffee(), BlendSpec.swap(16), CFG)
+
+
+def test_lru_keeps_the_most_recent_and_shares_one_value_per_key():
+    from stylemix.lru import LRU
+    cache = LRU(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1          # a is now the most recent
+    cache.put("c", 3)
+    assert "b" not in cache and cache.get("a") == 1 and len(cache) == 2
+    made = []
+    assert cache.get_or_put("d", lambda: made.append(1) or 4) == 4
+    assert cache.get_or_put("d", lambda: made.append(1) or 5) == 4 and made == [1]
+    assert cache.get_or_put("d", lambda: 6, keep=lambda v: v != 4) == 6

@@ -67,7 +67,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
         with gr.Tab("Mix several models") as mix_tab:
             mix = MixTab(services, controls, blend.seed, blend.psi, G, key)
         with gr.Tab("Toonify"):
-            toonify = ToonifyTab(services, controls)
+            toonify = ToonifyTab(services, controls, default if G is not None else None)
 
         controls.wire()
         main = blend.wire(demo)

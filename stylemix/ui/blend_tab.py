@@ -33,6 +33,12 @@ PKL_HINT = ("**.pkl export** writes the blend into an existing NVIDIA or TensorF
             "export .safetensors or .pt.")
 
 
+
+def pkl_label(base_is_a_pickle: bool) -> str:
+    """The .pkl button says up front when it needs a template (the base is not a pickle)."""
+    return "export .pkl" if base_is_a_pickle else "export .pkl (into a template below)"
+
+
 # Run in the page before the panels' events: wait (≤ 2 s) until the new blend image has loaded,
 # so preparing the next events never delays the picture the visitor is waiting for.
 AFTER_BLEND_SHOWN_JS = """
@@ -83,12 +89,12 @@ class BlendTab:
                 self.draw_grid = gr.Button("draw the grid", size="sm")
         pickle_base = G is None or base_is_pickle(G)
         with gr.Row(equal_height=True, elem_id="export-row"):
-            self.export_pkl = gr.Button("export .pkl", elem_id="export-pkl")
+            self.export_pkl = gr.Button(pkl_label(pickle_base), elem_id="export-pkl")
             self.export_pt = gr.Button("export .pt (rosinality)")
             self.export_st = gr.Button("export .safetensors")
         with gr.Row(visible=not pickle_base, equal_height=True) as self.template_row:
             self.pkl_hint = gr.Markdown(PKL_HINT)
-            self.template = gr.UploadButton("choose a template .pkl", file_types=[".pkl"], size="sm",
+            self.template = gr.UploadButton("choose a template .pkl", file_types=[".pkl"],
                                             elem_id="pkl-template")
         self.exported = gr.File(label="exported blend", elem_id="exported", visible=False)
         with gr.Row(equal_height=True):
@@ -227,12 +233,13 @@ class BlendTab:
         return {self.base: None, self.blend: None, self.transfer: None, self.grid: None,
                 self.grid_follows: toonifier.G_base.img_resolution <= GRID_FOLLOWS_UP_TO,
                 self.parents_shown: None, self.exported: gr.update(value=None, visible=False),
-                self.template_row: gr.update(visible=not base_is_pickle(toonifier.G_base))}
+                self.template_row: gr.update(visible=not base_is_pickle(toonifier.G_base)),
+                self.export_pkl: gr.update(value=pkl_label(base_is_pickle(toonifier.G_base)))}
 
     @property
     def pair_outputs(self) -> list:
         return [self.base, self.blend, self.transfer, self.grid, self.grid_follows, self.parents_shown,
-                self.exported, self.template_row]
+                self.exported, self.template_row, self.export_pkl]
 
     def wire(self, demo: gr.Blocks):
         """The main render on every change that alters the blend; returns its event so panels

@@ -7,13 +7,14 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ..blend import BlendSpec
+from ..lru import LRU
 from ..render import MIN_SAVED_SIZE, make_grid, render_seeds, resized, to_uint8
 from ..toonify import Toonifier
 
@@ -65,16 +66,10 @@ class ParentCache:
     slider move never renders them again.  Least recently used out."""
 
     def __init__(self, size: int = 64):
-        self.size = size
-        self._images: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._images: LRU[tuple, tuple[np.ndarray, np.ndarray]] = LRU(size)
 
     def get(self, key: tuple):
-        with self._lock:
-            if key in self._images:
-                self._images.move_to_end(key)
-                return self._images[key]
-        return None
+        return self._images.get(key)
 
     def render(self, key: tuple, toonifier: Toonifier, seed: int, psi: float,
                class_idx: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -82,12 +77,8 @@ class ParentCache:
         modules may be busy with a projection's noise maps)."""
         images = self.get(key)
         if images is None:
-            images = (render_one(toonifier, BASE_ONLY, seed, psi, class_idx),
-                      render_one(toonifier, TRANSFER_ONLY, seed, psi, class_idx))
-            with self._lock:
-                self._images[key] = images
-                while len(self._images) > self.size:
-                    self._images.popitem(last=False)
+            images = self._images.put(key, (render_one(toonifier, BASE_ONLY, seed, psi, class_idx),
+                                            render_one(toonifier, TRANSFER_ONLY, seed, psi, class_idx)))
         return images
 
 

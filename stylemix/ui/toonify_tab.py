@@ -10,13 +10,11 @@ gets the same one-line reason the CLI gives.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import gradio as gr
 
 from ..errors import ImageInputError
 from ..live import LiveToonifier
+from ..lru import LRU
 from ..project import ProjectionConfig
 from ..render import save_image
 from ..toonify import DEFAULT_REFINE_STEPS, refinement_config
@@ -47,16 +45,21 @@ NO_ENCODER = ("This pair has no encoder, so each photo is optimised from the mea
 class ToonifyTab:
     """Built inside ``gr.Tab("Toonify")``."""
 
-    def __init__(self, services: Services, controls: Controls):
+    def __init__(self, services: Services, controls: Controls, pair=None):
+        """``pair``: the Toonifier the page opens on (its encoder decides the steps slider)."""
         self.services, self.controls = services, controls
+        encoder = pair is not None and pair.encoder is not None
         self.face = gr.State(None)    # the aligned face (PIL) of this session's photo
         self.latent = gr.State(None)  # its projection
         with gr.Row(equal_height=True):
             with gr.Column(scale=1, min_width=240):
                 self.photo = gr.Image(label="photo", type="filepath", sources=["upload", "webcam"],
                                       height=240, elem_id="photo")
-                self.steps = gr.Slider(0, 1000, value=ProjectionConfig.steps, step=10, elem_id="photo-steps",
-                                       label=STEPS_LABEL[False])
+                # The photo's problem, beside it, until the next photo: a toast fades, this stays.
+                self.photo_note = gr.Markdown("", elem_id="photo-note")
+                self.steps = gr.Slider(0, 200 if encoder else 1000, step=10, elem_id="photo-steps",
+                                       value=DEFAULT_REFINE_STEPS if encoder else ProjectionConfig.steps,
+                                       label=STEPS_LABEL[encoder])
                 with gr.Row():
                     self.go = gr.Button("Toonify", variant="primary", elem_id="toonify")
                     self.stop = gr.Button("Stop", elem_id="toonify-stop", variant="secondary")
@@ -72,17 +75,31 @@ class ToonifyTab:
                                        height=240, elem_id="live-camera")
                 self.live_toon = gr.Image(label="live toon (current blend)", type="numpy", height=240,
                                           elem_id="live-toon")
-            self.live_status = gr.Markdown("", elem_id="live-status")
+            self.live_status = gr.Markdown("" if encoder or pair is None else NO_ENCODER, elem_id="live-status")
         # Each viewer's LiveToonifier (face tracker + frame dropping), by session: frames of one
         # stream arrive as concurrent events, so it cannot travel in gr.State (a frame sent
         # before the first one returned would start a tracker of its own).
-        self._live: OrderedDict[str | None, LiveToonifier] = OrderedDict()
-        self._live_lock = threading.Lock()
+        self._live: LRU[str | None, LiveToonifier] = LRU(LIVE_VIEWERS)
 
     def _save(self, image, label: str, request) -> str:
         path = self.services.exports.path_for(session_of(request), f"toonified-{label}.png")
         save_image(to_image(shown(image)), path)
         return str(path)
+
+    def check_photo(self, photo, *values):
+        """On upload: open and align the photo at once, so a file that is not a photo, or a
+        photo without a face, is named beside it before Toonify is pressed (and the note goes
+        when a good photo replaces it)."""
+        if photo is None:
+            return ""
+        try:
+            current = self.controls.read(values)
+            face = current.toonifier.align(photo_path(photo))[0]
+        except USER_ERRORS as exc:
+            return f"⚠ {friendly(exc)}"
+        if face.faces_in_photo > 1:
+            return f"{face.faces_in_photo} faces in the photo: the largest is toonified."
+        return ""
 
     @user_errors
     def align_photo(self, photo, *values):
@@ -141,14 +158,8 @@ class ToonifyTab:
                 self.download: self._save(toon_img, current.spec.describe(), request)}
 
     def _live_for(self, session: str | None, toonifier) -> LiveToonifier:
-        with self._live_lock:
-            live = self._live.get(session)
-            if live is None or live.pair is not toonifier:
-                live = self._live[session] = LiveToonifier(toonifier)
-            self._live.move_to_end(session)
-            while len(self._live) > LIVE_VIEWERS:
-                self._live.popitem(last=False)
-            return live
+        return self._live.get_or_put(session, lambda: LiveToonifier(toonifier),
+                                     keep=lambda live: live.pair is toonifier)
 
     def live_frame(self, request: gr.Request, frame, *values):
         """One webcam frame → its toon with the current blend. A frame that arrives while this
@@ -196,6 +207,9 @@ class ToonifyTab:
                 self.steps, self.live_status]
 
     def wire(self) -> None:
+        self.photo.upload(self.check_photo, [self.photo, *self.controls.inputs], self.photo_note,
+                          preprocess=False, show_progress="hidden", show_progress_on=QUIET, api_name="check_photo")
+        self.photo.clear(lambda: "", None, self.photo_note, api_name=False)
         # Aligning shows no progress (and so no error badge: a bad photo's reason is the toast).
         aligned = self.go.click(
             self.align_photo, [self.photo, *self.controls.inputs],
