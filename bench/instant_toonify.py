@@ -138,6 +138,8 @@ def main() -> None:
     parser.add_argument("--refine", default="0,30", help="refinement steps after the encoder, comma list")
     parser.add_argument("--no-projection", action="store_true", help="skip the 350-step baseline")
     parser.add_argument("--cli", action="store_true", help="also time the CLI end to end")
+    parser.add_argument("--folder", action="store_true",
+                        help="also time `toonify DIR` on these photos: batch 8 against batch 1")
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
     E = load_encoder(args.encoder, base=G_base)
@@ -163,6 +165,15 @@ def main() -> None:
         print(f"| {r['how']} | {r['same']}/{r['n']} | {r['recognised']}/{r['n']} | {r['own']:.3f} | "
               f"{r['psnr']:.2f} | {r['ssim']:.3f} | {r['off_w']:.3f} | {r['hf']:.2f} | "
               f"{r['toon_found']}/{r['n']} | {r['seconds']:.2f} |")
+    if args.folder:
+        from stylemix.batch_toonify import toonify_folder
+        tmp = Path(tempfile.mkdtemp())
+        for name, photo in faces.items():
+            photo.save(tmp / f"{name}.png")
+        for batch in (1, 8):
+            report = toonify_folder(pair, tmp, tmp / f"out{batch}", spec, steps=0, batch=batch)
+            print(f"folder of {len(report.written)} photos, encoder alone, batch {batch}: "
+                  f"{len(report.written) / report.seconds:.2f} photos/s (align included)")
     if args.cli:
         import skimage
         astronaut = Path(tempfile.mkdtemp()) / "astronaut.png"
