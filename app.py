@@ -38,8 +38,12 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     demo = build_demo(args.base, args.transfer, args.device, max_upload_mb=args.max_upload_mb,
                       compile=args.compile)
-    demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share,
-                        max_file_size=f"{args.max_upload_mb}mb", quiet=True, prevent_thread_lock=True)
+    try:
+        demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share,
+                            max_file_size=f"{args.max_upload_mb}mb", quiet=True, prevent_thread_lock=True)
+    except OSError as exc:  # e.g. the port is taken: one line, as every stylemix mistake
+        raise SystemExit(f"stylemix app: cannot serve on {args.host}:{args.port} ({str(exc).splitlines()[0]}); "
+                         "pick another --port") from None
     print(f"stylemix app running on {demo.local_url}", flush=True)
     print(f"public link: {demo.share_url}" if args.share and demo.share_url
           else "(add --share for a public link)", flush=True)

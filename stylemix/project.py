@@ -274,7 +274,7 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
         m.requires_grad_(cfg.optimise_noise)
     history: list[dict] = []
     start = time.perf_counter()
-    total = cfg.steps + cfg.w_plus_steps
+    total = cfg.w_plus_steps if init_ws is not None else cfg.steps + cfg.w_plus_steps
 
     def run_phase(latent: torch.Tensor, steps: int, first_step: int, broadcast: bool, lr: float):
         params = [latent] + (list(maps.values()) if cfg.optimise_noise else [])

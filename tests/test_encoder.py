@@ -155,3 +155,21 @@ def test_cli_toonify_defaults_to_photo_toon_png_and_never_overwrites(tmp_path, c
     assert cli(["toonify", str(photo), "--steps", "0"]) == 1
     assert "exists: pass --force" in capsys.readouterr().err
     assert cli(["toonify", str(photo), "--steps", "0", "--force"]) == 0
+
+
+def test_cli_toonify_checks_outputs_and_steps_before_the_slow_part(tmp_path, capsys):
+    from skimage import data
+    photo = tmp_path / "me.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    (tmp_path / "q.sheet.png").write_bytes(b"mine")
+    assert cli(["toonify", str(photo), "-o", str(tmp_path / "q.png"), "--sheet", "--steps", "0"]) == 1
+    assert "q.sheet.png exists: pass --force" in capsys.readouterr().err
+    assert (tmp_path / "q.sheet.png").read_bytes() == b"mine"
+    assert cli(["toonify", str(photo), "--steps", "-3"]) == 1
+    assert "--steps must be 0 or more" in capsys.readouterr().err
+    assert cli(["toonify", str(tmp_path / "nope.png")]) == 1
+    assert "no such photo file" in capsys.readouterr().err
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    assert cli(["toonify", str(folder), "-o", str(photo)]) == 1
+    assert "is a file: toonifying a folder needs -o OUTDIR" in capsys.readouterr().err

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
-        parser = sub.add_parser(command.name, help=command.help)
+        parser = sub.add_parser(command.name, help=command.help, description=command.help)
         command.configure(parser)
         parser.set_defaults(func=command.run)
     return p

@@ -27,7 +27,7 @@ def _add_projection_options(parser) -> None:
                              "from the mean w: W-space steps (default 200)")
     parser.add_argument("--w-plus-steps", type=int, default=None,
                         help="from the mean w: per-layer (W+) steps after --steps (default ¾ of them; 0: W only)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the optimisation's noise (default 0)")
 
 
 def _projection_config(args, from_encoder: bool = False):
@@ -126,11 +126,18 @@ def cmd_project(args) -> None:
 
 
 def _toon_output(args) -> Path:
-    """-o, or PHOTO.toon.png beside the photo; an existing file is kept unless --force."""
+    """-o, or PHOTO.toon.png beside the photo; an existing file (or sheet, with --sheet) is kept
+    unless --force. Checked before anything slow runs."""
     out = Path(args.output) if args.output else Path(args.photo).with_suffix(".toon.png")
-    if out.exists() and not args.force:
-        raise StylemixError(f"{out} exists: pass --force to overwrite it, or -o another path")
+    for path in [out] + ([out.with_suffix(".sheet.png")] if args.sheet else []):
+        if path.exists() and not args.force:
+            raise StylemixError(f"{path} exists: pass --force to overwrite it, or -o another path")
     return out
+
+
+def _check_steps(args) -> None:
+    if args.steps is not None and args.steps < 0:
+        raise StylemixError(f"--steps must be 0 or more, not {args.steps}")
 
 
 def _toonify_folder(args, pair, spec) -> None:
@@ -139,8 +146,6 @@ def _toonify_folder(args, pair, spec) -> None:
 
     from ..batch_toonify import photos_in, toonify_folder
     from ..toonify import DEFAULT_REFINE_STEPS
-    if not args.output:
-        raise StylemixError("toonifying a folder needs -o OUTDIR")
     steps = DEFAULT_REFINE_STEPS if args.steps is None else args.steps
     bar = tqdm(total=len(photos_in(Path(args.photo))), unit="photo", dynamic_ncols=True)
     try:
@@ -150,23 +155,31 @@ def _toonify_folder(args, pair, spec) -> None:
                                 progress=bar.update)
     finally:
         bar.close()
-    rate = len(report.written) / report.seconds if report.seconds else 0.0
-    print(f"wrote {len(report.written)} toons to {args.output} ({rate:.2f} photos/s, batch {args.batch}, "
-          f"{steps} refinement steps); {len(report.skipped)} skipped, {len(report.done_before)} already done")
+    n = len(report.written)
+    speed = f" in {report.seconds:.1f} s ({n / report.seconds:.2f} photos/s, align included)" if n else ""
+    print(f"wrote {n} toons to {args.output}{speed}, batch {args.batch}, {steps} refinement steps; "
+          f"{len(report.skipped)} skipped, {len(report.done_before)} already done")
 
 
 def cmd_toonify(args) -> None:
     from ..toonify import Toonifier, default_toonify_spec, toonify_r_swap
     chosen = any(getattr(args, name) is not None for name in ("swap", "alpha", "smooth", "alphas"))
     spec = spec_from_args(args) if chosen else None
+    _check_steps(args)
+    folder = Path(args.photo).is_dir()
+    if folder:
+        if not args.output:
+            raise StylemixError("toonifying a folder needs -o OUTDIR")
+        if Path(args.output).exists() and not Path(args.output).is_dir():
+            raise StylemixError(f"{args.output} is a file: toonifying a folder needs -o OUTDIR, a folder")
+    else:
+        from ..align import load_image  # dlib is imported only by the commands that need it
+        photo = load_image(args.photo)  # a bad photo stops here, before anything is printed
+        output = _toon_output(args)
     device = device_for(args.device)
     G_base, D = formats.load_generator_and_discriminator(args.base, device=device)
     G_transfer = formats.load_generator(args.transfer, device=device)
     class_idx = class_index(args, G_base, G_transfer)
-    folder = Path(args.photo).is_dir()
-    if not folder:
-        from ..align import load_image  # dlib is imported only by the commands that need it
-        photo = load_image(args.photo)  # a bad photo stops here, before anything is printed
     if spec is None:
         spec = default_toonify_spec(G_base)
         if args.channels:
@@ -181,7 +194,6 @@ def cmd_toonify(args) -> None:
     if folder:
         _toonify_folder(args, Toonifier(G_base, G_transfer, encoder=encoder), spec)
         return
-    output = _toon_output(args)
     toonifier = Toonifier(G_base, G_transfer, discriminator=D, encoder=encoder)
     config = _projection_config(args, from_encoder=encoder is not None)
     result = toonifier.toonify(photo, spec, config, progress=print_progress, class_idx=class_idx,
@@ -218,8 +230,9 @@ def configure_project(p) -> None:
 
 def configure_toonify(p) -> None:
     p.add_argument("photo", help="a photo, or a folder of photos")
-    p.add_argument("--base", default=str(DEFAULT_BASE))
-    p.add_argument("--transfer", default=str(DEFAULT_TRANSFER))
+    p.add_argument("--base", default=str(DEFAULT_BASE), help="base model file (default: the shipped pair's)")
+    p.add_argument("--transfer", default=str(DEFAULT_TRANSFER),
+                   help="transferred model file (default: the shipped pair's)")
     add_blend_options(p)
     _add_projection_options(p)
     add_class_option(p)

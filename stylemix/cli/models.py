@@ -245,7 +245,7 @@ def configure_animate(p) -> None:
     p.add_argument("transfer")
     p.add_argument("--sweep", default="smooth", choices=["alpha", "swap", "smooth"],
                     help="alpha: 0→1 everywhere; swap: each swap resolution; smooth: a ramp's centre")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the face (NVIDIA's convention; default 0)")
     p.add_argument("--walk", metavar="SEEDS", help="instead: walk through these seeds (e.g. 0-3) "
                     "rendered with the blend given by --swap/--alpha/--smooth/--alphas")
     add_blend_options(p)

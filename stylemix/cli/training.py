@@ -254,7 +254,6 @@ def configure_finetune(p) -> None:
 
 
 def configure_distill(p) -> None:
-    add_batch_gpu_option(p)
     p.add_argument("pairs", help="folder of teacher pairs (chunk_*.npz, or a folder with train/ and val/)")
     p.add_argument("--mapping", help="file holding the teacher's mapping network (copied, frozen)")
     p.add_argument("--resolution", type=int, default=128)
@@ -270,14 +269,14 @@ def configure_distill(p) -> None:
     p.add_argument("--adv-weight", type=float, default=None,
                    help=f"adversarial term's weight (0: none; default {DISTILL.adv_weight:g})")
     p.add_argument("--adv-start-kimg", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="seed of the data order and initialisation (default 0)")
     p.add_argument("--snapshot-kimg", type=float, default=None, help=f"default {DISTILL.snapshot_kimg:g}")
+    add_batch_gpu_option(p)
     add_device_option(p)
     p.add_argument("-o", "--output", required=True, help="output folder; a checkpoint there is resumed")
 
 
 def configure_train_encoder(p) -> None:
-    add_batch_gpu_option(p)
     p.add_argument("--base", required=True, help="the base generator (any format stylemix reads)")
     p.add_argument("--data", default=None,
                     help="extra faces: teacher pairs (chunk_*.npz, or a folder with train/ and val/) "
@@ -293,8 +292,9 @@ def configure_train_encoder(p) -> None:
     p.add_argument("--offset-weight", type=float, default=None,
                     help=f"weight of the per-layer offset regulariser (default {ENCODER.offset_weight:g})")
     p.add_argument("--width", type=int, default=24, help="feature maps at full resolution (new runs)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="seed of the data order and initialisation (default 0)")
     p.add_argument("--snapshot-kimg", type=float, default=None, help=f"default {ENCODER.snapshot_kimg:g}")
+    add_batch_gpu_option(p)
     add_device_option(p)
     p.add_argument("-o", "--output", required=True, help="output folder; a checkpoint there is resumed")
 
