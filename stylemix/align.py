@@ -82,10 +82,8 @@ def _decoded(decode, max_pixels: int) -> Image.Image:
         raise _over_limit(min(max_pixels, Image.MAX_IMAGE_PIXELS)) from None
     except UnidentifiedImageError:
         raise ImageInputError("the file is not an image stylemix can read") from None
-    except FileNotFoundError as exc:
-        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        raise ImageInputError(f"no such photo file{where}") from None
-    except (IsADirectoryError, PermissionError):
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        # No path in the message: the app shows it to visitors, and server paths are not theirs.
         raise ImageInputError("the photo file could not be opened") from None
     except MemoryError:
         raise ImageInputError("the image is too large to open; send a smaller photo") from None

@@ -173,6 +173,8 @@ def cmd_toonify(args) -> None:
         if Path(args.output).exists() and not Path(args.output).is_dir():
             raise StylemixError(f"{args.output} is a file: toonifying a folder needs -o OUTDIR, a folder")
     else:
+        if not Path(args.photo).exists():  # the CLI names the path (the library's message does not)
+            raise StylemixError(f"no such photo file: {args.photo}")
         from ..align import load_image  # dlib is imported only by the commands that need it
         photo = load_image(args.photo)  # a bad photo stops here, before anything is printed
         output = _toon_output(args)
