@@ -224,7 +224,7 @@ def w_statistics(G: Generator, samples: int = 10_000, seed: int = 123,
     return w_avg.reshape(1, 1, -1), float(((w - w_avg).square().sum() / samples).sqrt())
 
 
-def _feature_distance(feats: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
+def feature_distance(feats: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
     """Mean squared feature difference per layer, scaled by the target's energy."""
     return sum(F.mse_loss(f, t) / (t.square().mean() + 1e-8) for f, t in zip(feats, targets)) / len(feats)
 
@@ -295,7 +295,7 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
                 loss = loss + cfg.perceptual_weight * perceptual(
                     match_channels(synth_small, 3), match_channels(target_small, 3)).mean()
             if discriminator is not None:
-                loss = loss + cfg.discriminator_weight * _feature_distance(
+                loss = loss + cfg.discriminator_weight * feature_distance(
                     discriminator.features(synth), target_feats)
             total_loss = loss + cfg.noise_reg_weight * _noise_regulariser(list(maps.values())) \
                 if cfg.optimise_noise else loss

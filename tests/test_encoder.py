@@ -173,3 +173,15 @@ def test_cli_toonify_checks_outputs_and_steps_before_the_slow_part(tmp_path, cap
     folder.mkdir()
     assert cli(["toonify", str(folder), "-o", str(photo)]) == 1
     assert "is a file: toonifying a folder needs -o OUTDIR" in capsys.readouterr().err
+
+
+def test_an_nvidia_base_with_a_discriminator_adds_its_features_to_the_loss(tmp_path, capsys):
+    from conftest import NV_BASE
+    out = tmp_path / "run"
+    assert cli(["train-encoder", "--base", str(NV_BASE), "--kimg", "0.008", "--batch", "4",
+                "--snapshot-kimg", "0.008", "--width", "8", "-o", str(out)]) == 0
+    assert "has a discriminator: its features join" in capsys.readouterr().out
+    line = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert line["D_features"] > 0
+    E = load_encoder(out / "encoder.safetensors", base=stylemix.load_generator(NV_BASE))
+    assert E.config.resolution == 64

@@ -199,7 +199,9 @@ def cmd_train_encoder(args) -> None:
     from ..train import ImageFolder, TeacherPairs
     from ..train.encoder import ENCODER_NAME, EncoderObjective, EncoderTrainConfig, read_encoder_checkpoint
     device = _training_device(args.device)
-    G = formats.load_generator(args.base, device=device)
+    G, D = formats.load_generator_and_discriminator(args.base, device=device)
+    if D is not None:
+        print(f"{Path(args.base).name} has a discriminator: its features join the reconstruction loss")
     ckpt = read_encoder_checkpoint(args.output) if Path(args.output).is_dir() else None
     if ckpt is not None:
         E, E_ema = (Encoder(EncoderConfig(**ckpt["E_arch"])) for _ in range(2))
@@ -223,7 +225,7 @@ def cmd_train_encoder(args) -> None:
     if val_dir is not None and val_dir.is_dir():
         val = TeacherPairs(val_dir, G.img_resolution)
     objective = EncoderObjective(E, G, config, data=data, val=val, E_ema=E_ema,
-                                 base_name=Path(args.base).name, device=device)
+                                 base_name=Path(args.base).name, device=device, discriminator=D)
     _run_training(objective, args.output, ckpt, artefact=ENCODER_NAME)
 
 

@@ -28,7 +28,7 @@ from PIL import Image
 
 from ..encoder import Encoder, generator_fingerprint, save_encoder
 from ..errors import StylemixError
-from ..project import pooled_ssim_loss, psnr, ssim
+from ..project import feature_distance, pooled_ssim_loss, psnr, ssim
 from .adversarial import ema_beta, update_ema
 from .dataset import ImageFolder, TeacherPairs
 from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
@@ -47,6 +47,7 @@ class EncoderTrainConfig(LoopConfig):
     recon_weight: float = 1.0       # L1 + (1 − SSIM) of the base's drawing of the encoding
     recon_batch: int = 4            # images of the batch that get the reconstruction term
     recon_interval: int = 4         # … every this many steps
+    feature_weight: float = 0.1     # distance of the base file's D features, when it has a D
     offset_weight: float = 0.1      # e4e's L2 on per-layer offsets (units of w spread)
     mixing: float = 0.5             # share of base samples drawn style-mixed (W+ targets)
     data_share: float = 0.5         # share of the batch from --data, when given
@@ -111,7 +112,8 @@ class EncoderObjective(Objective):
 
     def __init__(self, E: Encoder, G, config: EncoderTrainConfig,
                  data: TeacherPairs | ImageFolder | None = None, val: TeacherPairs | None = None,
-                 E_ema: Encoder | None = None, base_name: str = "", device: str = "cpu"):
+                 E_ema: Encoder | None = None, base_name: str = "", device: str = "cpu",
+                 discriminator=None):
         cfg = E.config
         if (cfg.resolution, cfg.num_ws, cfg.w_dim, cfg.img_channels) != \
                 (G.img_resolution, G.num_ws, G.w_dim, G.img_channels):
@@ -123,6 +125,7 @@ class EncoderObjective(Objective):
         self.config, self.data, self.val, self.device = config, data, val, device
         self.G = copy.deepcopy(G).to(device).eval().requires_grad_(False)
         self.base_fingerprint, self.base_name = generator_fingerprint(G), base_name
+        self.D = discriminator.to(device).eval().requires_grad_(False) if discriminator is not None else None
         self.E = E.to(device).train().requires_grad_(False)
         self.E_ema = (E_ema if E_ema is not None else copy.deepcopy(E)).to(device).eval().requires_grad_(False)
         self.E_opt = torch.optim.Adam(self.E.parameters(), lr=config.lr, betas=(0.9, 0.99))
@@ -213,6 +216,12 @@ class EncoderObjective(Objective):
             structure = pooled_ssim_loss(img, targets[pick])
             loss = loss + cfg.recon_weight * (l1 + structure)
             stats.update({"L1": l1.item(), "1-SSIM": structure.item()})
+            if self.D is not None and cfg.feature_weight:
+                with torch.no_grad():
+                    wanted = self.D.features(targets[pick])
+                features = feature_distance(self.D.features(img), wanted)
+                loss = loss + cfg.feature_weight * features
+                stats["D_features"] = features.item()
         loss.backward()
         return stats
 
