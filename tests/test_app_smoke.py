@@ -531,3 +531,28 @@ def test_the_suite_without_chromium_skips_its_browser_tests_unless_ci_requires_t
         assert run.returncode == 2 and "STYLEMIX_REQUIRE_BROWSER=1" in run.stdout  # collection error
     else:  # skipped, no error (alone, pytest's code is 5, "no tests ran"; in the suite it is 0)
         assert run.returncode == 5 and "1 skipped" in run.stdout and "error" not in run.stdout.lower()
+
+
+def test_one_sessions_panels_do_not_wait_on_another_sessions_render():
+    import threading
+    import time as _time
+    from stylemix.ui.services import RenderOrder
+    order = RenderOrder()
+    order.GRACE_S = 0.0
+    release = threading.Event()
+
+    def busy_visitor():
+        with order.main("busy"):
+            release.wait(5)
+    thread = threading.Thread(target=busy_visitor)
+    thread.start()
+    _time.sleep(0.05)
+    with order.main("calm") as ticket:
+        pass
+    turns = []
+    panel = threading.Thread(target=lambda: turns.append(order.panel_turn("calm", ticket)))
+    panel.start()
+    panel.join(timeout=4)
+    assert turns == [True] and not release.is_set()  # its turn came while "busy" was still rendering
+    release.set()
+    thread.join()

@@ -76,28 +76,31 @@ class RenderOrder:
     """Main images first, panels after, and only for the newest slider state.
 
     Every main render takes a ticket for its session; a panel (parents, grid, toon) runs only
-    while its ticket is still the session's newest, and waits while any main render is in
-    flight, so a slider move never waits behind a panel of an older state for more than the one
-    image that panel is drawing.
+    while its ticket is still the session's newest, and waits while a main render *of its own
+    session* is in flight, so a slider move never waits behind a panel of an older state for
+    more than the one image that panel is drawing — and one visitor's panels never wait on
+    another visitor's renders.
     """
 
     GRACE_S = 0.03  # lets a main render queued behind the one that just finished arrive first
 
     def __init__(self):
         self._latest: dict[str | None, int] = {}
-        self._mains = 0
+        self._mains: dict[str | None, int] = {}   # main renders in flight, by session
         self._cond = threading.Condition()
 
     @contextmanager
     def main(self, session: str | None):
         with self._cond:
             ticket = self._issue(session)
-            self._mains += 1
+            self._mains[session] = self._mains.get(session, 0) + 1
         try:
             yield ticket
         finally:
             with self._cond:
-                self._mains -= 1
+                self._mains[session] -= 1
+                if not self._mains[session]:
+                    del self._mains[session]
                 self._cond.notify_all()
 
     def stamp(self, session: str | None) -> int:
@@ -115,11 +118,12 @@ class RenderOrder:
         return ticket is None or self._latest.get(session, 0) <= int(ticket)
 
     def panel_turn(self, session: str | None, ticket, first: bool = False) -> bool:
-        """Wait until no main render is in flight; False when a newer state has arrived."""
+        """Wait until no main render of this session is in flight; False when a newer state has
+        arrived."""
         if first:
             time.sleep(self.GRACE_S)
         with self._cond:
-            while self._mains and self.is_current(session, ticket):
+            while self._mains.get(session) and self.is_current(session, ticket):
                 self._cond.wait(timeout=1.0)
             return self.is_current(session, ticket)
 
