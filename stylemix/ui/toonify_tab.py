@@ -60,6 +60,8 @@ class ToonifyTab:
                 self.steps = gr.Slider(0, 200 if encoder else 1000, step=10, elem_id="photo-steps",
                                        value=DEFAULT_REFINE_STEPS if encoder else ProjectionConfig.steps,
                                        label=STEPS_LABEL[encoder])
+                self.encoder_note = gr.Markdown("" if encoder or pair is None else NO_ENCODER,
+                                                elem_id="encoder-note")
                 with gr.Row():
                     self.go = gr.Button("Toonify", variant="primary", elem_id="toonify")
                     self.stop = gr.Button("Stop", elem_id="toonify-stop", variant="secondary")
@@ -199,12 +201,12 @@ class ToonifyTab:
                           value=DEFAULT_REFINE_STEPS if encoder else ProjectionConfig.steps)
         return {self.face: None, self.latent: None, self.aligned: None, self.reconstruction: None,
                 self.toon: None, self.download: gr.update(value=None, visible=False), self.steps: steps,
-                self.live_status: "" if encoder else NO_ENCODER}
+                self.live_status: "" if encoder else NO_ENCODER, self.encoder_note: "" if encoder else NO_ENCODER}
 
     @property
     def pair_outputs(self) -> list:
         return [self.face, self.latent, self.aligned, self.reconstruction, self.toon, self.download,
-                self.steps, self.live_status]
+                self.steps, self.live_status, self.encoder_note]
 
     def wire(self) -> None:
         self.photo.upload(self.check_photo, [self.photo, *self.controls.inputs], self.photo_note,
