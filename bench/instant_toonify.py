@@ -51,9 +51,10 @@ from stylemix.render import to_uint8  # noqa: E402
 from stylemix.toonify import Toonifier, default_toonify_spec, refinement_config  # noqa: E402
 
 
-def photos(heldout: Path | None, count: int, first: int) -> dict[str, Image.Image]:
+def photos(heldout: Path | None, count: int, first: int, astronaut: bool = True) -> dict[str, Image.Image]:
     import skimage
-    out = {"astronaut": Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")}
+    out = {"astronaut": Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")} \
+        if astronaut else {}
     faces = []
     if heldout is not None:
         for chunk in sorted(heldout.glob("chunk_*.npz")):
@@ -138,6 +139,8 @@ def main() -> None:
     parser.add_argument("--refine", default="0,30", help="refinement steps after the encoder, comma list")
     parser.add_argument("--no-projection", action="store_true", help="skip the 350-step baseline")
     parser.add_argument("--cli", action="store_true", help="also time the CLI end to end")
+    parser.add_argument("--no-astronaut", action="store_true",
+                        help="held-out faces only (for choosing settings on faces never reported)")
     parser.add_argument("--folder", action="store_true",
                         help="also time `toonify DIR` on these photos: batch 8 against batch 1")
     args = parser.parse_args()
@@ -145,10 +148,11 @@ def main() -> None:
     E = load_encoder(args.encoder, base=G_base)
     pair = Toonifier(G_base, G_transfer, encoder=E)
     spec = default_toonify_spec(G_base)
-    faces = photos(args.heldout, args.count, args.first)
+    faces = photos(args.heldout, args.count, args.first, astronaut=not args.no_astronaut)
     own = {name: face_descriptor(photo) for name, photo in faces.items()}
     reference = random_toon_energy(pair, spec)
-    print(f"{len(faces)} photos (astronaut + held-out teacher faces from index {args.first}); blend "
+    print(f"{len(faces)} photos ({'' if args.no_astronaut else 'astronaut + '}held-out teacher faces from index "
+          f"{args.first}); blend "
           f"{spec.describe()}; encoder {Path(args.encoder).name} ({E.info.get('kimg', '?')} kimg); "
           f"torch threads {torch.get_num_threads()}")
     results = [run(pair, faces, spec, "encoder alone", refinement_config(0), "encoder", reference, own)]
