@@ -76,6 +76,7 @@ class ToonifyTab:
                 self.camera = gr.Image(label="webcam", sources=["webcam"], streaming=True, type="numpy",
                                        height=240, elem_id="live-camera")
                 self.live_toon = gr.Image(label="live toon (current blend)", type="numpy", height=240,
+                                          format="jpeg",  # JPEG: encodes fast enough for a live view
                                           elem_id="live-toon")
             self.live_status = gr.Markdown("" if encoder or pair is None else NO_ENCODER, elem_id="live-status")
         # Each viewer's LiveToonifier (face tracker + frame dropping), by session: frames of one
@@ -223,7 +224,7 @@ class ToonifyTab:
         running.success(reveal, None, self.download, api_name=False)
         self.stop.click(None, None, None, cancels=[running], api_name=False)
         self.camera.stream(self.live_frame, [self.camera, *self.controls.inputs],
-                           [self.live_toon, self.live_status], stream_every=0.1,
+                           [self.live_toon, self.live_status], stream_every=0.05,
                            concurrency_limit=4, show_progress="hidden", show_progress_on=QUIET,
                            api_name="live_frame")
         gr.Button("re-render toon", visible=False).click(
