@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     from playwright import sync_api
-    from test_live_browser import CHROMIUM, clip_frames, write_y4m
+    from test_live_browser import _camera_page, clip_frames, write_y4m
 
     import app
     from stylemix.toonify import default_toonify_spec
@@ -38,18 +38,7 @@ def main() -> None:
     write_y4m(clip, clip_frames(moving=True))
     try:
         with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-video-capture={clip}"])
-            page = browser.new_context(viewport={"width": 1400, "height": 900}, permissions=["camera"]).new_page()
-            page.goto(demo.local_url)
-            page.wait_for_selector("#view-blend img", timeout=120_000)
-            page.get_by_role("tab", name="Toonify").click()
-            page.locator("#live").get_by_text("Live: toonify your webcam").click()
-            page.locator("#live-camera").get_by_text("Click to Access Webcam").click()
-            page.locator("#live-camera button", has_text="Record").first.click()
-            page.wait_for_selector("#live-toon img", timeout=60_000)
+            browser, page = _camera_page(pw, demo.local_url, clip)
             page.wait_for_timeout(2000)
             # every src the toon image takes, recorded in the page as it changes
             page.evaluate("""() => { window.__srcs = new Set();

@@ -73,6 +73,20 @@ def nv_pair():
     return stylemix.load_generator(NV_BASE), stylemix.load_generator(NV_TRANSFER)
 
 
+def chromium_or_skip() -> str:
+    """Debian's chromium for the browser tests (STYLEMIX_CHROMIUM names another). Without it the
+    calling test module skips, naming the install command — or fails where
+    STYLEMIX_REQUIRE_BROWSER=1 (.ci/run), so CI cannot pass without running them."""
+    import shutil
+    chromium = os.environ.get("STYLEMIX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).is_file():
+        message = "the browser tests need Debian's chromium: apt-get install -y chromium"
+        if os.environ.get("STYLEMIX_REQUIRE_BROWSER") == "1":
+            raise RuntimeError(message + " (STYLEMIX_REQUIRE_BROWSER=1)")
+        pytest.skip(message, allow_module_level=True)
+    return chromium
+
+
 def random_generator(seed: int = 0, **overrides) -> Generator:
     """A small generator with every parameter random (biases and noise strengths too)."""
     kwargs = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=32, channel_base=256,

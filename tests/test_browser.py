@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 from io import BytesIO
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -22,12 +21,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-CHROMIUM = os.environ.get("STYLEMIX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).is_file():
-    message = "the browser tests need Debian's chromium: apt-get install -y chromium"
-    if os.environ.get("STYLEMIX_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(message + " (STYLEMIX_REQUIRE_BROWSER=1)")
-    pytest.skip(message, allow_module_level=True)
+from conftest import chromium_or_skip  # noqa: E402
+
+CHROMIUM = chromium_or_skip()
 
 from playwright import sync_api  # noqa: E402
 

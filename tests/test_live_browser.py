@@ -6,9 +6,7 @@ Skips without chromium unless STYLEMIX_REQUIRE_BROWSER=1 (as tests/test_browser.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +14,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-CHROMIUM = os.environ.get("STYLEMIX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).is_file():
-    message = "the browser tests need Debian's chromium: apt-get install -y chromium"
-    if os.environ.get("STYLEMIX_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(message + " (STYLEMIX_REQUIRE_BROWSER=1)")
-    pytest.skip(message, allow_module_level=True)
+from conftest import chromium_or_skip  # noqa: E402
+
+CHROMIUM = chromium_or_skip()
 
 from playwright import sync_api  # noqa: E402
 
