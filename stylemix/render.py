@@ -84,10 +84,12 @@ def saved_size(native: int, size: int | None = None) -> int:
 
 
 def resized(image: Image.Image, size: int) -> Image.Image:
-    """``image`` resampled to ``size``×``size`` with a Lanczos filter (unchanged if it already is)."""
-    if image.size == (size, size):
+    """``image`` resampled to ``size`` px high with a Lanczos filter, its width keeping the aspect
+    (``size``×``size`` for square models; unchanged if it already is that size)."""
+    width = max(1, round(image.width * size / image.height))
+    if image.size == (width, size):
         return image
-    return image.resize((size, size), Image.LANCZOS)
+    return image.resize((width, size), Image.LANCZOS)
 
 
 @torch.no_grad()

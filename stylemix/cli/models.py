@@ -19,6 +19,11 @@ from .common import (Command, add_blend_options, add_class_option, add_device_op
 OTHER_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
+def _width_x_height(G) -> str:
+    height, width = getattr(G.config, "img_size", (G.img_resolution, G.img_resolution))
+    return f"{width}x{height}" + ("" if width == height else " (width x height, non-square)")
+
+
 def _describe(G: Generator, path: str) -> list[str]:
     cfg = G.config
     src = G.source
@@ -45,7 +50,7 @@ def _describe(G: Generator, path: str) -> list[str]:
         f"file           {path}",
         f"format         {fmt}" + (f" ({src.network})" if src and src.network else ""),
         shape_lines[0],
-        f"image          {G.img_resolution}x{G.img_resolution}, {G.img_channels} channels",
+        f"image          {_width_x_height(G)}, {G.img_channels} channels",
         f"latents        z_dim {G.z_dim}, w_dim {G.w_dim}, c_dim {G.c_dim}, num_ws {G.num_ws}",
         f"mapping        {cfg.mapping_layers} layers, lr multiplier {cfg.mapping_lr_multiplier:g}",
         *shape_lines[1:],
@@ -55,6 +60,13 @@ def _describe(G: Generator, path: str) -> list[str]:
         lines.append(f"classes        {G.c_dim}, class-conditional: render with --class N (0 to {G.c_dim - 1})")
     if G.blend_info:
         lines.append(f"blend          {G.blend_info.get('label')}")
+    if G.family == "stylegan2":
+        try:
+            as_pt = "loads as " + formats.rosinality.generator_call(formats.rosinality.generator_args(cfg))
+        except StylemixError as exc:
+            as_pt = "cannot be written: " + str(exc).split(": the generator has ", 1)[-1].split(" (save as")[0]
+        lines.append(f"rosinality .pt {as_pt}")
+    lines += [f"note           {note}" for note in getattr(G, "load_notes", [])]
     return lines
 
 
@@ -79,7 +91,9 @@ def cmd_generate(args) -> None:
         chunk = seeds[start: start + args.batch]
         imgs = render_seeds(G, chunk, psi=args.psi, cutoff=args.cutoff, noise_mode=args.noise,
                             class_idx=class_idx)
-        arrays.extend(np.asarray(resized(to_pil(a), size)).reshape(size, size, -1) for a in to_uint8(imgs))
+        for a in to_uint8(imgs):
+            image = np.asarray(resized(to_pil(a), size))
+            arrays.append(image.reshape(image.shape[0], image.shape[1], -1))
     if out.suffix.lower() == ".png":  # an image path: that one image, or the grid
         save_png(arrays[0] if len(seeds) == 1 else make_grid(np.stack(arrays)), out)
         what = f"seed {seeds[0]}" if len(seeds) == 1 else f"a grid of {len(seeds)} seeds"
@@ -99,10 +113,11 @@ def cmd_blend(args) -> None:
     G_base, G_transfer = load_pair(args.base, args.transfer[0], args.device)
     class_idx = class_index(args, G_base, G_transfer) if args.preview else None
     B = blend(G_base, G_transfer, spec)
-    formats.save(B, args.output, format=fmt, template=args.template)
+    loads_as = formats.save(B, args.output, format=fmt, template=args.template,
+                            custom_channels=args.custom_channels)
     alphas = B.blend_info["alphas"]
     print(f"blend {spec.describe()}: α " + ", ".join(f"{r}:{a:g}" for r, a in alphas.items()))
-    print(f"wrote {args.output}")
+    print(_wrote(args.output, loads_as))
     if args.preview:
         seeds = parse_seeds(args.preview)
         rows = [to_uint8(render_seeds(G, seeds, psi=args.psi, class_idx=class_idx))
@@ -129,11 +144,20 @@ def cmd_blend_many(args) -> None:
     G_base = formats.load_generator(args.base, device=device)
     transfers = [formats.load_generator(p, device=device) for p in args.transfer]
     B = blend_many(G_base, transfers, specs, mapping=mapping)
-    formats.save(B, args.output, format=fmt, template=args.template)
+    loads_as = formats.save(B, args.output, format=fmt, template=args.template,
+                            custom_channels=args.custom_channels)
     for path, spec in zip(args.transfer, specs):
         alphas = spec.alphas(G_base.block_resolutions)
         print(f"{Path(path).name}: α " + ", ".join(f"{r}:{a:g}" for r, a in alphas.items()))
-    print(f"wrote {args.output}")
+    print(_wrote(args.output, loads_as))
+
+
+def _wrote(path, loads_as: dict | None) -> str:
+    """'wrote PATH', plus for a rosinality .pt the Generator call that loads it."""
+    if loads_as is None:
+        return f"wrote {path}"
+    return (f"wrote {path} (rosinality: load with {formats.rosinality.generator_call(loads_as)}, "
+            "g_ema and latent_avg)")
 
 
 def cmd_sheet(args) -> None:
@@ -225,6 +249,10 @@ def configure_blend(p) -> None:
     p.add_argument("--template", default=None, metavar="FILE.pkl",
                     help="write the .pkl into this NVIDIA or TF pickle of the same shape instead of "
                          "the base's (e.g. a TF pickle for a blend of PyTorch models)")
+    p.add_argument("--custom-channels", action="store_true",
+                    help="for a .pt whose channel counts rosinality's Generator cannot build: write "
+                         "it anyway (it loads only in a Generator with an edited channel table, "
+                         "printed after writing; pSp, e4e and JoJoGAN cannot load it)")
 
 
 def configure_sheet(p) -> None:

@@ -209,6 +209,11 @@ def cmd_train_encoder(args) -> None:
         E_ema.load_state_dict(ckpt["E_ema"])
         config = EncoderTrainConfig(**ckpt["encoder_config"])
         print(f"resuming {args.output} at {ckpt['nimg'] / 1000:g} kimg")
+    elif args.init:
+        from ..encoder import load_encoder
+        E_ema = load_encoder(args.init, base=G, device=device)  # another base's: one-line refusal
+        E, config = copy.deepcopy(E_ema).train().requires_grad_(True), EncoderTrainConfig()
+        print(f"starting from {Path(args.init).name} (fine-tuning it)")
     else:
         E, E_ema, config = encoder_for(G, width=args.width), None, EncoderTrainConfig()
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(EncoderTrainConfig)
@@ -294,6 +299,9 @@ def configure_train_encoder(p) -> None:
     p.add_argument("--offset-weight", type=float, default=None,
                     help=f"weight of the per-layer offset regulariser (default {ENCODER.offset_weight:g})")
     p.add_argument("--width", type=int, default=24, help="feature maps at full resolution (new runs)")
+    p.add_argument("--init", default=None, metavar="ENCODER.safetensors",
+                   help="a new run starts from this encoder of the same base (e.g. the shipped "
+                        "one, to fine-tune it on your faces) instead of from scratch")
     p.add_argument("--seed", type=int, default=None, help="seed of the data order and initialisation (default 0)")
     p.add_argument("--snapshot-kimg", type=float, default=None, help=f"default {ENCODER.snapshot_kimg:g}")
     add_batch_gpu_option(p)

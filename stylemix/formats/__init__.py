@@ -41,11 +41,41 @@ def detect_format(path: str | os.PathLike) -> str:
         return SAFETENSORS  # 8-byte header length, then a JSON header
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return PICKLE       # protocol 2-5
+    if _looks_like_old_pickle(path, size):
+        return PICKLE       # protocol 0 or 1: no PROTO header, text or early binary opcodes
     if head.startswith(b"\x1f\x8b"):
         raise ModelLoadError(f"{path.name} is gzip-compressed; decompress it first")
     raise ModelLoadError(
         f"{path.name} is not a model file stylemix knows (expected an NVIDIA .pkl, "
         "a rosinality .pt or a stylemix .safetensors)")
+
+
+# The opcodes a protocol 0/1 pickle of a dict or tuple (what NVIDIA and TF network pickles hold)
+# opens with: MARK, EMPTY_DICT, EMPTY_TUPLE, EMPTY_LIST, GLOBAL ('c' module\nname\n).
+_OLD_PICKLE_OPENERS = {"MARK", "EMPTY_DICT", "EMPTY_TUPLE", "EMPTY_LIST", "GLOBAL"}
+
+
+def _looks_like_old_pickle(path: Path, size: int) -> bool:
+    """Whether a file without a PROTO header is a pickle of protocol 0 or 1 (Python's
+    ``pickle.dump(obj, f, protocol=0)``, text opcodes): it ends with STOP and its first opcodes
+    parse as pickle opcodes, starting with one that builds a container (``pickletools``)."""
+    import pickletools
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        f.seek(size - 1)
+        last = f.read(1)
+    if last != b".":
+        return False
+    try:
+        ops = []
+        for opcode, _, _ in pickletools.genops(head):
+            ops.append(opcode)
+            if len(ops) == 4:
+                break
+    except (ValueError, EOFError, UnicodeDecodeError):
+        if len(ops) < 2:  # a longer opcode cut at the 4 KB mark is fine
+            return False
+    return bool(ops) and ops[0].name in _OLD_PICKLE_OPENERS and all(op.proto <= 1 for op in ops)
 
 
 def load_generator(path: str | os.PathLike, device="cpu", network: str = "G_ema") -> StyleGenerator:
@@ -97,8 +127,11 @@ def format_for_path(path: str | os.PathLike) -> str:
 
 
 def save(G: Generator, path: str | os.PathLike, format: str | None = None,
-         template: str | os.PathLike | None = None) -> None:
-    """Write ``G`` atomically; the format follows the extension unless given.
+         template: str | os.PathLike | None = None, custom_channels: bool = False) -> dict | None:
+    """Write ``G`` atomically; the format follows the extension unless given.  Returns, for a
+    rosinality ``.pt``, the ``Generator(size, style_dim, n_mlp, channel_multiplier)`` arguments
+    that load it (see :func:`rosinality.generator_args`, which ``custom_channels`` is passed
+    to); None for the other formats.
 
     ``.pkl`` writes a pickle of the kind G (or its blend base) was loaded from — an NVIDIA
     PyTorch pickle, or an old TensorFlow one — using that file as the template; a generator
@@ -116,8 +149,10 @@ def save(G: Generator, path: str | os.PathLike, format: str | None = None,
         fmt = "tf_pkl"  # a .pkl of a TF base is a TF pickle again
     if template is not None:
         raise ExportError("a template applies to .pkl output only")
-    {"nvidia_pkl": nvidia_pkl.save, "tf_pkl": tf_pkl.save, "rosinality": rosinality.save,
-     "native": native.save}[fmt](G, path)
+    if fmt == "rosinality":
+        return rosinality.save(G, path, custom_channels=custom_channels)
+    {"nvidia_pkl": nvidia_pkl.save, "tf_pkl": tf_pkl.save, "native": native.save}[fmt](G, path)
+    return None
 
 
 __all__ = ["FORMATS", "PICKLE", "SAFETENSORS", "TORCH_SAVE", "ModelSource", "detect_format", "format_for_path", "load_discriminator",

@@ -73,8 +73,24 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return read_torch_file(path, safe_globals=[(TrainingArgs, "argparse.Namespace")])
 
 
+def _refuse_other_arch(g_ema: dict, args=None) -> None:
+    """One line for rosinality checkpoints of another architecture than StyleGAN2.
+
+    ``train.py --arch swagan`` (rosinality's ``swagan.py``) writes a wavelet generator: its
+    ToRGB layers output Haar sub-bands and the image is rebuilt by an inverse wavelet transform
+    (keys ``iwt.*``, ``to_rgbs.*.iwt.*``/``dwt.*``), which StyleGAN2 files do not have."""
+    arch = getattr(args, "arch", None)
+    wavelet = any(k.startswith(("iwt.", "dwt.")) or ".iwt." in k or ".dwt." in k for k in g_ema)
+    if arch == "swagan" or wavelet:
+        raise UnsupportedModelError(
+            "this is a rosinality SWAGAN checkpoint (train.py --arch swagan: wavelet ToRGB and "
+            "'iwt' layers); stylemix reads rosinality StyleGAN2 checkpoints (--arch stylegan2), "
+            "NVIDIA and TensorFlow pickles, and StyleGAN3")
+
+
 def _split(g_ema: dict) -> tuple[dict, dict]:
     """Group rosinality keys: layer name → {suffix: tensor}; plus the noise buffers."""
+    _refuse_other_arch(g_ema)
     layers: dict[str, dict] = {}
     noises: dict[int, torch.Tensor] = {}
     for key, value in g_ema.items():
@@ -158,6 +174,25 @@ def _check_blur_kernel(layer: str, kernel: torch.Tensor) -> None:
             f"{layer} uses a blur kernel other than [1, 3, 3, 1], which is not supported")
 
 
+NOISE_FILL_SEED = 0
+NOISE_FILLED_NOTE = (
+    "the checkpoint stores no noise maps (written before rosinality's Generator registered them "
+    f"as buffers): they were filled with N(0, 1) noise from seed {NOISE_FILL_SEED}, as rosinality "
+    "fills them from its own random state when it loads such a file (strict=False)")
+
+
+def filled_noise_maps(config: GeneratorConfig) -> dict[str, torch.Tensor]:
+    """Constant noise maps for a checkpoint that stores none, one N(0, 1) [r, r] map per layer
+    in layer order, from a fixed seed so every load of the file renders the same.
+
+    rosinality's own code (``load_state_dict(..., strict=False)``, its advice in
+    rosinality/stylegan2-pytorch#71) keeps the ``torch.randn`` buffers its constructor drew, so
+    'const' noise there depends on the torch seed; noise_mode 'random' and 'none' do not."""
+    rng = torch.Generator().manual_seed(NOISE_FILL_SEED)
+    layers = [(4, "conv1")] + [(r, c) for r in config.block_resolutions[1:] for c in ("conv0", "conv1")]
+    return {f"synthesis.b{r}.{c}.noise_const": torch.randn([r, r], generator=rng) for r, c in layers}
+
+
 NETWORKS = {"g_ema": "g_ema", "G_ema": "g_ema", "g": "g", "G": "g"}
 
 
@@ -177,7 +212,8 @@ def _state_dict(ckpt: dict, key: str, name: str) -> dict:
 def _generator(ckpt: dict, key: str, path, source: ModelSource, device) -> Generator:
     name = os.path.basename(path)
     g_ema = _state_dict(ckpt, key, name)
-    layers, _ = _split(g_ema)
+    _refuse_other_arch(g_ema, ckpt.get("args"))
+    layers, noises = _split(g_ema)
     if "stylemix_config" in ckpt:
         try:
             config = GeneratorConfig.from_dict(json.loads(ckpt["stylemix_config"]))
@@ -195,11 +231,22 @@ def _generator(ckpt: dict, key: str, path, source: ModelSource, device) -> Gener
             tensors.setdefault(tensor_name, value)
     if latent_avg is None:
         tensors["mapping.w_avg"] = reference["mapping.w_avg"]
+    notes = []
+    if not noises and config.use_noise:
+        tensors.update(filled_noise_maps(config))
+        notes.append(NOISE_FILLED_NOTE)
     G = build_generator(config, tensors, source, device, what=f"'{key}' of {name}")
+    G.load_notes = notes
     if latent_avg is None:
         G.estimate_w_avg()  # as rosinality itself does when latent_avg was not saved
     if isinstance(ckpt.get("stylemix_blend"), str):
         G.blend_info = json.loads(ckpt["stylemix_blend"])
+    if isinstance(ckpt.get(ARGS_KEY), str):
+        try:
+            G.load_notes.append("written by stylemix for rosinality's "
+                                + generator_call(json.loads(ckpt[ARGS_KEY])))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # a damaged note is only a note
     return G
 
 
@@ -305,12 +352,26 @@ def load_discriminator(path: str | os.PathLike, device="cpu"):
     return discriminator_from_state_dict(ckpt["d"], os.path.basename(path)).to(device)
 
 
-def from_nvidia(G: Generator) -> dict:
-    """Our generator as a rosinality ``g_ema`` state dict (exact keys rosinality's Generator has)."""
-    cfg = G.config
-    if G.family != "stylegan2":
-        raise ExportError(f"cannot write a rosinality .pt: it holds StyleGAN2 generators only, "
-                          f"and this is {cfg.architecture} (save as .pkl or .safetensors)")
+# rosinality's Generator (model.py): 512 channels up to 32 px, then 256, 128, 64, 32, 16 times
+# channel_multiplier at 64 … 1024 px.
+_ROSINALITY_BASE_CHANNELS = {64: 256, 128: 128, 256: 64, 512: 32, 1024: 16, 2048: 8}
+
+
+def rosinality_channels(size: int, channel_multiplier: int) -> dict[int, int]:
+    """The channels per resolution rosinality's ``Generator(size, …, channel_multiplier)`` builds."""
+    return {r: 512 if r <= 32 else _ROSINALITY_BASE_CHANNELS[r] * channel_multiplier
+            for r in (2 ** i for i in range(2, size.bit_length()))}
+
+
+def generator_args(cfg: GeneratorConfig, custom_channels: bool = False) -> dict:
+    """The arguments of rosinality's ``Generator(size, style_dim, n_mlp, channel_multiplier)``
+    that rebuild a generator with this config, so that pSp, e4e, JoJoGAN and rosinality's own
+    scripts load the written ``.pt``.  Raises ExportError naming what rosinality's Generator
+    cannot express (its only channel knob is ``channel_multiplier``; its mapping learning rate
+    ``lr_mlp`` is fixed at 0.01 by those tools).
+
+    ``custom_channels`` accepts any channel table: the file then loads only in a Generator
+    whose ``self.channels`` is edited to the table returned under ``"channels"``."""
     problems = []
     if cfg.architecture != "skip":
         problems.append(f"architecture '{cfg.architecture}' (rosinality has only 'skip')")
@@ -322,8 +383,52 @@ def from_nvidia(G: Generator) -> dict:
             or cfg.mapping_activation != "lrelu" or list(cfg.resample_filter) != [1, 3, 3, 1]
             or cfg.img_channels != 3 or cfg.embed_features or cfg.layer_features not in (None, cfg.w_dim)):
         problems.append("layer options rosinality's Generator cannot express")
+    if abs(cfg.mapping_lr_multiplier - 0.01) > 1e-9:
+        problems.append(f"mapping lr multiplier {cfg.mapping_lr_multiplier:g} (rosinality's lr_mlp is 0.01)")
+    if tuple(getattr(cfg, "init_res", (4, 4))) != (4, 4):
+        problems.append("a non-square output")
+    if cfg.img_resolution > 2048:
+        problems.append(f"resolution {cfg.img_resolution} px")
+    ours = {r: cfg.channels_at(r) for r in cfg.block_resolutions}
+    multiplier = None
+    if not problems:
+        candidates = [m for m in range(1, 65) if rosinality_channels(cfg.img_resolution, m) == ours]
+        if not candidates and custom_channels:
+            return {"size": cfg.img_resolution, "style_dim": cfg.w_dim, "n_mlp": cfg.mapping_layers,
+                    "channel_multiplier": None, "channels": ours}
+        if not candidates:
+            table = ", ".join(f"{r}:{c}" for r, c in ours.items())
+            problems.append(f"channels {table}, which no channel_multiplier gives (rosinality: 512 "
+                            "up to 32 px, then 256·m, 128·m, 64·m … at 64, 128, 256 … px)")
+        else:
+            multiplier = 2 if 2 in candidates else candidates[0]  # 2 = rosinality's default
     if problems:
-        raise ExportError("cannot write a rosinality .pt: the generator has " + "; ".join(problems))
+        hint = ("; or write it anyway with custom channels (--custom-channels), for a "
+                "Generator whose channel table you edit" if multiplier is None and len(problems) == 1
+                and problems[0].startswith("channels") else "")
+        raise ExportError("cannot write a rosinality .pt that its Generator loads: the generator "
+                          "has " + "; ".join(problems) + f" (save as .pkl or .safetensors{hint})")
+    return {"size": cfg.img_resolution, "style_dim": cfg.w_dim, "n_mlp": cfg.mapping_layers,
+            "channel_multiplier": multiplier}
+
+
+def generator_call(args: dict) -> str:
+    """``Generator(256, 512, 8, channel_multiplier=2)``: how rosinality's code builds it."""
+    if args.get("channels"):
+        table = ", ".join(f"{r}: {c}" for r, c in args["channels"].items())
+        return (f"Generator({args['size']}, {args['style_dim']}, {args['n_mlp']}) with its "
+                f"self.channels set to {{{table}}}")
+    return (f"Generator({args['size']}, {args['style_dim']}, {args['n_mlp']}, "
+            f"channel_multiplier={args['channel_multiplier']})")
+
+
+def from_nvidia(G: Generator, custom_channels: bool = False) -> dict:
+    """Our generator as a rosinality ``g_ema`` state dict (exact keys rosinality's Generator has)."""
+    cfg = G.config
+    if G.family != "stylegan2":
+        raise ExportError(f"cannot write a rosinality .pt: it holds StyleGAN2 generators only, "
+                          f"and this is {cfg.architecture} (save as .pkl or .safetensors)")
+    generator_args(cfg, custom_channels)
     sd = {k: v.detach().to("cpu", torch.float32) for k, v in G.state_dict().items()}
     blur = make_fir_filter() * 4
     out: dict[str, torch.Tensor] = {}
@@ -358,12 +463,22 @@ def from_nvidia(G: Generator) -> dict:
     return out
 
 
-def save(G: Generator, path: str | os.PathLike) -> None:
-    ckpt = {"g_ema": from_nvidia(G),
+ARGS_KEY = "stylemix_rosinality_args"
+
+
+def save(G: Generator, path: str | os.PathLike, custom_channels: bool = False) -> dict:
+    """Write ``G`` as a rosinality checkpoint (``g_ema``, ``latent_avg``); returns the
+    ``Generator(...)`` arguments that load it (also stored, for ``info``, under ARGS_KEY).
+    Raises ExportError for what rosinality's Generator cannot build (``custom_channels``: see
+    :func:`generator_args`)."""
+    ckpt = {"g_ema": from_nvidia(G, custom_channels),
             "latent_avg": G.mapping.w_avg.detach().to("cpu", torch.float32).clone(),
             "stylemix_config": json.dumps(G.config.to_dict())}
+    args = generator_args(G.config, custom_channels)
+    ckpt[ARGS_KEY] = json.dumps(args)
     if G.blend_info:
         ckpt["stylemix_blend"] = json.dumps(G.blend_info)
     with atomic_write(path) as tmp:
         torch.save(ckpt, tmp)
+    return args
 

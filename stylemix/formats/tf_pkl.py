@@ -14,6 +14,7 @@ Read through the same allow-listed unpickler (no TensorFlow, nothing executed); 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,12 @@ TF_DEFAULTS = {
 _NO_EFFECT = {"truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncation_cutoff_val",
               "dlatent_avg_beta", "w_avg_beta", "style_mixing_prob", "randomize_noise",
               "is_training", "is_validation", "is_template_graph", "return_dlatents",
-              "structure", "conditioning", "fused_modconv", "dtype"}
+              "structure", "conditioning", "fused_modconv", "dtype", "impl", "verbose"}
+# Options of the non-square forks of NVlabs/stylegan2 that set the network's shape: the start
+# size (eps696/stylegan2 ``init_res`` [h, w]; ``min_h``/``min_w`` with ``res_log2`` in others)
+# and an output ``size`` / ``scale_type``. The start size is read from the 4×4 constant's shape,
+# which every such network stores; these settings are checked against it.
+_SHAPE_OPTIONS = {"init_res", "min_h", "min_w", "res_log2", "size", "scale_type"}
 _MAPPING_WIDTHS = {"mapping_fmaps", "label_fmaps"}  # read together with the variables' shapes
 
 
@@ -69,16 +75,53 @@ def _variables(record: TFNetworkRecord, what: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _config(kwargs: dict, mapping_vars: dict | None = None) -> GeneratorConfig:
+def _shape(kwargs: dict, synthesis_vars: dict | None) -> tuple[int | None, tuple[int, int]]:
+    """(resolution or None when unstored, init_res) from the shape options and the variables.
+
+    Raises UnsupportedModelError for an output cropped, padded or scaled to another size (the
+    forks' ``size`` with a ``scale_type``), which changes the computation of every block."""
+    const = (synthesis_vars or {}).get("4x4/Const/const")
+    init_res = tuple(int(v) for v in const.shape[2:]) if const is not None and const.ndim == 4 else (4, 4)
+    stored = kwargs.get("init_res")
+    if stored is None and kwargs.get("min_h") is not None:
+        stored = (kwargs.get("min_h"), kwargs.get("min_w"))
+    try:
+        if stored is not None and tuple(int(v) for v in stored) != init_res:
+            raise ModelLoadError(f"the TensorFlow generator's start size {list(stored)} does not "
+                                 f"match its constant's shape {list(init_res)}")
+    except (TypeError, ValueError):
+        raise ModelLoadError(f"the TensorFlow generator has a malformed start size {stored!r}") from None
+    resolution = kwargs.get("resolution")
+    if resolution is None and kwargs.get("res_log2") is not None:
+        resolution = 2 ** int(kwargs["res_log2"])
+    if resolution is None and synthesis_vars:  # the largest block the variables hold
+        scales = [int(m.group(1)) for k in synthesis_vars if (m := re.match(r"(\d+)x\1/", k))]
+        resolution = max(scales) if scales else None
+    size = kwargs.get("size")
+    if size is not None and resolution is not None:
+        natural = [int(resolution) * init_res[0] // 4, int(resolution) * init_res[1] // 4]
+        if [int(v) for v in size] != natural:
+            raise UnsupportedModelError(
+                f"this TensorFlow generator fits its output to {list(size)} px "
+                f"(scale_type {kwargs.get('scale_type')!r}) instead of the network's own "
+                f"{natural}; stylemix renders networks at their own size only")
+    return (None if resolution is None else int(resolution)), init_res
+
+
+def _config(kwargs: dict, mapping_vars: dict | None = None,
+            synthesis_vars: dict | None = None) -> GeneratorConfig:
     """Our config from a TF generator's ``static_kwargs``, unstored settings at TF_DEFAULTS.
 
     Hidden mapping widths (``mapping_fmaps``/``label_fmaps``) default to 512 in NVlabs/stylegan2
     and to ``dlatent_size`` in stylegan2-ada's TF code; when unstored they are read from the
     variables' shapes, which agree with whichever code wrote the file."""
-    unknown = sorted(set(kwargs) - set(TF_DEFAULTS) - _NO_EFFECT - _MAPPING_WIDTHS)
+    unknown = sorted(set(kwargs) - set(TF_DEFAULTS) - _NO_EFFECT - _MAPPING_WIDTHS - _SHAPE_OPTIONS)
     if unknown:
         raise UnsupportedModelError(f"TensorFlow generator option '{unknown[0]}' is not supported")
+    resolution, init_res = _shape(kwargs, synthesis_vars)
     get = {**TF_DEFAULTS, **{k: v for k, v in kwargs.items() if v is not None or k == "conv_clamp"}}
+    if resolution is not None:
+        get["resolution"] = resolution
     if float(get["fmap_decay"]) != 1.0 or int(get["fmap_min"]) > 1:
         raise UnsupportedModelError("TensorFlow generators with fmap_decay ≠ 1 or fmap_min > 1 are not supported")
     if not get["normalize_latents"]:
@@ -111,7 +154,8 @@ def _config(kwargs: dict, mapping_vars: dict | None = None) -> GeneratorConfig:
             conv_clamp=None if get["conv_clamp"] is None else float(get["conv_clamp"]),
             architecture=str(get["architecture"]),
             resample_filter=[int(v) for v in get["resample_kernel"]],
-            use_noise=bool(get["use_noise"]), synthesis_activation=str(get["nonlinearity"]))
+            use_noise=bool(get["use_noise"]), synthesis_activation=str(get["nonlinearity"]),
+            init_res=init_res)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ModelLoadError):
             raise
@@ -220,7 +264,7 @@ def _generator_config(record: TFNetworkRecord, variables: dict) -> GeneratorConf
     kwargs = state.get("static_kwargs") or {}
     if not isinstance(kwargs, dict):
         raise ModelLoadError("the TensorFlow generator's settings (static_kwargs) are not a dict")
-    return _config(dict(kwargs), variables["mapping"])
+    return _config(dict(kwargs), variables["mapping"], variables["synthesis"])
 
 
 def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | None = None) -> None:

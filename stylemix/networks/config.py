@@ -45,8 +45,18 @@ class GeneratorConfig:
     use_noise: bool = True
     synthesis_activation: str = "lrelu"
     kernel_size: int = 3
+    # The 4×4 block's size (height, width): (4, 4) for NVIDIA's square networks; the non-square
+    # TensorFlow forks (eps696/stylegan2's init_res, min_h/min_w in others) start from e.g.
+    # (4, 8) or (3, 5), and every block r then has size (r·h/4, r·w/4).
+    init_res: tuple[int, int] = (4, 4)
 
     def __post_init__(self):
+        try:
+            self.init_res = tuple(int(v) for v in self.init_res)
+        except (TypeError, ValueError):
+            raise ModelLoadError(f"init_res must be two integers, not {self.init_res!r}") from None
+        if len(self.init_res) != 2 or not all(1 <= v <= 64 for v in self.init_res):
+            raise ModelLoadError(f"init_res must be (height, width) from 1 to 64, not {self.init_res}")
         log2 = math.log2(self.img_resolution) if self.img_resolution > 0 else 0
         if not (log2.is_integer() and 2 <= log2 <= 12):
             raise UnsupportedModelError(
@@ -75,6 +85,19 @@ class GeneratorConfig:
                 f"is smaller than the resolution)")
 
     # -- derived shape ------------------------------------------------------------------------
+    @property
+    def is_square(self) -> bool:
+        return self.init_res == (4, 4)
+
+    def size_at(self, res: int) -> tuple[int, int]:
+        """(height, width) in px of the block of nominal resolution ``res``."""
+        return res * self.init_res[0] // 4, res * self.init_res[1] // 4
+
+    @property
+    def img_size(self) -> tuple[int, int]:
+        """(height, width) of the output image; (R, R) for square networks."""
+        return self.size_at(self.img_resolution)
+
     @property
     def block_resolutions(self) -> list[int]:
         return [2 ** i for i in range(2, int(math.log2(self.img_resolution)) + 1)]

@@ -99,13 +99,14 @@ class SynthesisBlock(nn.Module):
         self.is_last = resolution == cfg.img_resolution
         self.use_fp16 = resolution >= cfg.fp16_resolution
         self.half_on_cpu = False
-        layer = dict(w_dim=cfg.w_dim, resolution=resolution, kernel_size=cfg.kernel_size,
+        layer = dict(w_dim=cfg.w_dim, resolution=resolution, size=cfg.size_at(resolution),
+                     kernel_size=cfg.kernel_size,
                      use_noise=cfg.use_noise, activation=cfg.synthesis_activation,
                      resample_filter=cfg.resample_filter, conv_clamp=cfg.conv_clamp)
         self.register_buffer("resample_filter", make_fir_filter(cfg.resample_filter))
         self.num_conv = 0
         if self.in_channels == 0:
-            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+            self.const = nn.Parameter(torch.randn([out_channels, *cfg.size_at(resolution)]))
         else:
             self.conv0 = SynthesisLayer(self.in_channels, out_channels, up=2, **layer)
             self.num_conv += 1
@@ -216,6 +217,7 @@ class StyleGenerator(nn.Module):
         self.img_resolution, self.img_channels = config.img_resolution, config.img_channels
         self.source = None      # formats.ModelSource, set by the loaders
         self.blend_info = None  # dict describing the blend that produced this generator, if any
+        self.load_notes: list[str] = []  # what a loader filled in or assumed, for `info` and the UI
 
     family = "stylegan2"
     supports_channel_alpha = True

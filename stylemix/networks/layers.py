@@ -40,9 +40,10 @@ class SynthesisLayer(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
                  kernel_size: int = 3, up: int = 1, use_noise: bool = True,
                  activation: str = "lrelu", resample_filter=(1, 3, 3, 1),
-                 conv_clamp: float | None = None):
+                 conv_clamp: float | None = None, size: tuple[int, int] | None = None):
         super().__init__()
         self.resolution = resolution
+        self.size = tuple(size) if size is not None else (resolution, resolution)  # output (H, W)
         self.up = up
         self.use_noise = use_noise
         self.activation = activation
@@ -54,7 +55,7 @@ class SynthesisLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         if use_noise:
-            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.register_buffer("noise_const", torch.randn(list(self.size)))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.derived = WeightDerived()  # the fast path's per-weight tensors, kept between renders
 
@@ -67,8 +68,7 @@ class SynthesisLayer(nn.Module):
         if self.use_noise and noise_mode == "const" and noise_map is not None:
             noise = noise_map.to(x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "random":
-            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution],
-                                device=x.device) * self.noise_strength
+            noise = torch.randn([x.shape[0], 1, *self.size], device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain

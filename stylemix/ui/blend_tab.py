@@ -15,12 +15,14 @@ import time
 
 import gradio as gr
 
+from ..errors import ExportError
 from ..render import MIN_SAVED_SIZE
 from .controls import Controls
 from .exports import base_is_pickle, export_blend
 from .images import PngFiles, TILE_SIZE, grid_image, render_seed
 from .preview import Drawn, Previews
-from .services import QUIET, USER_ERRORS, Services, reveal, session_of, shown_error, user_errors
+from .pairs import friendly
+from .services import QUIET, USER_ERRORS, Services, note_markdown, noted, reveal, show_note, session_of, user_errors
 
 GRID_SEEDS = 4
 GRID_FOLLOWS_UP_TO = 128  # px: up to this size the grid re-renders after every change by default
@@ -30,8 +32,22 @@ ANIMATIONS = {"sweep α from base to transfer": "alpha", "sweep the swap resolut
 
 PKL_HINT = ("**.pkl export** writes the blend into an existing NVIDIA or TensorFlow .pkl of the "
             "same network. This pair's base is not a pickle: choose one as the template, or "
-            "export .safetensors or .pt.")
+            "export .safetensors.")
 
+
+
+def pt_button(G_base) -> dict:
+    """The .pt button: live where rosinality's stock Generator can build the network, else
+    greyed out, its label saying why (pSp, e4e and JoJoGAN could not load such a file)."""
+    from ..formats.rosinality import generator_args
+    try:
+        if G_base.family != "stylegan2":
+            raise ExportError("StyleGAN3")
+        generator_args(G_base.config)
+    except ExportError:
+        return {"value": "export .pt: rosinality's Generator cannot build this network",
+                "interactive": False}
+    return {"value": "export .pt (rosinality)", "interactive": True}
 
 
 def pkl_label(base_is_a_pickle: bool) -> str:
@@ -77,6 +93,7 @@ class BlendTab:
                 gr.Image(label=n, type="numpy", format="png", elem_id=f"view-{n}", height=320)
                 for n in ("base", "blend", "transfer"))
         self.timing = gr.Markdown(elem_id="timing")
+        self.blend_note = gr.Markdown(elem_id="blend-note")  # why the blend could not be drawn
         self.previews = Previews(self.view_inputs, self.draw)  # the sliders' direct path
         with gr.Row(equal_height=True):
             self.grid = gr.Image(label=f"blend, the next {GRID_SEEDS} seeds", type="numpy", format="png",
@@ -90,16 +107,19 @@ class BlendTab:
         pickle_base = G is None or base_is_pickle(G)
         with gr.Row(equal_height=True, elem_id="export-row"):
             self.export_pkl = gr.Button(pkl_label(pickle_base), elem_id="export-pkl")
-            self.export_pt = gr.Button("export .pt (rosinality)")
+            self.export_pt = gr.Button(**(pt_button(G) if G is not None else {"value": "export .pt (rosinality)"}),
+                                       elem_id="export-pt")
             self.export_st = gr.Button("export .safetensors")
         with gr.Row(visible=not pickle_base, equal_height=True) as self.template_row:
             self.pkl_hint = gr.Markdown(PKL_HINT)
             self.template = gr.UploadButton("choose a template .pkl", file_types=[".pkl"],
                                             elem_id="pkl-template")
+        self.export_note = gr.Markdown(elem_id="export-note")  # why the last export failed
         self.exported = gr.File(label="exported blend", elem_id="exported", visible=False)
         with gr.Row(equal_height=True):
             self.anim_kind = gr.Dropdown(list(ANIMATIONS), value=list(ANIMATIONS)[0], label="animation", scale=2)
             self.make_anim = gr.Button("make GIF", scale=1)
+        self.anim_note = gr.Markdown(elem_id="anim-note")
         with gr.Row(visible=False) as self.anim_row:
             self.anim_preview = gr.Image(label="animation", type="filepath", format="gif", height=256)
             self.anim_file = gr.File(label="download the GIF")
@@ -143,15 +163,15 @@ class BlendTab:
         return {self.blend: path, self.timing: text, self.ticket: self.services.order.stamp(session)}
 
     def explain_failure(self, seed, psi, *values):
-        """After a failed main render: the user's mistake as a toast (check_class, a missing
-        pair), else a line pointing at the server log, where the cause was written (once, by
-        render_blend: this step logs nothing)."""
+        """After a failed main render, the note under the image: the user's mistake (check_class,
+        a missing pair), else a line pointing at the server log, where the cause was written
+        (once, by render_blend: this step logs nothing). The next drawn blend clears it."""
         try:
             if values[0]:
                 self.controls.read(values)
         except USER_ERRORS as exc:
-            raise shown_error(exc) from None
-        raise gr.Error("the blend could not be rendered: the server log says why", print_exception=False)
+            return note_markdown(friendly(exc))
+        return note_markdown("the blend could not be rendered: the server log says why")
 
     @user_errors
     def render_parents(self, request: gr.Request, ticket, shown, seed, psi, *values):
@@ -197,19 +217,19 @@ class BlendTab:
                             suffix, self.services.exports, session_of(request),
                             template=getattr(template, "name", template) or None)
 
-    @user_errors
+    @noted("export")
     def export_as_pkl(self, request: gr.Request, *values):
         return self._export(".pkl", request, values)
 
-    @user_errors
+    @noted("export")
     def export_as_pt(self, request: gr.Request, *values):
         return self._export(".pt", request, values)
 
-    @user_errors
+    @noted("export")
     def export_as_safetensors(self, request: gr.Request, *values):
         return self._export(".safetensors", request, values)
 
-    @user_errors
+    @noted("animation")
     def animation(self, request: gr.Request, kind, seed, psi, *values):
         from ..animate import save_gif, sweep_frames, sweep_specs, walk_frames
         current = self.controls.read(values)
@@ -233,13 +253,16 @@ class BlendTab:
         return {self.base: None, self.blend: None, self.transfer: None, self.grid: None,
                 self.grid_follows: toonifier.G_base.img_resolution <= GRID_FOLLOWS_UP_TO,
                 self.parents_shown: None, self.exported: gr.update(value=None, visible=False),
+                self.export_note: "", self.anim_note: "", self.blend_note: "",
                 self.template_row: gr.update(visible=not base_is_pickle(toonifier.G_base)),
-                self.export_pkl: gr.update(value=pkl_label(base_is_pickle(toonifier.G_base)))}
+                self.export_pkl: gr.update(value=pkl_label(base_is_pickle(toonifier.G_base))),
+                self.export_pt: gr.update(**pt_button(toonifier.G_base))}
 
     @property
     def pair_outputs(self) -> list:
         return [self.base, self.blend, self.transfer, self.grid, self.grid_follows, self.parents_shown,
-                self.exported, self.template_row, self.export_pkl]
+                self.exported, self.template_row, self.export_pkl, self.export_pt, self.export_note,
+                self.anim_note, self.blend_note]
 
     def wire(self, demo: gr.Blocks):
         """The main render on every change that alters the blend; returns its event so panels
@@ -251,18 +274,22 @@ class BlendTab:
         self.previews.wire(demo)
         # A queue=False event's gr.Error reaches no toast, so a failed render is explained by a
         # queued step that finds the same reason again (without rendering).
-        main.failure(self.explain_failure, self.view_inputs, None, show_progress="hidden",
+        main.failure(self.explain_failure, self.view_inputs, self.blend_note, show_progress="hidden",
                      show_progress_on=QUIET, api_name=False)
+        # A drawn blend clears that note in the page itself (no second round trip per move).
+        main.success(None, None, self.blend_note, js="() => ''", api_name=False)
         self.new_seed.click(random_seed, None, self.seed, api_name=False)
         export_inputs = [*self.controls.inputs, self.template]
         for button, handler, name in ((self.export_pkl, self.export_as_pkl, "export_pkl"),
                                       (self.export_pt, self.export_as_pt, "export_pt"),
                                       (self.export_st, self.export_as_safetensors, "export_safetensors")):
-            button.click(handler, export_inputs, self.exported, api_name=name).success(
-                reveal, None, self.exported, api_name=False)
-        self.make_anim.click(self.animation, [self.anim_kind, self.seed, self.psi, *self.controls.inputs],
-                             [self.anim_preview, self.anim_file], api_name="animation").success(
-            reveal, None, self.anim_row, api_name=False)
+            exported = button.click(handler, export_inputs, self.exported, api_name=name)
+            exported.success(reveal, None, self.exported, api_name=False)
+            show_note(exported, self.services.notes, "export", self.export_note)
+        animated = self.make_anim.click(self.animation, [self.anim_kind, self.seed, self.psi, *self.controls.inputs],
+                                        [self.anim_preview, self.anim_file], api_name="animation")
+        animated.success(reveal, None, self.anim_row, api_name=False)
+        show_note(animated, self.services.notes, "animation", self.anim_note)
         return main
 
     def wait_for_blend_image(self, event):

@@ -8,7 +8,7 @@ import gradio as gr
 from ..channels import block_channels, rank_channels
 from ..errors import StylemixError
 from .controls import Controls
-from .services import QUIET, Services, user_errors
+from .services import QUIET, Services, noted, show_note
 
 REGIONS = {"whole image": None, "upper half (eyes, hair)": (0, 0, 1, 0.5),
            "lower half (mouth, chin)": (0, 0.5, 1, 1), "centre (the face)": (0.25, 0.25, 0.75, 0.75),
@@ -47,9 +47,10 @@ class ChannelsPanel:
                 self.apply_button = gr.Button("apply to these channels")
                 self.clear_button = gr.Button("clear")
             self.status = gr.Markdown(NO_CHANNELS)
+            self.note = gr.Markdown(elem_id="channels-note")
 
-    @user_errors
-    def rank(self, res, region, seed, psi, *values):
+    @noted("channels")
+    def rank(self, request: gr.Request, res, region, seed, psi, *values):
         current = self.controls.read(values)
         seeds = [int(seed) + i for i in range(4)]
         effects = rank_channels(current.toonifier.engine, current.spec, int(res), seeds, float(psi),
@@ -65,8 +66,8 @@ class ChannelsPanel:
         return {self.ranking: table, self.channel_list: ", ".join(str(e.channel) for e in top[:4]),
                 self.alpha: suggested_alpha}
 
-    @user_errors
-    def apply(self, key, res, text, alpha):
+    @noted("channels")
+    def apply(self, request: gr.Request, key, res, text, alpha):
         G = self.services.pair(key).G_base
         channels = parse_channel_list(text)
         if not channels:
@@ -78,23 +79,25 @@ class ChannelsPanel:
                 self.status: f"Channels {', '.join(map(str, channels))} of {int(res)} px take α = {float(alpha):g}."}
 
     def clear(self):
-        return {self.controls.channel_pick: None, self.status: NO_CHANNELS}
+        return {self.controls.channel_pick: None, self.status: NO_CHANNELS, self.note: ""}
 
     def on_pair(self, key, toonifier) -> dict:
         res = toonifier.G_base.block_resolutions
         return {self.res: gr.update(choices=res, value=res[len(res) // 2]), self.status: NO_CHANNELS,
-                self.ranking: ""}
+                self.ranking: "", self.note: ""}
 
     @property
     def pair_outputs(self) -> list:
-        return [self.res, self.status, self.ranking]
+        return [self.res, self.status, self.ranking, self.note]
 
     def wire(self, seed, psi) -> None:
         pick = self.controls.channel_pick
-        self.rank_button.click(self.rank, [self.res, self.region, seed, psi, *self.controls.inputs],
+        ranked = self.rank_button.click(self.rank, [self.res, self.region, seed, psi, *self.controls.inputs],
                                [self.ranking, self.channel_list, self.alpha], show_progress="minimal",
                                show_progress_on=[self.ranking], api_name="rank_channels")
-        self.apply_button.click(self.apply, [self.controls.pair_key, self.res, self.channel_list, self.alpha],
+        applied = self.apply_button.click(self.apply, [self.controls.pair_key, self.res, self.channel_list, self.alpha],
                                 [pick, self.status], show_progress="hidden", show_progress_on=QUIET,
                                 api_name="set_channels")
-        self.clear_button.click(self.clear, None, [pick, self.status], api_name="clear_channels")
+        for event in (ranked, applied):
+            show_note(event, self.services.notes, "channels", self.note)
+        self.clear_button.click(self.clear, None, [pick, self.status, self.note], api_name="clear_channels")

@@ -11,7 +11,7 @@ from ..errors import StylemixError
 from .controls import ALL_RESOLUTIONS, Controls, check_class, opening_alphas, spec_from_sliders
 from .images import render_seed
 from .pairs import check_upload, list_models, resolve_model
-from .services import Services, session_of, user_errors
+from .services import Services, noted, session_of, show_note
 
 MIX_MODELS = 4  # transferred models in the Mix tab: the pair's transfer and up to 3 more
 
@@ -55,6 +55,7 @@ class MixTab:
         self.keys = gr.State([])  # content hashes of this session's extra models
         self.shown = gr.State(None)  # the inputs of the mix on the page
         self.status = gr.Markdown()
+        self.note = gr.Markdown(elem_id="mix-note")
         res = G.block_resolutions if G is not None else []
         self.rows, self.sliders = [], []
         for i in range(MIX_MODELS):
@@ -85,8 +86,8 @@ class MixTab:
     def outputs(self) -> list:
         return [self.base, self.mix, self.label, self.shown]
 
-    @user_errors
-    def load_models(self, key, picked, uploaded):
+    @noted("mix")
+    def load_models(self, request: gr.Request, key, picked, uploaded):
         base = self.services.pair(key).G_base
         paths = [resolve_model(n, self.services.models_dir) for n in (picked or [])]
         paths += [check_upload(getattr(f, "name", f), self.services.max_upload_bytes) for f in (uploaded or [])]
@@ -105,15 +106,15 @@ class MixTab:
         updates.update({row: gr.update(visible=i <= len(keys)) for i, row in enumerate(self.rows)})
         return updates
 
-    @user_errors
-    def render(self, key, extras, seed, psi, *values):
+    @noted("mix")
+    def render(self, request: gr.Request, key, extras, seed, psi, *values):
         """base | mix for the Mix tab's sliders."""
         if not key:
             return gr.skip()
         *alphas, class_idx = values
         return self._render(key, extras, seed, psi, alphas, class_idx)
 
-    @user_errors
+    @noted("mix")
     def refresh(self, request: gr.Request, ticket, shown, key, extras, seed, psi, *values):
         """After the main image: the mix again only if its inputs changed (seed, ψ, class, pair)."""
         if not key or shown == repr((key, extras, seed, psi, tuple(values))):
@@ -140,7 +141,7 @@ class MixTab:
     def on_pair(self, key, toonifier) -> dict:
         res = toonifier.G_base.block_resolutions
         offered = self.offered(key)
-        updates = {self.keys: [], self.status: "", self.base: None, self.mix: None, self.label: "",
+        updates = {self.keys: [], self.status: "", self.note: "", self.base: None, self.mix: None, self.label: "",
                    self.pick: gr.update(choices=offered, value=[], label=offered_label(offered))}
         for i, row in enumerate(self.rows):
             updates[row] = gr.update(visible=i == 0)
@@ -151,18 +152,23 @@ class MixTab:
 
     @property
     def pair_outputs(self) -> list:
-        return [self.keys, self.status, self.base, self.mix, self.label, self.pick, *self.rows, *self.sliders]
+        return [self.keys, self.status, self.base, self.mix, self.label, self.pick, *self.rows, *self.sliders,
+                self.note]
 
     def wire(self, tab: gr.Tab) -> None:
         """Renders when its own controls change or the tab is opened."""
-        self.load.click(self.load_models, [self.controls.pair_key, self.pick, self.upload],
+        loaded = self.load.click(self.load_models, [self.controls.pair_key, self.pick, self.upload],
                         [self.keys, self.status, *self.rows], show_progress_on=[self.status],
                         api_name="load_mix")
-        gr.on([tab.select, self.keys.change, *[s.change for s in self.sliders]],
+        rendered = gr.on([tab.select, self.keys.change, *[s.change for s in self.sliders]],
               self.render, self.inputs, self.outputs, trigger_mode="always_last",
               show_progress="minimal", show_progress_on=[self.mix], api_name="render_mix")
+        for event in (loaded, rendered):
+            show_note(event, self.services.notes, "mix", self.note)
 
     def follow(self, event, ticket):
         """The mix after the main image and its panels, when its inputs changed."""
+        # No note step here: this runs after every slider move, and an extra round trip each
+        # time would cost every move (the tab's own events show the note).
         return event.then(self.refresh, [ticket, self.shown, *self.inputs], self.outputs,
                           show_progress="minimal", show_progress_on=[self.mix], api_name=False)

@@ -8,7 +8,7 @@ import gradio as gr
 from ..errors import StylemixError
 from .controls import family_note
 from .pairs import MODEL_SUFFIXES, check_upload, friendly, list_models, resolve_model
-from .services import Services, log
+from .services import Services, log, note_markdown
 
 FILE_TYPES = list(MODEL_SUFFIXES)
 
@@ -29,6 +29,8 @@ class ModelsPanel:
                                        file_types=FILE_TYPES)
                 self.up_transfer = gr.File(label="upload transfer", file_types=FILE_TYPES)
                 self.load_uploaded = gr.Button("load the uploaded pair")
+            # Why the last load failed, under the controls until the next load: a toast fades.
+            self.note = gr.Markdown(elem_id="models-note")
 
     def load_from_models(self, base, transfer) -> dict:
         return self._load(base, transfer, uploaded=False)
@@ -48,13 +50,15 @@ class ModelsPanel:
             key, toonifier = self.services.cache.load(base, transfer)
         except (StylemixError, OSError) as exc:
             log.warning("load_pair: %s", friendly(exc))
-            gr.Warning(friendly(exc))
-            return {self.status: f"**Not loaded: {friendly(exc)}**"}
+            return {self.status: f"**Not loaded: {friendly(exc)}**", self.note: note_markdown(friendly(exc))}
         G = toonifier.G_base
         updates = {self.status: f"Loaded {base.name} + {transfer.name} ({G.img_resolution} px"
                                 + (f", {G.c_dim} classes" if G.c_dim else "")
                                 + (", greyscale" if G.img_channels == 1 else "") + ")."
-                                + family_note(G)}
+                                + family_note(G), self.note: ""}
+        notes = list(getattr(G, "load_notes", [])) + list(getattr(toonifier.G_transfer, "load_notes", []))
+        if notes:  # what a loader filled in (e.g. noise maps an old checkpoint lacks)
+            updates[self.note] = "ℹ " + " ".join(dict.fromkeys(notes))
         for part in self.parts:
             updates.update(part.on_pair(key, toonifier))
         return updates
@@ -62,7 +66,7 @@ class ModelsPanel:
     def wire(self, parts) -> None:
         """``parts``: the page's pieces that reset when a pair loads (on_pair, pair_outputs)."""
         self.parts = parts
-        outputs = [self.status] + [c for part in parts for c in part.pair_outputs]
+        outputs = [self.status, self.note] + [c for part in parts for c in part.pair_outputs]
         # Progress on the status line only: the page keeps re-reading every component an event
         # ever showed progress on (see services.QUIET), and a pair load outputs most of the page.
         self.load_picked.click(self.load_from_models, [self.pick_base, self.pick_transfer], outputs,

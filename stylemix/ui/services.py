@@ -16,6 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import StylemixError
+from ..lru import LRU
 from ..toonify import Toonifier
 from .exports import ExportArea
 from .images import ParentCache
@@ -60,6 +61,77 @@ def user_errors(fn):
         except USER_ERRORS as exc:
             raise report(exc) from None
     return wrapper
+
+
+class Notes:
+    """What the page says beside a control about a visitor's last action there — the reason it
+    failed, or a remark ("2 faces: the largest is used") — until their next action there: a
+    toast vanishes after seconds (or with the next one), a note does not.  Keyed by (session,
+    place), stored as the Markdown shown; ``noted`` writes, ``shown`` reads."""
+
+    def __init__(self, size: int = 4096):
+        self._notes: LRU[tuple, str] = LRU(size)
+
+    def put(self, session: str | None, where: str, markdown: str) -> None:
+        self._notes.put((session, where), markdown)
+
+    def text(self, session: str | None, where: str) -> str:
+        return self._notes.get((session, where), "")
+
+    def shown(self, where: str):
+        """The page step that shows the note of ``where`` (empty when there is nothing to say)."""
+        def show(request: gr.Request):
+            return self.text(session_of(request), where)
+        show.__name__ = f"show_{where}_note"
+        return show
+
+
+def show_note(event, notes: Notes, where: str, component) -> None:
+    """After ``event``, worked or failed, show the note of ``where`` in ``component`` (Gradio's
+    ``.then`` does not run after a failure: both outcomes are chained)."""
+    step = notes.shown(where)
+    for after in (event.success, event.failure):
+        after(step, None, component, show_progress="hidden", show_progress_on=QUIET, api_name=False)
+
+
+def note_markdown(text: str) -> str:
+    return f"⚠ {text}" if text else ""
+
+
+def noted(where: str):
+    """Handler wrapper for a method of a page part with ``self.services``: like ``user_errors``,
+    and the reason is also kept as the session's note for ``where`` (cleared by the next success
+    there). The error raised is invisible on the page — the note shows it — and API callers
+    still get it as an error. The handler must take a ``gr.Request``; it may put a note of its
+    own (e.g. "2 faces: the largest is used") that the page then shows."""
+    def decorate(fn):
+        def session(args):
+            return next((session_of(a) for a in args if isinstance(a, gr.Request)), None)
+
+        def failed(self, args, exc):
+            log.warning("%s: %s", fn.__name__, friendly(exc))
+            self.services.notes.put(session(args), where, note_markdown(friendly(exc)))
+            return gr.Error(friendly(exc), visible=False, print_exception=False)
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def streaming(self, *args, **kwargs):
+                self.services.notes.put(session(args), where, "")
+                try:
+                    yield from fn(self, *args, **kwargs)
+                except USER_ERRORS as exc:
+                    raise failed(self, args, exc) from None
+            return streaming
+
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            self.services.notes.put(session(args), where, "")  # the handler may leave a note of its own
+            try:
+                return fn(self, *args, **kwargs)
+            except USER_ERRORS as exc:
+                raise failed(self, args, exc) from None
+        return wrapper
+    return decorate
 
 
 def reveal():
@@ -143,6 +215,7 @@ class Services:
     max_upload_mb: int = 1024
     order: RenderOrder = field(default_factory=RenderOrder)
     parents: ParentCache = field(default_factory=ParentCache)
+    notes: Notes = field(default_factory=Notes)
 
     def pair(self, key) -> Toonifier:
         toonifier = self.cache.get(key) if key else None

@@ -21,7 +21,7 @@ from ..toonify import DEFAULT_REFINE_STEPS, refinement_config
 from .controls import Controls
 from .images import BASE_ONLY, shown, to_image
 from .pairs import friendly
-from .services import QUIET, USER_ERRORS, Services, reveal, session_of, user_errors
+from .services import QUIET, USER_ERRORS, Services, noted, reveal, session_of, show_note, user_errors
 
 
 def photo_path(payload) -> str:
@@ -40,6 +40,10 @@ LIVE_VIEWERS = 64   # live viewers whose face tracker is kept (least recent out)
 REFINE_CHUNK = 10  # refinement steps between two streamed results
 NO_ENCODER = ("This pair has no encoder, so each photo is optimised from the mean w (slow). "
               "Train one: `stylemix train-encoder --base BASE -o RUN`.")
+
+
+def many_faces(count: int) -> str:
+    return f"{count} faces in the photo: the largest is toonified."
 
 
 class ToonifyTab:
@@ -100,23 +104,21 @@ class ToonifyTab:
             face = current.toonifier.align(photo_path(photo))[0]
         except USER_ERRORS as exc:
             return f"⚠ {friendly(exc)}"
-        if face.faces_in_photo > 1:
-            return f"{face.faces_in_photo} faces in the photo: the largest is toonified."
-        return ""
+        return many_faces(face.faces_in_photo) if face.faces_in_photo > 1 else ""
 
-    @user_errors
-    def align_photo(self, photo, *values):
+    @noted("photo")
+    def align_photo(self, request: gr.Request, photo, *values):
         """Step 1, at once: open the photo and align its largest face (a bad file or a photo
         without a face stops here, with its one-line reason)."""
         current = self.controls.read(values)
         face = current.toonifier.align(photo_path(photo))[0]
         if face.faces_in_photo > 1:
-            gr.Info(f"The photo has {face.faces_in_photo} faces; toonifying the largest.")
+            self.services.notes.put(session_of(request), "photo", many_faces(face.faces_in_photo))
         return {self.face: face.image, self.latent: None, self.aligned: shown(face.image),
                 self.reconstruction: None, self.toon: None,
                 self.download: gr.update(value=None, visible=False)}
 
-    @user_errors
+    @noted("photo")
     def project_face(self, request: gr.Request, progress=gr.Progress(), face=None,
                      steps=ProjectionConfig.steps, *values):
         """Step 2: the face's latent, then base and blend renders. With an encoder: the
@@ -202,7 +204,8 @@ class ToonifyTab:
                           value=DEFAULT_REFINE_STEPS if encoder else ProjectionConfig.steps)
         return {self.face: None, self.latent: None, self.aligned: None, self.reconstruction: None,
                 self.toon: None, self.download: gr.update(value=None, visible=False), self.steps: steps,
-                self.live_status: "" if encoder else NO_ENCODER, self.encoder_note: "" if encoder else NO_ENCODER}
+                self.live_status: "" if encoder else NO_ENCODER, self.encoder_note: "" if encoder else NO_ENCODER,
+}
 
     @property
     def pair_outputs(self) -> list:
@@ -218,9 +221,11 @@ class ToonifyTab:
             self.align_photo, [self.photo, *self.controls.inputs],
             [self.face, self.latent, self.aligned, self.reconstruction, self.toon, self.download],
             preprocess=False, show_progress="hidden", show_progress_on=QUIET, api_name="align_photo")
+        show_note(aligned, self.services.notes, "photo", self.photo_note)
         running = aligned.success(self.project_face, [self.face, self.steps, *self.controls.inputs],
                                   [self.latent, self.reconstruction, self.toon, self.download],
                                   show_progress_on=[self.reconstruction, self.toon], api_name="run_toonify")
+        show_note(running, self.services.notes, "photo", self.photo_note)
         running.success(reveal, None, self.download, api_name=False)
         self.stop.click(None, None, None, cancels=[running], api_name=False)
         self.camera.stream(self.live_frame, [self.camera, *self.controls.inputs],
