@@ -251,7 +251,7 @@ def test_training_options_are_read_as_plain_data():
     (argparse.Namespace(hook=os.system), stylemix.UnsafeModelFileError, "system"),
 ])
 def test_a_namespace_holding_anything_but_plain_values_is_refused(tmp_path, args, error, needle):
-    ckpt = {"g_ema": rosinality.from_nvidia(random_generator(conv_clamp=None)), "args": args}
+    ckpt = {"g_ema": rosinality.from_nvidia(random_generator(conv_clamp=None), custom_channels=True), "args": args}
     torch.save(ckpt, tmp_path / "bad.pt")
     with pytest.raises(error, match=needle):
         stylemix.load_generator(tmp_path / "bad.pt")
@@ -344,7 +344,7 @@ def test_checkpoint_variants_without_g_or_d_and_with_latent_avg(tmp_path, capsys
 def test_gpu_tagged_legacy_torch_checkpoint(tmp_path, monkeypatch):
     """torch.save's pre-1.6 format records each storage's device too: cuda:0 maps to the CPU."""
     G = random_generator(conv_clamp=None)
-    ckpt = {"g_ema": rosinality.from_nvidia(G), "latent_avg": G.mapping.w_avg.clone()}
+    ckpt = {"g_ema": rosinality.from_nvidia(G, custom_channels=True), "latent_avg": G.mapping.w_avg.clone()}
     monkeypatch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
     torch.save(ckpt, tmp_path / "gpu.pt", _use_new_zipfile_serialization=False)
     monkeypatch.undo()

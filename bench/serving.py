@@ -1,0 +1,129 @@
+"""What one app process sustains for 1, 4 and 16 concurrent visitors, and its memory.
+
+    OMP_NUM_THREADS=2 python bench/serving.py [--seconds 20] [--skip-config-f]
+
+Starts ``python app.py`` as a separate process (the default pair, then a random 1024 px
+config-f pair saved as .safetensors in a temporary folder), and lets N visitors (threads, each
+its own gradio_client session) move sliders as fast as the server answers: every request is
+``/render_blend`` with new α values, so no kept drawing answers. Prints renders/s and the median
+request time for each N, against N = 1 in the same run, and the replica's resident memory
+(RSS from /proc) once loaded and after the load. On a GPU: add ``--device cuda``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve(base: str, transfer: str, device: str) -> tuple[subprocess.Popen, str]:
+    import httpx
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--base", base, "--transfer", transfer,
+                             "--port", str(port), "--device", device], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(600):
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise TimeoutError("the app did not start")
+
+
+def load(url: str, visitors: int, seconds: float, sliders: int) -> tuple[float, float]:
+    """(renders/s, median seconds per request) with ``visitors`` moving sliders at once."""
+    from gradio_client import Client
+    clients = [Client(url, verbose=False) for _ in range(visitors)]
+    times: list[float] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def visit(i: int) -> None:
+        rng = random.Random(i)
+        while time.perf_counter() < stop:
+            values = [round(rng.random(), 3) for _ in range(9)]
+            start = time.perf_counter()
+            clients[i].predict(rng.randrange(1000), 0.7, "base", *values, api_name="/render_blend")
+            with lock:
+                times.append(time.perf_counter() - start)
+
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=visit, args=(i,)) for i in range(visitors)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(times) / (time.perf_counter() - begin), statistics.median(times)
+
+
+def measure(name: str, base: str, transfer: str, args) -> None:
+    proc, url = serve(base, transfer, args.device)
+    try:
+        loaded = rss_mib(proc.pid)
+        print(f"\n{name}: replica RSS once loaded {loaded:.0f} MiB")
+        baseline = None
+        for n in (1, 4, 16):
+            rate, median = load(url, n, args.seconds, 9)
+            baseline = baseline or rate
+            print(f"  {n:2d} visitors: {rate:6.1f} renders/s ({rate / baseline:.2f}x one visitor), "
+                  f"median request {median * 1e3:7.1f} ms")
+        print(f"  replica RSS after the load {rss_mib(proc.pid):.0f} MiB")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-config-f", action="store_true")
+    args = parser.parse_args()
+    from stylemix import default_pair
+    print(f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"device {args.device}, {args.seconds:g} s per load")
+    measure("default pair (128 px)", str(default_pair.default_base()), str(default_pair.default_transfer()), args)
+    if args.skip_config_f:
+        return
+    import stylemix
+    from random_pair import random_pair
+    cfg = stylemix.GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024,
+                                   channel_base=32768, channel_max=512)
+    with tempfile.TemporaryDirectory() as tmp:
+        base, transfer = random_pair(cfg)
+        stylemix.save(base, Path(tmp) / "base.safetensors")
+        stylemix.save(transfer, Path(tmp) / "transfer.safetensors")
+        del base, transfer
+        measure("random 1024 px config-f pair", str(Path(tmp) / "base.safetensors"),
+                str(Path(tmp) / "transfer.safetensors"), args)
+
+
+if __name__ == "__main__":
+    main()
