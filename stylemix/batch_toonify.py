@@ -22,6 +22,7 @@ from .errors import ImageInputError, StylemixError
 from .project import image_to_tensor, project
 from .render import resized, save_image, saved_size, to_uint8
 from .toonify import Toonifier, refinement_config
+from .io import first_line
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic")
 
@@ -98,7 +99,7 @@ def toonify_folder(pair: Toonifier, folder: str | Path, out_dir: str | Path, spe
         try:
             face = pair.align(load_image(photo))[0].image
         except (ImageInputError, OSError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = first_line(exc)
             report.skipped.append((photo.name, reason))
             if skipped is not None:
                 skipped(photo.name, reason)

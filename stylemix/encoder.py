@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .errors import ModelLoadError, StylemixError
 from .io import atomic_write
+from .io import first_line
 
 ENCODER_FORMAT = "stylemix-encoder"
 MAX_INPUT = 256
@@ -240,7 +241,7 @@ def load_encoder(path: str | os.PathLike, base=None, device: str = "cpu") -> Enc
         E.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"{path.name}: encoder tensors do not match its config "
-                             f"({str(exc).splitlines()[0][:120]})") from None
+                             f"({first_line(exc)[:120]})") from None
     E.info = json.loads(meta.get("info") or "{}")
     return E.to(device).eval().requires_grad_(False)
 

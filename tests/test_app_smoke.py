@@ -463,7 +463,7 @@ def test_conditional_pair_has_a_class_picker_used_by_every_render(tmp_path):
             mix = client.predict(1, 0.7, *swap8, *[0] * 27, c, api_name="/render_mix")[1]
             assert same_picture(pixels(mix), images[c])
         assert not same_picture(images[0], images[2])  # the class changes the picture
-        with pytest.raises(Exception, match="class 7 is out of range 0…3"):
+        with pytest.raises(Exception, match="class 7 is out of range: this model has 4 classes, 0 to 3"):
             client.predict(1, 0.7, "base", *swap8, 7, api_name="/render_blend")
         table = client.predict(8, "whole image", 1, 0.7, "base", *swap8, 2, api_name="/rank_channels")[0]
         assert "| channel | change |" in table

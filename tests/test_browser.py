@@ -248,8 +248,8 @@ def test_layout_results_above_the_fold_nothing_cut_off(page, tmp_path):
 
 def test_a_user_error_in_the_main_render_shows_its_reason(browser, tmp_path, caplog):
     """The blend image's own event: a conditional pair given a class it does not have says so
-    on the page (a toast with the one-line reason), as every other handler does, and in the
-    server log as one line."""
+    on the page (its one-line reason in the note under the image, which a drawn blend clears),
+    and in the server log as one line."""
     need_fixtures()
     field = FIXTURES / "field"
     demo = app.build_demo(field / "cond16_base.pkl", field / "cond16_transfer.pkl")
@@ -261,7 +261,11 @@ def test_a_user_error_in_the_main_render_shows_its_reason(browser, tmp_path, cap
         box = page.locator("#class-pick input")
         box.fill("9")
         box.press("Enter")
-        page.get_by_text("class 9 is out of range 0…3").wait_for(timeout=30_000)
+        note = page.locator("#blend-note")
+        note.get_by_text("class 9 is out of range: this model has 4 classes, 0 to 3").wait_for(timeout=30_000)
+        box.fill("2")
+        box.press("Enter")
+        page.wait_for_function("() => !document.querySelector('#blend-note').innerText.trim()", timeout=30_000)
         logged = [r for r in caplog.records if "class 9 is out of range" in r.getMessage()]
         assert len(logged) == 1 and "Traceback" not in caplog.text
     finally:

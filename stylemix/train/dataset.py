@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import StylemixError
+from ..io import first_line
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 MAX_PIXELS = 64_000_000
@@ -66,7 +67,7 @@ class ImageFolder:
             try:
                 arrays.append(_load_square(path, resolution))
             except (UnidentifiedImageError, OSError, DatasetError, Image.DecompressionBombError) as exc:
-                self.skipped.append((path.name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+                self.skipped.append((path.name, first_line(exc)))
         if not arrays:
             raise DatasetError(f"none of the {len(files)} files in {folder} is a readable image")
         self.folder, self.resolution = folder, resolution

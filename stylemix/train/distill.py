@@ -34,6 +34,7 @@ from .adversarial import discriminator_loss, ema_beta, generator_loss, lazy_adam
 from .dataset import DatasetError, TeacherPairs, box_downsample  # noqa: F401  (box_downsample: public here too)
 from .gan import GENERATOR_NAME, matching_discriminator_config
 from .loop import METRICS_NAME, LoopConfig, Objective, Phase, RunState, read_checkpoint  # noqa: F401
+from ..io import first_line
 
 CHECKPOINT_TAG = "stylemix-distill"
 
@@ -273,7 +274,7 @@ def networks_from_distill_checkpoint(ckpt: dict):
             D.load_state_dict(ckpt["D"])
     except (KeyError, TypeError, RuntimeError) as exc:
         raise ModelLoadError(f"distillation checkpoint does not match its own config "
-                             f"({str(exc).splitlines()[0]})") from None
+                             f"({first_line(exc)})") from None
     return G, G_ema, D
 
 

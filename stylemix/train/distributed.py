@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import StylemixError
+from ..io import first_line
 
 
 class RankLostError(StylemixError):
@@ -32,7 +33,7 @@ def _collective(call, *args, **kwargs):
     try:
         return call(*args, **kwargs)
     except (RuntimeError, dist.DistError) as exc:
-        raise RankLostError(f"rank {dist.get_rank()} lost the other ranks ({str(exc).splitlines()[0][:100]}): "
+        raise RankLostError(f"rank {dist.get_rank()} lost the other ranks ({first_line(exc)[:100]}): "
                             "the last snapshot is intact; run the same command again to resume") from None
 
 

@@ -31,6 +31,7 @@ from .adversarial import discriminator_loss, ema_beta, generator_loss, lazy_adam
 from .augment import diff_augment, parse_policy
 from .dataset import ImageFolder
 from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
+from ..io import first_line
 
 CHECKPOINT_TAG = "stylemix-trainer"
 GENERATOR_NAME = "generator.safetensors"
@@ -224,5 +225,5 @@ def networks_from_checkpoint(ckpt: dict, device: str = "cpu"):
         G_ema.load_state_dict(ckpt["G_ema"])
     except (KeyError, TypeError, RuntimeError) as exc:
         raise ModelLoadError(f"trainer checkpoint does not match its own config "
-                             f"({str(exc).splitlines()[0]})") from None
+                             f"({first_line(exc)})") from None
     return G.to(device), D.to(device), G_ema.to(device)

@@ -163,7 +163,7 @@ class BlendTab:
         return {self.blend: path, self.timing: text, self.ticket: self.services.order.stamp(session)}
 
     def explain_failure(self, seed, psi, *values):
-        """After a failed main render, the note under the image: the user's mistake (check_class,
+        """After a failed main render, the note under the image: the user's mistake (a class out of range,
         a missing pair), else a line pointing at the server log, where the cause was written
         (once, by render_blend: this step logs nothing). The next drawn blend clears it."""
         try:

@@ -13,6 +13,7 @@ import gradio as gr
 
 from ..blend import BlendSpec
 from ..errors import StylemixError
+from ..render import check_class
 from ..toonify import Toonifier, default_toonify_spec, toonify_r_swap
 from .services import QUIET, Services
 
@@ -131,7 +132,7 @@ class Controls:
             self.mapping = gr.Radio(["base", "transfer", "blend"], value="base",
                                     label="mapping network from", scale=3, min_width=220)
             classes = G.c_dim if G is not None else 0
-            # No minimum/maximum: out-of-range classes get check_class's one-line reason.
+            # No minimum/maximum: out-of-range classes get class_from_page's one-line reason.
             self.class_pick = gr.Number(0, precision=0, label=class_label(classes), visible=bool(classes),
                                         elem_id="class-pick", scale=2, min_width=120)
 
@@ -152,7 +153,7 @@ class Controls:
         *alphas, class_idx = rest
         toonifier = self.services.pair(key)
         spec = spec_from_sliders(toonifier.G_base.block_resolutions, alphas, mapping, chans)
-        return Current(toonifier, spec, check_class(toonifier.G_base, class_idx))
+        return Current(toonifier, spec, class_from_page(toonifier.G_base, class_idx))
 
     def wire(self) -> None:
         self.apply_preset.click(self.apply, [self.pair_key, self.preset, self.preset_r, self.preset_alpha,
@@ -178,13 +179,18 @@ class Controls:
         return [self.pair_key, self.channel_pick, self.preset_r, *self.sliders, self.class_pick]
 
 
-def check_class(G, class_idx) -> int | None:
-    """The picked class for a conditional model (None for an unconditional one)."""
+def class_from_page(G, class_idx) -> int | None:
+    """The page's class box (a number, maybe empty or 2.0) as the class to render: None for an
+    unconditional model; else a whole number checked by the library's ``render.check_class``
+    (2.5 is refused, never cut to 2)."""
     if not G.c_dim:
         return None
     if class_idx is None or class_idx == "":
         raise StylemixError(f"this pair is conditional ({G.c_dim} classes): pick a class")
-    class_idx = int(class_idx)
-    if not 0 <= class_idx < G.c_dim:
-        raise StylemixError(f"class {class_idx} is out of range 0…{G.c_dim - 1}")
-    return class_idx
+    try:
+        value = float(class_idx)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value.is_integer():
+        raise StylemixError(f"class {class_idx} is not a whole number: this pair has classes 0 to {G.c_dim - 1}")
+    return check_class(G, int(value))

@@ -8,7 +8,7 @@ import gradio as gr
 
 from ..blend import BlendSpec, blend_many
 from ..errors import StylemixError
-from .controls import ALL_RESOLUTIONS, Controls, check_class, opening_alphas, spec_from_sliders
+from .controls import ALL_RESOLUTIONS, Controls, class_from_page, opening_alphas, spec_from_sliders
 from .images import render_seed
 from .pairs import check_upload, list_models, resolve_model
 from .services import Services, noted, session_of, show_note
@@ -131,7 +131,7 @@ class MixTab:
         if any(G is None for G in transfers):
             raise StylemixError("a mixed model was unloaded to save memory: press 'use these models' again")
         names = ["transfer"] + [e["name"] for e in extras or []]
-        class_idx = check_class(toonifier.G_base, class_idx)
+        class_idx = class_from_page(toonifier.G_base, class_idx)
         mix, label = render_mix(toonifier.G_base, transfers, names, alphas, seed, psi, class_idx)
         base, _ = self.services.parents.render((tuple(key), int(seed), float(psi), class_idx),
                                                toonifier, seed, psi, class_idx)
