@@ -215,6 +215,16 @@ def test_a_text_file_named_png_gets_the_clis_reason_and_no_error_badges(page, tm
 
 
 def test_layout_results_above_the_fold_nothing_cut_off(page, tmp_path):
+    # The Blend tab's three images sit whole above the fold at 1400×900, and every action button
+    # uses one font size.
+    for name in ("base", "blend", "transfer"):
+        box = page.locator(f"#view-{name}").bounding_box()
+        assert box["y"] + box["height"] <= VIEWPORT["height"], name
+    sizes = page.evaluate("""() => [...document.querySelectorAll('button')]
+        .filter(b => b.offsetParent && b.innerText.trim().length > 2 && !b.closest('[role=tablist]')
+                && !b.closest('.label-wrap') && !b.closest('footer'))
+        .map(b => getComputedStyle(b).fontSize)""")
+    assert len(set(sizes)) == 1, sizes
     # The preset's value and the export file name are shown whole.
     preset = page.locator("#preset input").first
     assert preset.input_value() == "swap, low from transfer"

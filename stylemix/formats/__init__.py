@@ -26,6 +26,8 @@ def detect_format(path: str | os.PathLike) -> str:
     training, or a stylemix trainer checkpoint) or ``"safetensors"``. Raises ModelLoadError for
     a missing, empty, compressed or unknown file."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelLoadError(f"{path} is a folder: give a model file in it")
     if not path.is_file():
         raise ModelLoadError(f"no such model file: {path}")
     size = path.stat().st_size

@@ -90,7 +90,7 @@ class BlendTab:
             self.psi = gr.Slider(0, 1.2, value=0.7, step=0.05, label="truncation ψ", scale=3, elem_id="psi")
         with gr.Row():
             self.base, self.blend, self.transfer = (
-                gr.Image(label=n, type="numpy", format="png", elem_id=f"view-{n}", height=320)
+                gr.Image(label=n, type="numpy", format="png", elem_id=f"view-{n}", height=280)  # whole at 1400×900
                 for n in ("base", "blend", "transfer"))
         self.timing = gr.Markdown(elem_id="timing")
         self.blend_note = gr.Markdown(elem_id="blend-note")  # why the blend could not be drawn
@@ -103,7 +103,7 @@ class BlendTab:
                 # would keep the CPU busy between moves, so there the grid waits to be asked for.
                 self.grid_follows = gr.Checkbox(G is None or G.img_resolution <= GRID_FOLLOWS_UP_TO,
                                                 label="update after every change", elem_id="grid-follows")
-                self.draw_grid = gr.Button("draw the grid", size="sm")
+                self.draw_grid = gr.Button("draw the grid")
         pickle_base = G is None or base_is_pickle(G)
         with gr.Row(equal_height=True, elem_id="export-row"):
             self.export_pkl = gr.Button(pkl_label(pickle_base), elem_id="export-pkl")

@@ -63,7 +63,7 @@ PICKLE_FORMATS = ("nvidia_pkl", "tf_pkl")
 PKL_NEEDS_TEMPLATE = (
     "A .pkl is written into an existing NVIDIA or TensorFlow .pkl of the same network (a pickle "
     "carries NVIDIA's own code), and this pair's base is a {kind} file: choose such a .pkl as "
-    "the template, or export .safetensors or .pt instead.")
+    "the template, or export .safetensors instead.")
 
 
 def base_is_pickle(G_base) -> bool:

@@ -50,7 +50,8 @@ class ModelsPanel:
             key, toonifier = self.services.cache.load(base, transfer)
         except (StylemixError, OSError) as exc:
             log.warning("load_pair: %s", friendly(exc))
-            return {self.status: f"**Not loaded: {friendly(exc)}**", self.note: note_markdown(friendly(exc))}
+            return {self.status: f"**Not loaded: {friendly(exc)}** (the page keeps the pair it had)",
+                    self.note: note_markdown(friendly(exc))}
         G = toonifier.G_base
         updates = {self.status: f"Loaded {base.name} + {transfer.name} ({G.img_resolution} px"
                                 + (f", {G.c_dim} classes" if G.c_dim else "")

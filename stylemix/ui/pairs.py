@@ -26,11 +26,23 @@ log = logging.getLogger("stylemix.app")
 
 
 def list_models(models_dir: Path) -> list[str]:
-    """Model file names in ``models_dir`` (no sub-folders, no hidden files)."""
+    """Generator file names in ``models_dir`` (no sub-folders, no hidden files, no encoders:
+    an encoder is a .safetensors file too, but not a model to blend)."""
     if not models_dir.is_dir():
         return []
     return sorted(p.name for p in models_dir.iterdir()
-                  if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES and not p.name.startswith("."))
+                  if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES and not p.name.startswith(".")
+                  and not _is_encoder(p))
+
+
+def _is_encoder(path: Path) -> bool:
+    if path.suffix.lower() != ".safetensors":
+        return False
+    from ..encoder import read_encoder_metadata
+    try:
+        return "base_fingerprint" in read_encoder_metadata(path)
+    except (StylemixError, OSError, ValueError):
+        return False
 
 
 def resolve_model(name: str, models_dir: Path) -> Path:

@@ -21,7 +21,7 @@ from ..toonify import DEFAULT_REFINE_STEPS, refinement_config
 from .controls import Controls
 from .images import BASE_ONLY, shown, to_image
 from .pairs import friendly
-from .services import QUIET, USER_ERRORS, Services, noted, reveal, session_of, show_note, user_errors
+from .services import QUIET, USER_ERRORS, Services, log, noted, reveal, session_of, show_note, user_errors
 
 
 def photo_path(payload) -> str:
@@ -103,6 +103,7 @@ class ToonifyTab:
             current = self.controls.read(values)
             face = current.toonifier.align(photo_path(photo))[0]
         except USER_ERRORS as exc:
+            log.warning("check_photo: %s", friendly(exc))  # one line in the server log, as every mistake
             return f"⚠ {friendly(exc)}"
         return many_faces(face.faces_in_photo) if face.faces_in_photo > 1 else ""
 
