@@ -220,10 +220,10 @@ def test_layout_results_above_the_fold_nothing_cut_off(page, tmp_path):
     for name in ("base", "blend", "transfer"):
         box = page.locator(f"#view-{name}").bounding_box()
         assert box["y"] + box["height"] <= VIEWPORT["height"], name
-    sizes = page.evaluate("""() => [...document.querySelectorAll('button')]
-        .filter(b => b.offsetParent && b.innerText.trim().length > 2 && !b.closest('[role=tablist]')
-                && !b.closest('.label-wrap') && !b.closest('footer'))
-        .map(b => getComputedStyle(b).fontSize)""")
+    names = ("apply preset", "random seed", "draw the grid", "export .safetensors",
+             "choose a template .pkl", "make GIF")
+    sizes = [page.get_by_role("button", name=n, exact=True).first.evaluate(
+        "b => getComputedStyle(b).fontSize") for n in names]
     assert len(set(sizes)) == 1, sizes
     # The preset's value and the export file name are shown whole.
     preset = page.locator("#preset input").first
