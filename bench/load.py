@@ -117,10 +117,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(base: Path, transfer: Path) -> tuple[subprocess.Popen, str]:
+def _start_server(base: Path, transfer: Path, device: str = "cpu") -> tuple[subprocess.Popen, str]:
+    """`python app.py` serving this pair in its own process, once it accepts connections."""
     port = _free_port()
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--base", str(base),
-                               "--transfer", str(transfer), "--port", str(port), "--device", "cpu"],
+                               "--transfer", str(transfer), "--port", str(port), "--device", device],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(600):

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,38 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from load import _start_server, rss_mb  # noqa: E402  (bench/load.py: the server process, its RSS)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def serve(base: str, transfer: str, device: str) -> tuple[subprocess.Popen, str]:
-    import httpx
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--base", base, "--transfer", transfer,
-                             "--port", str(port), "--device", device], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(600):
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise TimeoutError("the app did not start")
-
-
-def load(url: str, visitors: int, seconds: float, sliders: int) -> tuple[float, float]:
+def load(url: str, visitors: int, seconds: float) -> tuple[float, float]:
     """(renders/s, median seconds per request) with ``visitors`` moving sliders at once."""
     from gradio_client import Client
     clients = [Client(url, verbose=False) for _ in range(visitors)]
@@ -83,18 +53,18 @@ def load(url: str, visitors: int, seconds: float, sliders: int) -> tuple[float, 
     return len(times) / (time.perf_counter() - begin), statistics.median(times)
 
 
-def measure(name: str, base: str, transfer: str, args) -> None:
-    proc, url = serve(base, transfer, args.device)
+def measure(name: str, base: Path, transfer: Path, args) -> None:
+    proc, url = _start_server(base, transfer, args.device)
     try:
-        loaded = rss_mib(proc.pid)
+        loaded = rss_mb(proc.pid)
         print(f"\n{name}: replica RSS once loaded {loaded:.0f} MiB")
         baseline = None
         for n in (1, 4, 16):
-            rate, median = load(url, n, args.seconds, 9)
+            rate, median = load(url, n, args.seconds)
             baseline = baseline or rate
             print(f"  {n:2d} visitors: {rate:6.1f} renders/s ({rate / baseline:.2f}x one visitor), "
                   f"median request {median * 1e3:7.1f} ms")
-        print(f"  replica RSS after the load {rss_mib(proc.pid):.0f} MiB")
+        print(f"  replica RSS after the load {rss_mb(proc.pid):.0f} MiB")
     finally:
         proc.terminate()
         proc.wait(20)
@@ -109,7 +79,7 @@ def main() -> None:
     from stylemix import default_pair
     print(f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"device {args.device}, {args.seconds:g} s per load")
-    measure("default pair (128 px)", str(default_pair.default_base()), str(default_pair.default_transfer()), args)
+    measure("default pair (128 px)", default_pair.default_base(), default_pair.default_transfer(), args)
     if args.skip_config_f:
         return
     import stylemix
@@ -121,8 +91,8 @@ def main() -> None:
         stylemix.save(base, Path(tmp) / "base.safetensors")
         stylemix.save(transfer, Path(tmp) / "transfer.safetensors")
         del base, transfer
-        measure("random 1024 px config-f pair", str(Path(tmp) / "base.safetensors"),
-                str(Path(tmp) / "transfer.safetensors"), args)
+        measure("random 1024 px config-f pair", Path(tmp) / "base.safetensors",
+                Path(tmp) / "transfer.safetensors", args)
 
 
 if __name__ == "__main__":

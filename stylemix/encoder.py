@@ -34,8 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ModelLoadError, StylemixError
-from .io import atomic_write
-from .io import first_line
+from .io import atomic_write, first_line
 
 ENCODER_FORMAT = "stylemix-encoder"
 MAX_INPUT = 256

@@ -8,7 +8,6 @@ import argparse
 import copy
 import json
 
-import numpy as np
 import pytest
 import torch
 

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from PIL import Image
 
 import stylemix
 from stylemix import default_pair

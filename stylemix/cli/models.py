@@ -61,10 +61,9 @@ def _describe(G: Generator, path: str) -> list[str]:
     if G.blend_info:
         lines.append(f"blend          {G.blend_info.get('label')}")
     if G.family == "stylegan2":
-        try:
-            as_pt = "loads as " + formats.rosinality.generator_call(formats.rosinality.generator_args(cfg))
-        except StylemixError as exc:
-            as_pt = "cannot be written: " + str(exc).split(": the generator has ", 1)[-1].split(" (save as")[0]
+        reason = formats.rosinality.unwritable_reason(G)
+        as_pt = (f"cannot be written: {reason}" if reason else
+                 "loads as " + formats.rosinality.generator_call(formats.rosinality.generator_args(cfg)))
         lines.append(f"rosinality .pt {as_pt}")
     lines += [f"note           {note}" for note in getattr(G, "load_notes", [])]
     return lines

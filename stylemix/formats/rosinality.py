@@ -90,7 +90,6 @@ def _refuse_other_arch(g_ema: dict, args=None) -> None:
 
 def _split(g_ema: dict) -> tuple[dict, dict]:
     """Group rosinality keys: layer name → {suffix: tensor}; plus the noise buffers."""
-    _refuse_other_arch(g_ema)
     layers: dict[str, dict] = {}
     noises: dict[int, torch.Tensor] = {}
     for key, value in g_ema.items():
@@ -363,15 +362,12 @@ def rosinality_channels(size: int, channel_multiplier: int) -> dict[int, int]:
             for r in (2 ** i for i in range(2, size.bit_length()))}
 
 
-def generator_args(cfg: GeneratorConfig, custom_channels: bool = False) -> dict:
-    """The arguments of rosinality's ``Generator(size, style_dim, n_mlp, channel_multiplier)``
-    that rebuild a generator with this config, so that pSp, e4e, JoJoGAN and rosinality's own
-    scripts load the written ``.pt``.  Raises ExportError naming what rosinality's Generator
-    cannot express (its only channel knob is ``channel_multiplier``; its mapping learning rate
-    ``lr_mlp`` is fixed at 0.01 by those tools).
+_CHANNEL_RULE = ("which no channel_multiplier gives (rosinality: 512 up to 32 px, then 256·m, "
+                 "128·m, 64·m … at 64, 128, 256 … px)")
 
-    ``custom_channels`` accepts any channel table: the file then loads only in a Generator
-    whose ``self.channels`` is edited to the table returned under ``"channels"``."""
+
+def _layout_problems(cfg: GeneratorConfig) -> list[str]:
+    """What rosinality's Generator cannot express in ``cfg``, its channel table aside."""
     problems = []
     if cfg.architecture != "skip":
         problems.append(f"architecture '{cfg.architecture}' (rosinality has only 'skip')")
@@ -385,31 +381,60 @@ def generator_args(cfg: GeneratorConfig, custom_channels: bool = False) -> dict:
         problems.append("layer options rosinality's Generator cannot express")
     if abs(cfg.mapping_lr_multiplier - 0.01) > 1e-9:
         problems.append(f"mapping lr multiplier {cfg.mapping_lr_multiplier:g} (rosinality's lr_mlp is 0.01)")
-    if tuple(getattr(cfg, "init_res", (4, 4))) != (4, 4):
+    if not cfg.is_square:
         problems.append("a non-square output")
     if cfg.img_resolution > 2048:
         problems.append(f"resolution {cfg.img_resolution} px")
+    return problems
+
+
+def _channel_multiplier(cfg: GeneratorConfig) -> int | None:
+    """The channel_multiplier whose table is ``cfg``'s (2, rosinality's default, when several
+    fit, as for networks of 32 px or less), or None."""
     ours = {r: cfg.channels_at(r) for r in cfg.block_resolutions}
-    multiplier = None
-    if not problems:
-        candidates = [m for m in range(1, 65) if rosinality_channels(cfg.img_resolution, m) == ours]
-        if not candidates and custom_channels:
-            return {"size": cfg.img_resolution, "style_dim": cfg.w_dim, "n_mlp": cfg.mapping_layers,
-                    "channel_multiplier": None, "channels": ours}
-        if not candidates:
-            table = ", ".join(f"{r}:{c}" for r, c in ours.items())
-            problems.append(f"channels {table}, which no channel_multiplier gives (rosinality: 512 "
-                            "up to 32 px, then 256·m, 128·m, 64·m … at 64, 128, 256 … px)")
-        else:
-            multiplier = 2 if 2 in candidates else candidates[0]  # 2 = rosinality's default
+    candidates = [m for m in range(1, 65) if rosinality_channels(cfg.img_resolution, m) == ours]
+    return (2 if 2 in candidates else candidates[0]) if candidates else None
+
+
+def unwritable_reason(G) -> str | None:
+    """Why rosinality's stock ``Generator`` could not load ``G`` written as a ``.pt`` (the
+    problems joined in one phrase), or None when it can: what ``info`` and the app's .pt button
+    say."""
+    if G.family != "stylegan2":
+        return f"a {G.family} network (rosinality .pt files hold StyleGAN2 only)"
+    cfg = G.config
+    problems = _layout_problems(cfg)
+    if not problems and _channel_multiplier(cfg) is None:
+        table = ", ".join(f"{r}:{cfg.channels_at(r)}" for r in cfg.block_resolutions)
+        problems.append(f"channels {table}, {_CHANNEL_RULE}")
+    return "; ".join(problems) or None
+
+
+def generator_args(cfg: GeneratorConfig, custom_channels: bool = False) -> dict:
+    """The arguments of rosinality's ``Generator(size, style_dim, n_mlp, channel_multiplier)``
+    that rebuild a generator with this config, so that pSp, e4e, JoJoGAN and rosinality's own
+    scripts load the written ``.pt``.  Raises ExportError naming what rosinality's Generator
+    cannot express (its only channel knob is ``channel_multiplier``; its mapping learning rate
+    ``lr_mlp`` is fixed at 0.01 by those tools).
+
+    ``custom_channels`` accepts any channel table: the file then loads only in a Generator
+    whose ``self.channels`` is edited to the table returned under ``"channels"``."""
+    args = {"size": cfg.img_resolution, "style_dim": cfg.w_dim, "n_mlp": cfg.mapping_layers}
+    problems = _layout_problems(cfg)
     if problems:
-        hint = ("; or write it anyway with custom channels (--custom-channels), for a "
-                "Generator whose channel table you edit" if multiplier is None and len(problems) == 1
-                and problems[0].startswith("channels") else "")
         raise ExportError("cannot write a rosinality .pt that its Generator loads: the generator "
-                          "has " + "; ".join(problems) + f" (save as .pkl or .safetensors{hint})")
-    return {"size": cfg.img_resolution, "style_dim": cfg.w_dim, "n_mlp": cfg.mapping_layers,
-            "channel_multiplier": multiplier}
+                          "has " + "; ".join(problems) + " (save as .pkl or .safetensors)")
+    multiplier = _channel_multiplier(cfg)
+    if multiplier is not None:
+        return {**args, "channel_multiplier": multiplier}
+    ours = {r: cfg.channels_at(r) for r in cfg.block_resolutions}
+    if custom_channels:
+        return {**args, "channel_multiplier": None, "channels": ours}
+    table = ", ".join(f"{r}:{c}" for r, c in ours.items())
+    raise ExportError("cannot write a rosinality .pt that its Generator loads: the generator has "
+                      f"channels {table}, {_CHANNEL_RULE} (save as .pkl or .safetensors; or write it "
+                      "anyway with custom channels (--custom-channels), for a Generator whose "
+                      "channel table you edit)")
 
 
 def generator_call(args: dict) -> str:
@@ -422,13 +447,22 @@ def generator_call(args: dict) -> str:
             f"channel_multiplier={args['channel_multiplier']})")
 
 
-def from_nvidia(G: Generator, custom_channels: bool = False) -> dict:
-    """Our generator as a rosinality ``g_ema`` state dict (exact keys rosinality's Generator has)."""
-    cfg = G.config
+def _checked_args(G: Generator, custom_channels: bool) -> dict:
     if G.family != "stylegan2":
         raise ExportError(f"cannot write a rosinality .pt: it holds StyleGAN2 generators only, "
-                          f"and this is {cfg.architecture} (save as .pkl or .safetensors)")
-    generator_args(cfg, custom_channels)
+                          f"and this is {G.config.architecture} (save as .pkl or .safetensors)")
+    return generator_args(G.config, custom_channels)
+
+
+def from_nvidia(G: Generator, custom_channels: bool = False) -> dict:
+    """Our generator as a rosinality ``g_ema`` state dict (exact keys rosinality's Generator has).
+    Raises ExportError for what that Generator cannot build (see :func:`generator_args`)."""
+    _checked_args(G, custom_channels)
+    return _g_ema(G)
+
+
+def _g_ema(G: Generator) -> dict:
+    cfg = G.config
     sd = {k: v.detach().to("cpu", torch.float32) for k, v in G.state_dict().items()}
     blur = make_fir_filter() * 4
     out: dict[str, torch.Tensor] = {}
@@ -471,11 +505,10 @@ def save(G: Generator, path: str | os.PathLike, custom_channels: bool = False) -
     ``Generator(...)`` arguments that load it (also stored, for ``info``, under ARGS_KEY).
     Raises ExportError for what rosinality's Generator cannot build (``custom_channels``: see
     :func:`generator_args`)."""
-    ckpt = {"g_ema": from_nvidia(G, custom_channels),
+    args = _checked_args(G, custom_channels)
+    ckpt = {"g_ema": _g_ema(G),
             "latent_avg": G.mapping.w_avg.detach().to("cpu", torch.float32).clone(),
-            "stylemix_config": json.dumps(G.config.to_dict())}
-    args = generator_args(G.config, custom_channels)
-    ckpt[ARGS_KEY] = json.dumps(args)
+            "stylemix_config": json.dumps(G.config.to_dict()), ARGS_KEY: json.dumps(args)}
     if G.blend_info:
         ckpt["stylemix_blend"] = json.dumps(G.blend_info)
     with atomic_write(path) as tmp:

@@ -15,7 +15,6 @@ import time
 
 import gradio as gr
 
-from ..errors import ExportError
 from ..render import MIN_SAVED_SIZE
 from .controls import Controls
 from .exports import base_is_pickle, export_blend
@@ -39,12 +38,8 @@ PKL_HINT = ("**.pkl export** writes the blend into an existing NVIDIA or TensorF
 def pt_button(G_base) -> dict:
     """The .pt button: live where rosinality's stock Generator can build the network, else
     greyed out, its label saying why (pSp, e4e and JoJoGAN could not load such a file)."""
-    from ..formats.rosinality import generator_args
-    try:
-        if G_base.family != "stylegan2":
-            raise ExportError("StyleGAN3")
-        generator_args(G_base.config)
-    except ExportError:
+    from ..formats.rosinality import unwritable_reason
+    if unwritable_reason(G_base):
         return {"value": "export .pt: rosinality's Generator cannot build this network",
                 "interactive": False}
     return {"value": "export .pt (rosinality)", "interactive": True}

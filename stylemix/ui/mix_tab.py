@@ -11,7 +11,7 @@ from ..errors import StylemixError
 from .controls import ALL_RESOLUTIONS, Controls, class_from_page, opening_alphas, spec_from_sliders
 from .images import render_seed
 from .pairs import check_upload, list_models, resolve_model
-from .services import Services, noted, session_of, show_note
+from .services import Services, noted, session_of, show_note, user_errors
 
 MIX_MODELS = 4  # transferred models in the Mix tab: the pair's transfer and up to 3 more
 
@@ -114,7 +114,7 @@ class MixTab:
         *alphas, class_idx = values
         return self._render(key, extras, seed, psi, alphas, class_idx)
 
-    @noted("mix")
+    @user_errors  # no note step follows this one (it runs after every slider move): a toast
     def refresh(self, request: gr.Request, ticket, shown, key, extras, seed, psi, *values):
         """After the main image: the mix again only if its inputs changed (seed, ψ, class, pair)."""
         if not key or shown == repr((key, extras, seed, psi, tuple(values))):

@@ -37,30 +37,39 @@ def shown_error(exc: Exception) -> gr.Error:
     return gr.Error(friendly(exc), print_exception=False)
 
 
-def user_errors(fn):
-    """Handler wrapper: a StylemixError or OSError (bad file, no face, bad channel list, …) is
-    shown on the page as its one-line reason and logged as one line, never as a traceback.
-    Anything else is a bug and keeps Gradio's traceback."""
-    def report(exc: Exception):
-        log.warning("%s: %s", fn.__name__, friendly(exc))
-        return shown_error(exc)
-
-    if inspect.isgeneratorfunction(fn):  # streaming handlers stay generators (Gradio checks)
+def _guarded(fn, report, before=None):
+    """``fn`` with a user's mistake (USER_ERRORS) raised as ``report(args, exc)``'s gr.Error
+    instead; ``before(args)`` runs first. Streaming handlers stay generators (Gradio checks)."""
+    if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def streaming(*args, **kwargs):
+            if before:
+                before(args)
             try:
                 yield from fn(*args, **kwargs)
             except USER_ERRORS as exc:
-                raise report(exc) from None
+                raise report(args, exc) from None
         return streaming
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if before:
+            before(args)
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
-            raise report(exc) from None
+            raise report(args, exc) from None
     return wrapper
+
+
+def user_errors(fn):
+    """Handler wrapper: a StylemixError or OSError (bad file, no face, bad channel list, …) is
+    shown on the page as its one-line reason and logged as one line, never as a traceback.
+    Anything else is a bug and keeps Gradio's traceback."""
+    def report(args, exc: Exception):
+        log.warning("%s: %s", fn.__name__, friendly(exc))
+        return shown_error(exc)
+    return _guarded(fn, report)
 
 
 class Notes:
@@ -105,32 +114,16 @@ def noted(where: str):
     still get it as an error. The handler must take a ``gr.Request``; it may put a note of its
     own (e.g. "2 faces: the largest is used") that the page then shows."""
     def decorate(fn):
-        def session(args):
-            return next((session_of(a) for a in args if isinstance(a, gr.Request)), None)
+        def put(args, markdown: str) -> None:  # args: (self, …, a gr.Request, …)
+            session = next((session_of(a) for a in args if isinstance(a, gr.Request)), None)
+            args[0].services.notes.put(session, where, markdown)
 
-        def failed(self, args, exc):
+        def report(args, exc: Exception):
             log.warning("%s: %s", fn.__name__, friendly(exc))
-            self.services.notes.put(session(args), where, note_markdown(friendly(exc)))
+            put(args, note_markdown(friendly(exc)))
             return gr.Error(friendly(exc), visible=False, print_exception=False)
 
-        if inspect.isgeneratorfunction(fn):
-            @functools.wraps(fn)
-            def streaming(self, *args, **kwargs):
-                self.services.notes.put(session(args), where, "")
-                try:
-                    yield from fn(self, *args, **kwargs)
-                except USER_ERRORS as exc:
-                    raise failed(self, args, exc) from None
-            return streaming
-
-        @functools.wraps(fn)
-        def wrapper(self, *args, **kwargs):
-            self.services.notes.put(session(args), where, "")  # the handler may leave a note of its own
-            try:
-                return fn(self, *args, **kwargs)
-            except USER_ERRORS as exc:
-                raise failed(self, args, exc) from None
-        return wrapper
+        return _guarded(fn, report, before=lambda args: put(args, ""))
     return decorate
 
 
