@@ -34,6 +34,7 @@ from typing import Callable
 
 import gradio as gr
 
+from ..lru import LRU
 from .services import USER_ERRORS, session_of
 from .pairs import friendly
 
@@ -224,6 +225,9 @@ class Previews:
         self._token_of: dict[str | None, str] = {}
         self._lock = threading.Lock()
         self._apps: set[int] = set()
+        # Views Gradio's event drew before the page-load step issued the session's token (the
+        # two page-load events race): the token's SessionView starts from it.
+        self._early_views: LRU[str | None, tuple] = LRU(max_sessions)
         self.token_html = gr.HTML("", elem_id="preview-token", visible="hidden")
 
     # -- Gradio's side -----------------------------------------------------------------------
@@ -245,7 +249,7 @@ class Previews:
             old = self._token_of.pop(session, None)
             if old:
                 self._by_token.pop(old, None)
-            self._by_token[token] = SessionView(session)
+            self._by_token[token] = SessionView(session, view=self._early_views.get(session))
             self._token_of[session] = token
             while len(self._by_token) > self.max_sessions:
                 _, dropped = self._by_token.popitem(last=False)
@@ -275,6 +279,10 @@ class Previews:
         state = self._state_of(session)
         if state is None:
             drawn = self.draw(session, view, start)
+            self._early_views.put(session, tuple(view))
+            issued = self._state_of(session)  # the token may have been issued meanwhile
+            if issued is not None and issued.view is None:
+                issued.view = tuple(view)
             return drawn.path, drawn.text
         key, arrived = view_key(view), state.newest
         if self._left_to_route(state, key, view, arrived):
