@@ -562,3 +562,22 @@ def test_one_sessions_panels_do_not_wait_on_another_sessions_render():
     assert turns == [True] and not release.is_set()  # its turn came while "busy" was still rendering
     release.set()
     thread.join()
+
+
+def test_the_same_picture_twice_is_two_files_and_neither_is_rewritten(tmp_path):
+    """A still webcam or a slider moved back sends the same picture again. Gradio writes an
+    array under a name made from its bytes and rewrites that file while a browser may still
+    read it (a broken image on the page: CI saw it); a path of our own is never rewritten."""
+    from stylemix.ui.images import ShownFiles
+    files = ShownFiles(tmp_path, keep=3)
+    picture = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    first = Path(files.png(picture, "blend.png"))
+    kept = first.read_bytes()
+    second = Path(files.png(picture, "blend.png"))
+    assert first != second and first.read_bytes() == kept
+    assert np.array_equal(np.asarray(Image.open(second)), picture)  # lossless
+    live = Path(files.jpeg(picture[..., :1], "live.jpg"))   # greyscale models: one channel
+    assert Image.open(live).mode == "L"
+    files.png(picture, "d.png")
+    assert not first.exists() and second.exists()  # the newest `keep` files stay
+

@@ -106,6 +106,14 @@ def test_cli_train_encoder_then_toonify_with_it(base, tmp_path, capsys):
     (run / "encoder.safetensors").rename(tmp_path / "base.encoder.safetensors")
     G = stylemix.load_generator(tmp_path / "base.safetensors")
     E = load_encoder(tmp_path / "base.encoder.safetensors", base=G)
+    # --init: a new run starts from that encoder's weights (lr 0: it ends exactly there)
+    tuned = tmp_path / "tuned"
+    assert cli([*args[:-4], "--init", str(tmp_path / "base.encoder.safetensors"), "--lr", "0",
+                "--snapshot-kimg", "0.016", "-o", str(tuned)]) == 0
+    assert "fine-tuning it" in capsys.readouterr().out
+    start = read_encoder_checkpoint(tuned)
+    assert start["nimg"] == 16
+    assert all(torch.equal(start["E"][k].cpu(), v.cpu()) for k, v in E.state_dict().items())
     face = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
     pair = Toonifier(G, stylemix.load_generator(tmp_path / "transfer.safetensors"), encoder=E)
     encoded = pair.project(face, None, init="encoder")

@@ -5,6 +5,7 @@ so a resumed run keeps its checkpoint's settings unless an option is given again
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path

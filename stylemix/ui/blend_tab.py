@@ -18,7 +18,7 @@ import gradio as gr
 from ..render import MIN_SAVED_SIZE
 from .controls import Controls
 from .exports import base_is_pickle, export_blend
-from .images import PngFiles, TILE_SIZE, grid_image, render_seed
+from .images import TILE_SIZE, grid_image, render_seed
 from .preview import Drawn, Previews
 from .pairs import friendly
 from .services import QUIET, USER_ERRORS, Services, note_markdown, noted, reveal, show_note, session_of, user_errors
@@ -76,7 +76,6 @@ class BlendTab:
 
     def __init__(self, services: Services, controls: Controls, G=None):
         self.services, self.controls = services, controls
-        self.pngs = PngFiles()
         self.ticket = gr.State(None)          # the newest main render of this session
         self.parents_shown = gr.State(None)   # (pair, seed, ψ, class) whose parents are on the page
         with gr.Row(equal_height=True):
@@ -137,7 +136,7 @@ class BlendTab:
                 image = render_seed(G, seed, psi, current.class_idx)
             rendered = time.perf_counter()
             label = current.spec.describe()
-            path = self.pngs.write(image, f"blend-{label}.png")
+            path = self.services.files.png(image, f"blend-{label}.png")
         done = time.perf_counter()
         text = timing_text((ready - start) * 1e3, (rendered - ready) * 1e3, (done - rendered) * 1e3, label)
         return Drawn(path, text, label)
@@ -178,7 +177,9 @@ class BlendTab:
         if shown == repr(key):
             return gr.skip()
         base, transfer = self.services.parents.render(key, current.toonifier, seed, psi, current.class_idx)
-        return {self.base: base, self.transfer: transfer, self.parents_shown: repr(key)}
+        files = self.services.files
+        return {self.base: files.png(base, "base.png"), self.transfer: files.png(transfer, "transfer.png"),
+                self.parents_shown: repr(key)}
 
     @user_errors
     def grid_after_change(self, request: gr.Request, ticket, follows, seed, psi, *values):
@@ -201,7 +202,7 @@ class BlendTab:
                 return gr.skip()
             with current.toonifier.engine.session(current.spec) as G:
                 tiles.append(render_seed(G, s, psi, current.class_idx, TILE_SIZE))
-        return {self.grid: grid_image(tiles)}
+        return {self.grid: self.services.files.png(grid_image(tiles), "grid.png")}
 
     # -- exports and animation ---------------------------------------------------------------
 

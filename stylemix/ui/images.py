@@ -25,8 +25,8 @@ TRANSFER_ONLY = BlendSpec.linear(1.0, mapping="transfer")
 
 
 def to_image(array: np.ndarray) -> Image.Image:
-    """An HWC uint8 array (one channel for greyscale models) as an RGB or L image."""
-    return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    """An HWC uint8 array (one channel for greyscale models) or an HW one as an RGB or L image."""
+    return Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
 
 
 def shown(image, size: int = MIN_SAVED_SIZE) -> np.ndarray:
@@ -82,10 +82,17 @@ class ParentCache:
         return images
 
 
-class PngFiles:
-    """Shown images written as PNG by the handler itself, so the time the page reports
-    includes the encoding; the newest ``keep`` files are kept (Gradio copies each into its own
-    cache as soon as the handler returns)."""
+class ShownFiles:
+    """Every image the page shows, written by the handler as a file of its own and handed to
+    Gradio as a path.
+
+    Why not return the array: Gradio saves an array under a name made from its bytes and
+    rewrites that file each time the same picture comes again (a still webcam, a slider moved
+    back), while a browser may still be reading it: the answer then breaks off ("too much data
+    for declared Content-Length") and the page shows a broken image.  A path is copied into
+    Gradio's cache once, under a temporary name renamed into place, so it is never rewritten.
+    Writing here also puts the encoding inside the time the page reports.  The newest ``keep``
+    files are kept (Gradio copies each as soon as the handler returns)."""
 
     def __init__(self, root: Path | None = None, keep: int = 256):
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="stylemix-shown-"))
@@ -94,11 +101,21 @@ class PngFiles:
         self._keep = keep
         self._lock = threading.Lock()
 
-    def write(self, array: np.ndarray, name: str) -> str:
+    def png(self, array: np.ndarray, name: str) -> str:
+        """A shown image (HWC uint8, or HW for greyscale) as a lossless PNG; its path."""
+        return self._write(to_image(np.asarray(array)), name,
+                           format="PNG", compress_level=1)  # lossless, fast
+
+    def jpeg(self, array: np.ndarray, name: str) -> str:
+        """The same as a JPEG (quality 90): encodes fast enough for a live view."""
+        return self._write(to_image(np.asarray(array)), name,
+                           format="JPEG", quality=90)
+
+    def _write(self, image: Image.Image, name: str, **save) -> str:
         folder = self.root / f"{time.time_ns():x}-{threading.get_ident():x}"
         folder.mkdir()
         path = folder / name
-        Image.fromarray(array).save(path, format="PNG", compress_level=1)  # lossless, fast
+        image.save(path, **save)
         with self._lock:
             self._written.append(path)
             while len(self._written) > self._keep:

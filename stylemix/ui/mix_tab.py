@@ -135,7 +135,8 @@ class MixTab:
         mix, label = render_mix(toonifier.G_base, transfers, names, alphas, seed, psi, class_idx)
         base, _ = self.services.parents.render((tuple(key), int(seed), float(psi), class_idx),
                                                toonifier, seed, psi, class_idx)
-        return {self.base: base, self.mix: mix, self.label: label,
+        files = self.services.files
+        return {self.base: files.png(base, "base.png"), self.mix: files.png(mix, "mix.png"), self.label: label,
                 self.shown: shown}
 
     def on_pair(self, key, toonifier) -> dict:

@@ -19,7 +19,7 @@ from ..errors import StylemixError
 from ..lru import LRU
 from ..toonify import Toonifier
 from .exports import ExportArea
-from .images import ParentCache
+from .images import ParentCache, ShownFiles
 from .pairs import ModelCache, PairCache, friendly
 
 log = logging.getLogger("stylemix.app")
@@ -209,6 +209,7 @@ class Services:
     order: RenderOrder = field(default_factory=RenderOrder)
     parents: ParentCache = field(default_factory=ParentCache)
     notes: Notes = field(default_factory=Notes)
+    files: ShownFiles = field(default_factory=ShownFiles)  # every image the page is sent
 
     def pair(self, key) -> Toonifier:
         toonifier = self.cache.get(key) if key else None

@@ -115,7 +115,7 @@ class ToonifyTab:
         face = current.toonifier.align(photo_path(photo))[0]
         if face.faces_in_photo > 1:
             self.services.notes.put(session_of(request), "photo", many_faces(face.faces_in_photo))
-        return {self.face: face.image, self.latent: None, self.aligned: shown(face.image),
+        return {self.face: face.image, self.latent: None, self.aligned: self.services.files.png(shown(face.image), "aligned.png"),
                 self.reconstruction: None, self.toon: None,
                 self.download: gr.update(value=None, visible=False)}
 
@@ -160,7 +160,9 @@ class ToonifyTab:
     def _shown(self, latent, current, request) -> dict:
         base_img = current.toonifier.render(latent, BASE_ONLY)
         toon_img = current.toonifier.render(latent, current.spec)
-        return {self.latent: latent, self.reconstruction: shown(base_img), self.toon: shown(toon_img),
+        files = self.services.files
+        return {self.latent: latent, self.reconstruction: files.png(shown(base_img), "reconstruction.png"),
+                self.toon: files.png(shown(toon_img), "toon.png"),
                 self.download: self._save(toon_img, current.spec.describe(), request)}
 
     def _live_for(self, session: str | None, toonifier) -> LiveToonifier:
@@ -184,7 +186,7 @@ class ToonifyTab:
             return gr.skip(), "no face in view"
         status = (f"{1 / max(result.seconds, 1e-3):.0f} frames/s drawn · {live.tracker.detections} "
                   f"detections · {live.dropped} frames dropped")
-        return shown(result.toon), status
+        return self.services.files.jpeg(shown(result.toon), "live-toon.jpg"), status
 
     @user_errors
     def rerender(self, request: gr.Request, ticket, latent, *values):
@@ -197,7 +199,7 @@ class ToonifyTab:
         if latent.ws.shape[1] != current.toonifier.G_base.num_ws:
             return gr.skip()
         toon_img = current.toonifier.render(latent, current.spec)
-        return {self.toon: shown(toon_img), self.download: self._save(toon_img, current.spec.describe(), request)}
+        return {self.toon: self.services.files.png(shown(toon_img), "toon.png"), self.download: self._save(toon_img, current.spec.describe(), request)}
 
     def on_pair(self, key, toonifier) -> dict:
         encoder = toonifier.encoder is not None
