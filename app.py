@@ -1,6 +1,6 @@
 """stylemix web app: blend a model pair by resolution, and toonify a photo with the blend.
 
-    python app.py [--base P --transfer P --device D --host H --port N --share]
+    python app.py [--base P --transfer P --device D --host H --port N --share --max-batch N]
 
 The page itself lives in stylemix/ui; this file only reads the command line and serves it.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 import torch
 
 from stylemix import default_pair
+from stylemix.render_batch import MAX_BATCH
 from stylemix.ui import build_demo, render_triptych  # noqa: F401  (re-exported for scripts)
 
 DEFAULT_BASE = default_pair.default_base()
@@ -33,11 +33,16 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="render through torch.compile: a one-off compile per image batch size "
                              "when first used, then faster renders (1.7x on a 64 px pair on CPU; bench/RESULTS.md)")
+    parser.add_argument("--max-batch", type=int, default=MAX_BATCH,
+                        help="visitors' slider moves that arrive together are rendered in one pass of up "
+                             f"to this many (default {MAX_BATCH}, fewer for large models; 1: each alone)")
     args = parser.parse_args()
+    if args.max_batch < 1:
+        parser.error(f"--max-batch must be at least 1, not {args.max_batch}")
     # One line per user error (stylemix.app); Gradio's own start-up banner is replaced below.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     demo = build_demo(args.base, args.transfer, args.device, max_upload_mb=args.max_upload_mb,
-                      compile=args.compile)
+                      compile=args.compile, max_batch=args.max_batch)
     try:
         demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share,
                             max_file_size=f"{args.max_upload_mb}mb", quiet=True, prevent_thread_lock=True)

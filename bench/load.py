@@ -117,11 +117,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(base: Path, transfer: Path, device: str = "cpu") -> tuple[subprocess.Popen, str]:
-    """`python app.py` serving this pair in its own process, once it accepts connections."""
+def _start_server(base: Path, transfer: Path, device: str = "cpu",
+                  extra: tuple[str, ...] | list[str] = ()) -> tuple[subprocess.Popen, str]:
+    """`python app.py` serving this pair in its own process (``extra``: more of its options),
+    once it accepts connections."""
     port = _free_port()
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--base", str(base),
-                               "--transfer", str(transfer), "--port", str(port), "--device", device],
+                               "--transfer", str(transfer), "--port", str(port), "--device", device, *extra],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(600):

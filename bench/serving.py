@@ -1,13 +1,16 @@
 """What one app process sustains for 1, 4 and 16 concurrent visitors, and its memory.
 
-    OMP_NUM_THREADS=2 python bench/serving.py [--seconds 20] [--skip-config-f]
+    OMP_NUM_THREADS=2 python bench/serving.py [--seconds 20] [--skip-config-f | --skip-default]
 
 Starts ``python app.py`` as a separate process (the default pair, then a random 1024 px
 config-f pair saved as .safetensors in a temporary folder), and lets N visitors (threads, each
 its own gradio_client session) move sliders as fast as the server answers: every request is
 ``/render_blend`` with new α values, so no kept drawing answers. Prints renders/s and the median
 request time for each N, against N = 1 in the same run, and the replica's resident memory
-(RSS from /proc) once loaded and after the load. On a GPU: add ``--device cuda``.
+(RSS from /proc) once loaded and after the load.  Each pair is served twice: with the requests
+that arrive together rendered in one batched pass (the app's default, ``RenderQueue``), and
+with ``--max-batch 1`` (each alone), the baseline, in the same run.  On a GPU: add
+``--device cuda``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -27,11 +31,13 @@ sys.path.insert(0, str(ROOT))
 from load import _start_server, rss_mb  # noqa: E402  (bench/load.py: the server process, its RSS)
 
 
-def load(url: str, visitors: int, seconds: float) -> tuple[float, float]:
-    """(renders/s, median seconds per request) with ``visitors`` moving sliders at once."""
+def load(url: str, visitors: int, seconds: float) -> tuple[float, float, float]:
+    """(renders/s, median seconds per request, mean requests per render pass) with
+    ``visitors`` moving sliders at once."""
     from gradio_client import Client
     clients = [Client(url, verbose=False) for _ in range(visitors)]
     times: list[float] = []
+    passes: list[int] = []  # how many requests shared each request's render pass
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
 
@@ -40,9 +46,11 @@ def load(url: str, visitors: int, seconds: float) -> tuple[float, float]:
         while time.perf_counter() < stop:
             values = [round(rng.random(), 3) for _ in range(9)]
             start = time.perf_counter()
-            clients[i].predict(rng.randrange(1000), 0.7, "base", *values, api_name="/render_blend")
+            timing = clients[i].predict(rng.randrange(1000), 0.7, "base", *values, api_name="/render_blend")[1]
+            shared = re.search(r"one pass for (\d+) visitors", timing)
             with lock:
                 times.append(time.perf_counter() - start)
+                passes.append(int(shared.group(1)) if shared else 1)
 
     begin = time.perf_counter()
     threads = [threading.Thread(target=visit, args=(i,)) for i in range(visitors)]
@@ -50,24 +58,28 @@ def load(url: str, visitors: int, seconds: float) -> tuple[float, float]:
         t.start()
     for t in threads:
         t.join()
-    return len(times) / (time.perf_counter() - begin), statistics.median(times)
+    return len(times) / (time.perf_counter() - begin), statistics.median(times), statistics.mean(passes)
 
 
 def measure(name: str, base: Path, transfer: Path, args) -> None:
-    proc, url = _start_server(base, transfer, args.device)
-    try:
-        loaded = rss_mb(proc.pid)
-        print(f"\n{name}: replica RSS once loaded {loaded:.0f} MiB")
-        baseline = None
-        for n in (1, 4, 16):
-            rate, median = load(url, n, args.seconds)
-            baseline = baseline or rate
-            print(f"  {n:2d} visitors: {rate:6.1f} renders/s ({rate / baseline:.2f}x one visitor), "
-                  f"median request {median * 1e3:7.1f} ms")
-        print(f"  replica RSS after the load {rss_mb(proc.pid):.0f} MiB")
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    rates = {}
+    for max_batch in (1, None):  # the baseline first: each request alone
+        how = "each alone (--max-batch 1)" if max_batch == 1 else "batched (default)"
+        extra = ["--max-batch", str(max_batch)] if max_batch else []
+        proc, url = _start_server(base, transfer, args.device, extra)
+        try:
+            print(f"\n{name}, {how}: replica RSS once loaded {rss_mb(proc.pid):.0f} MiB")
+            for n in (1, 4, 16):
+                rate, median, shared = load(url, n, args.seconds)
+                rates[max_batch, n] = rate
+                against = (f"{rate / rates[1, n]:.2f}x each alone" if max_batch is None
+                           else f"{rate / rates[1, 1]:.2f}x one visitor")
+                print(f"  {n:2d} visitors: {rate:6.1f} renders/s ({against}), "
+                      f"median request {median * 1e3:7.1f} ms, {shared:.1f} requests per pass")
+            print(f"  replica RSS after the load {rss_mb(proc.pid):.0f} MiB")
+        finally:
+            proc.terminate()
+            proc.wait(20)
 
 
 def main() -> None:
@@ -75,11 +87,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-config-f", action="store_true")
+    parser.add_argument("--skip-default", action="store_true")
     args = parser.parse_args()
     from stylemix import default_pair
     print(f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"device {args.device}, {args.seconds:g} s per load")
-    measure("default pair (128 px)", default_pair.default_base(), default_pair.default_transfer(), args)
+    if not args.skip_default:
+        measure("default pair (128 px)", default_pair.default_base(), default_pair.default_transfer(), args)
     if args.skip_config_f:
         return
     import stylemix

@@ -49,11 +49,12 @@ class BlendBatch:
         return self._mappings[weight]
 
     @torch.no_grad()
-    def render(self, specs: list[BlendSpec], z: torch.Tensor, psi: float = 1.0,
+    def render(self, specs: list[BlendSpec], z: torch.Tensor, psi: float | list[float] = 1.0,
                noise_mode: str = "const", c: torch.Tensor | None = None) -> torch.Tensor:
         """Images [N, C, H, W]: sample i is ``specs[i]`` applied to ``z[i]`` (or to ``z[0]`` for all
         when z has one row), each spec's mapping network and w_avg as ``blend()`` would give.
-        ``c`` ([N or 1, c_dim] one-hot) is the class of a conditional mapping network."""
+        ``psi`` is one truncation ψ for all or one per spec (visitors' own sliders); ``c``
+        ([N or 1, c_dim] one-hot) is the class of a conditional mapping network."""
         if not specs:
             raise BlendSpecError("give at least one blend spec")
         device = self.G_base.mapping.w_avg.device
@@ -65,9 +66,12 @@ class BlendBatch:
         if c is not None:
             c = torch.as_tensor(c, device=device).float()
             c = c.expand(len(specs), -1) if c.shape[0] == 1 else c
+        psis = [float(psi)] * len(specs) if isinstance(psi, (int, float)) else [float(p) for p in psi]
+        if len(psis) != len(specs):
+            raise BlendSpecError(f"give one ψ or one per spec ({len(specs)}), not {len(psis)}")
         weights = self.weights(specs)
         ws = torch.stack([self._mapping(float(spec.mapping)).mapping(
-            z[i:i + 1], None if c is None else c[i:i + 1], truncation_psi=psi)
+            z[i:i + 1], None if c is None else c[i:i + 1], truncation_psi=psis[i])
             for i, spec in enumerate(specs)])          # [N, 1, num_ws, w_dim]
         synthesis = self.G_base.synthesis
 

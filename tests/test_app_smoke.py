@@ -61,7 +61,9 @@ def client():
 
 @pytest.fixture
 def render_count(monkeypatch):
-    """How many images the page's handlers render (every UI render goes through render_seeds)."""
+    """How many images the page's handlers render (every UI render goes through render_seeds:
+    the main image through the render queue's, the panels through the page's own)."""
+    import stylemix.render_batch as render_batch
     import stylemix.ui.images as images
     calls = []
     real = images.render_seeds
@@ -71,6 +73,7 @@ def render_count(monkeypatch):
         return real(G, seeds, **kwargs)
 
     monkeypatch.setattr(images, "render_seeds", counted)
+    monkeypatch.setattr(render_batch, "render_seeds", counted)
     return calls
 
 
@@ -95,6 +98,18 @@ def test_page_explains_a_bad_pair(tmp_path):
     demo = app.build_demo(bad, NV_TRANSFER)
     text = " ".join(str(getattr(block, "value", "")) for block in demo.blocks.values())
     assert "Cannot load the model pair" in text and "not a model file" in text
+
+
+def test_the_sliders_route_is_served_by_the_launched_app_before_any_page_loads(client):
+    """Registered when the app is built (not by a page's event): a request with no page's
+    token gets the route's own one-line answer, not Gradio's 404 page."""
+    import urllib.error
+    import urllib.request
+    from stylemix.ui.preview import ROUTE
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(client.src.rstrip("/") + ROUTE + "?token=nobody&field=alpha-16&value=0.5&n=1")
+    assert answer.value.code == 404
+    assert answer.value.read().decode() == "this page's session is unknown to the server (reload the page)"
 
 
 def test_blend_endpoint_equals_the_library(client, nv_pair):

@@ -120,14 +120,23 @@ def slider_values(page) -> list[float]:
     return [float(v) for v in page.locator(SLIDERS).evaluate_all("els => els.map(e => e.value)")]
 
 
+def count_main_renders(monkeypatch, renders: list) -> None:
+    """Main images drawn (every one goes through the render queue): one entry per request."""
+    from stylemix.render_batch import RenderQueue
+    real = RenderQueue._images
+
+    def counted(self, pair, requests):
+        renders.extend(1 for _ in requests)
+        return real(self, pair, requests)
+
+    monkeypatch.setattr(RenderQueue, "_images", counted)
+
+
 def test_moving_a_slider_shows_the_librarys_blend(page, pair, tmp_path, monkeypatch):
     """The move reaches the sliders' direct path, which draws the blend once; Gradio's event
     for the same move takes that drawing (no second render) and the page ends on it."""
-    import stylemix.ui.blend_tab as blend_tab
     renders, previews = [], []
-    real = blend_tab.render_seed
-    monkeypatch.setattr(blend_tab, "render_seed", lambda G, seed, psi, c, size=256:
-                        (renders.append(size) if size == 256 else None) or real(G, seed, psi, c, size))
+    count_main_renders(monkeypatch, renders)
     page.on("response", lambda r: previews.append(r) if "stylemix/preview.png" in r.url else None)
     before = src(page, "#view-blend img")
     assert "ms** on the server" not in page.locator("#timing").inner_text()  # rendered as text
@@ -144,7 +153,7 @@ def test_moving_a_slider_shows_the_librarys_blend(page, pair, tmp_path, monkeypa
     assert [r.status for r in previews] == [200]
     assert same_picture(np.asarray(Image.open(BytesIO(previews[0].body()))), expected(pair, values))
     assert same_picture(fetched(page, src(page, "#view-blend img")), expected(pair, values))
-    assert renders == [256]  # one render for the move, whichever path asked first
+    assert renders == [1]  # one render for the move, whichever path asked first
     page.wait_for_timeout(1500)
     shot = tmp_path / "app_blend_tab.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -157,16 +166,8 @@ def test_a_fast_drag_renders_the_last_state_not_every_step(page, pair, monkeypat
     """A drag: the page sends its newest position to the sliders' direct path, one request at
     a time, so the image follows the drag live; Gradio's events for the same moves take those
     drawings instead of rendering them again; the last position wins."""
-    import stylemix.ui.blend_tab as blend_tab
     renders, previews = [], []
-    real = blend_tab.render_seed
-
-    def counted(G, seed, psi, class_idx, size=256):
-        if size == 256:  # the main image (grid tiles are smaller)
-            renders.append(seed)
-        return real(G, seed, psi, class_idx, size)
-
-    monkeypatch.setattr(blend_tab, "render_seed", counted)
+    count_main_renders(monkeypatch, renders)
     page.on("request", lambda r: previews.append(("sent", r.url)) if "stylemix/preview.png" in r.url else None)
     page.on("response", lambda r: previews.append((r.status, r.url)) if "stylemix/preview.png" in r.url else None)
     before = src(page, "#view-blend img")

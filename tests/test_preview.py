@@ -32,7 +32,9 @@ class Recorder:
         self.views.append(view)
         path = self.tmp_path / f"drawn-{len(self.views)}.png"
         path.write_bytes(b"\x89PNG" + repr(view).encode())
-        return Drawn(str(path), f"drawing {len(self.views)}", "label")
+        drawn = Drawn(str(path), f"drawing {len(self.views)}", "label", path.read_bytes())
+        path.unlink()  # the route answers from the session's memory, never from this file
+        return drawn
 
 
 @pytest.fixture
@@ -42,8 +44,8 @@ def served(tmp_path):
               *(gr.Slider(0, 1, elem_id=f"alpha-{r}") for r in (4, 8, 16)), gr.Number()]
     draw = Recorder(tmp_path)
     previews = Previews(inputs, draw)
-    app = FastAPI()
-    request = SimpleNamespace(request=SimpleNamespace(app=app), session_hash="session-1")
+    app = FastAPI(routes=previews.routes())
+    request = SimpleNamespace(session_hash="session-1")
     html = previews.issue(request)
     token = html.split('data-token="')[1].split('"')[0]
     return SimpleNamespace(previews=previews, draw=draw, http=TestClient(app), token=token,
@@ -68,7 +70,7 @@ def test_a_move_is_the_last_view_with_one_slider_changed_drawn_once(served):
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
     moved = VIEW[:7] + (0.25,) + VIEW[8:]
     assert served.draw.views[-1] == moved
-    assert answer.content == (served.draw.tmp_path / "drawn-2.png").read_bytes()
+    assert answer.content == b"\x89PNG" + repr(served.draw.views[-1]).encode()  # the drawing's own bytes
     # Gradio's event for the same move (values as JSON numbers) takes that drawing.
     again = VIEW[:7] + (0.25000000000000006,) + VIEW[8:]
     path, text = served.previews.drawing("session-1", again, time.perf_counter())

@@ -27,6 +27,8 @@ from .images import render_one, render_triptych
 from .mix_tab import MIX_MODELS, MixTab, render_mix
 from .models_panel import ModelsPanel
 from .pairs import ModelCache, PairCache, friendly
+from ..render_batch import MAX_BATCH, RenderQueue
+from .preview import PageBlocks
 from .services import Services
 from .toonify_tab import ToonifyTab
 
@@ -40,11 +42,13 @@ __all__ = ["ALL_RESOLUTIONS", "ANIMATIONS", "GRID_SEEDS", "MIX_MODELS", "PRESETS
 
 def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path = MODELS_DIR,
                max_upload_mb: int = 1024, cache: PairCache | None = None,
-               exports: ExportArea | None = None, compile: bool = False) -> gr.Blocks:
+               exports: ExportArea | None = None, compile: bool = False, max_batch: int = MAX_BATCH) -> PageBlocks:
     """The page; ``base_path``/``transfer_path`` is the pair every new visitor starts on.
-    ``compile`` renders through torch.compile (see BlendEngine.compile)."""
+    ``compile`` renders through torch.compile (see BlendEngine.compile); main images that
+    visitors ask for together are rendered in one pass of up to ``max_batch`` (RenderQueue)."""
     services = Services(cache or PairCache(device=device, compile=compile), ModelCache(device=device),
-                        exports or ExportArea(), Path(models_dir), max_upload_mb)
+                        exports or ExportArea(), Path(models_dir), max_upload_mb,
+                        renders=RenderQueue(max_batch=max_batch))
     try:
         key, default = services.cache.load(Path(base_path), Path(transfer_path))
         G, problem = default.G_base, None
@@ -54,7 +58,7 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                    "--transfer TRANSFER, or load a pair below.")
 
     # delete_cache: Gradio's own copies of served files go after an hour, checked every 10 min.
-    with gr.Blocks(title="stylemix", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
+    with PageBlocks(title="stylemix", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("# stylemix — resolution-dependent GAN blending")
         status = gr.Markdown(f"**{problem}**" if problem else family_note(G).strip(), elem_id="status")
         models = ModelsPanel(services, status, open=G is None)

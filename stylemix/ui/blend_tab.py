@@ -16,9 +16,10 @@ import time
 import gradio as gr
 
 from ..render import MIN_SAVED_SIZE
+from ..render_batch import RenderRequest
 from .controls import Controls
 from .exports import base_is_pickle, export_blend
-from .images import TILE_SIZE, grid_image, render_seed
+from .images import TILE_SIZE, grid_image, png_bytes, render_seed, shown
 from .preview import Drawn, Previews
 from .pairs import friendly
 from .services import QUIET, USER_ERRORS, Services, note_markdown, noted, reveal, show_note, session_of, user_errors
@@ -63,12 +64,14 @@ async () => {
 """
 
 
-def timing_text(waited_ms: float, render_ms: float, png_ms: float, label: str) -> str:
+def timing_text(waited_ms: float, render_ms: float, png_ms: float, label: str, batch: int = 1) -> str:
     """What the visitor waited for on the server, from the event to the finished PNG: the wait
-    for the shared engine plus the recomposition, the render, and the PNG encoding."""
+    for the render queue (other visitors' renders), the recomposition and render (in one pass
+    with ``batch`` - 1 other visitors' requests when they arrived together), the PNG encoding."""
     total = waited_ms + render_ms + png_ms
-    return (f"slider → image: **{total:.1f} ms** on the server (engine wait + recompose {waited_ms:.1f}"
-            f" + render {render_ms:.1f} + PNG {png_ms:.1f} ms; {label})")
+    shared = f", one pass for {batch} visitors" if batch > 1 else ""
+    return (f"slider → image: **{total:.1f} ms** on the server (wait {waited_ms:.1f} + recompose and"
+            f" render {render_ms:.1f}{shared} + PNG {png_ms:.1f} ms; {label})")
 
 
 class BlendTab:
@@ -131,15 +134,16 @@ class BlendTab:
         seed, psi, *values = view
         with self.services.order.main(session):  # panels wait while it renders
             current = self.controls.read(values)
-            with current.toonifier.engine.session(current.spec) as G:
-                ready = time.perf_counter()
-                image = render_seed(G, seed, psi, current.class_idx)
-            rendered = time.perf_counter()
+            request = RenderRequest(current.spec, int(seed), float(psi), current.class_idx)
+            rendered = self.services.renders.render(current.toonifier, request)
+            encoding = time.perf_counter()
             label = current.spec.describe()
-            path = self.services.files.png(image, f"blend-{label}.png")
+            png = png_bytes(shown(rendered.image))
+            path = self.services.files.store(png, f"blend-{label}.png")
         done = time.perf_counter()
-        text = timing_text((ready - start) * 1e3, (rendered - ready) * 1e3, (done - rendered) * 1e3, label)
-        return Drawn(path, text, label)
+        waited = (encoding - start) * 1e3 - rendered.render_ms
+        text = timing_text(waited, rendered.render_ms, (done - encoding) * 1e3, label, rendered.batch)
+        return Drawn(path, text, label, png)
 
     @user_errors
     def render_blend(self, request: gr.Request, seed, psi, *values):

@@ -4,6 +4,7 @@ greyscale models in grey; and the parents' images, cached because they never cha
 
 from __future__ import annotations
 
+import io
 import tempfile
 import threading
 import time
@@ -82,6 +83,13 @@ class ParentCache:
         return images
 
 
+def png_bytes(array: np.ndarray) -> bytes:
+    """A shown image (HWC uint8, or HW for greyscale) as lossless PNG bytes (fast compression)."""
+    data = io.BytesIO()
+    to_image(np.asarray(array)).save(data, format="PNG", compress_level=1)
+    return data.getvalue()
+
+
 class ShownFiles:
     """Every image the page shows, written by the handler as a file of its own and handed to
     Gradio as a path.
@@ -103,19 +111,20 @@ class ShownFiles:
 
     def png(self, array: np.ndarray, name: str) -> str:
         """A shown image (HWC uint8, or HW for greyscale) as a lossless PNG; its path."""
-        return self._write(to_image(np.asarray(array)), name,
-                           format="PNG", compress_level=1)  # lossless, fast
+        return self.store(png_bytes(array), name)
 
     def jpeg(self, array: np.ndarray, name: str) -> str:
         """The same as a JPEG (quality 90): encodes fast enough for a live view."""
-        return self._write(to_image(np.asarray(array)), name,
-                           format="JPEG", quality=90)
+        data = io.BytesIO()
+        to_image(np.asarray(array)).save(data, format="JPEG", quality=90)
+        return self.store(data.getvalue(), name)
 
-    def _write(self, image: Image.Image, name: str, **save) -> str:
+    def store(self, data: bytes, name: str) -> str:
+        """An image already encoded (``png_bytes``) as a file of its own; its path."""
         folder = self.root / f"{time.time_ns():x}-{threading.get_ident():x}"
         folder.mkdir()
         path = folder / name
-        image.save(path, **save)
+        path.write_bytes(data)
         with self._lock:
             self._written.append(path)
             while len(self._written) > self._keep:

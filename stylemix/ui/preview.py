@@ -14,9 +14,18 @@ last.  Gradio's event for the same move still runs and stays the source of truth
 panels, the image's value): it finds the drawing the route made, or waits for it, instead of
 rendering again (:class:`Drawings`).
 
-Each session gets an unguessable token from a page-load event, which also adds the route to the
-app serving the page (the same under ``launch()`` and ``mount_gradio_app``).  Without the route
-or the script (an API caller) nothing changes: Gradio's event draws the image as before.
+The route is part of the app from the start: :class:`PageBlocks` (the page's ``gr.Blocks``)
+hands it to the FastAPI app ``launch()`` builds (``mount_gradio_app`` takes
+``app_kwargs=demo.app_kwargs()``).  Each session gets an unguessable token from a page-load
+event.  The route answers from the session's own memory (the PNG bytes of its recent
+drawings), never from a file that another session's images may have replaced, and draws
+through the same :class:`~stylemix.render_batch.RenderQueue` as Gradio's event, so both paths
+share one limit: one pass per pair at a time.  Without the route or the script (an API
+caller) nothing changes: Gradio's event draws the image as before.
+
+Memory: each session keeps at most ``Drawings.keep`` + ``SessionView.ANSWERED`` drawings (the
+same ones, mostly), ~100 KB each at 256 px; sessions beyond ``max_sessions`` are forgotten,
+least recently used first (their page then asks to be reloaded).
 """
 
 from __future__ import annotations
@@ -29,7 +38,6 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from html import escape
-from pathlib import Path
 from typing import Callable
 
 import gradio as gr
@@ -82,14 +90,38 @@ INSTALL_JS = """
 """
 
 
+class PageBlocks(gr.Blocks):
+    """A ``gr.Blocks`` whose app, however it is launched, also serves the routes given to
+    :meth:`add_routes` (FastAPI ``APIRoute`` objects), registered once when the app is built."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.extra_routes: list = []
+
+    def add_routes(self, routes: list) -> None:
+        self.extra_routes.extend(routes)
+
+    def app_kwargs(self, app_kwargs: dict | None = None) -> dict:
+        """``app_kwargs`` for Gradio's FastAPI app with this page's routes added (for
+        ``gr.mount_gradio_app(app, demo, path, app_kwargs=demo.app_kwargs())``)."""
+        app_kwargs = dict(app_kwargs or {})
+        app_kwargs["routes"] = [*app_kwargs.get("routes", []), *self.extra_routes]
+        return app_kwargs
+
+    def launch(self, *args, app_kwargs: dict | None = None, **kwargs):
+        return super().launch(*args, app_kwargs=self.app_kwargs(app_kwargs), **kwargs)
+
+
 @dataclass(frozen=True)
 class Drawn:
-    """One blend image as drawn for the page: its PNG file, the timing line of its drawing
-    and the blend's label."""
+    """One blend image as drawn for the page: its PNG file (for Gradio's event, which copies
+    it at once), the timing line of its drawing, the blend's label, and the same PNG's bytes
+    (for the route)."""
 
     path: str
     text: str
     label: str
+    png: bytes = b""
 
 
 def reused_text(waited_ms: float, label: str) -> str:
@@ -131,7 +163,7 @@ class Drawings:
     (the route or Gradio's event) asks first; the other waits for it.  A failed drawing is
     forgotten, so asking again draws again."""
 
-    def __init__(self, keep: int = 8):
+    def __init__(self, keep: int = 6):
         self.keep = keep
         self._futures: OrderedDict[tuple, Future] = OrderedDict()
         self._lock = threading.Lock()
@@ -184,10 +216,12 @@ class SessionView:
     served_at: float = -math.inf  # time.monotonic() when the route last served an image
     answered: OrderedDict = field(default_factory=OrderedDict)  # n → Drawn, the latest moves
 
-    def remember(self, n: int, drawn: Drawn, keep: int = 32) -> None:
+    ANSWERED = 4  # moves whose answer is kept
+
+    def remember(self, n: int, drawn: Drawn) -> None:
         """A move's answer, so asking for the same URL again gets the same image."""
         self.answered[n] = drawn
-        while len(self.answered) > keep:
+        while len(self.answered) > self.ANSWERED:
             self.answered.popitem(last=False)
 
 
@@ -216,7 +250,7 @@ class Previews:
     ROUTE_IN_USE_S = 10.0  # the route counts as in use this long after it served a move
 
     def __init__(self, inputs: list, draw: Callable[[str | None, tuple, float], Drawn],
-                 max_sessions: int = 1024):
+                 max_sessions: int = 512):
         self.draw = draw
         self.movable = {c.elem_id: Movable(i, float(c.minimum), float(c.maximum))
                         for i, c in enumerate(inputs) if isinstance(c, gr.Slider) and c.elem_id}
@@ -224,7 +258,6 @@ class Previews:
         self._by_token: OrderedDict[str, SessionView] = OrderedDict()
         self._token_of: dict[str | None, str] = {}
         self._lock = threading.Lock()
-        self._apps: set[int] = set()
         # Views Gradio's event drew before the page-load step issued the session's token (the
         # two page-load events race): the token's SessionView starts from it.
         self._early_views: LRU[str | None, tuple] = LRU(max_sessions)
@@ -233,16 +266,21 @@ class Previews:
     # -- Gradio's side -----------------------------------------------------------------------
 
     def wire(self, demo: gr.Blocks) -> None:
+        """The token's page-load event, and the route on the page's app (a PageBlocks; on a
+        plain gr.Blocks the page works without it, every image through Gradio's event)."""
         demo.load(self.issue, None, self.token_html, js=INSTALL_JS, show_progress="hidden",
                   show_progress_on=(), api_name=False, queue=False)
         demo.unload(self.forget)
+        if isinstance(demo, PageBlocks):
+            demo.add_routes(self.routes())
+
+    def routes(self) -> list:
+        """The route, for the app that serves the page."""
+        from fastapi.routing import APIRoute
+        return [APIRoute(ROUTE, self.respond, methods=["GET"], include_in_schema=False)]
 
     def issue(self, request: gr.Request) -> str:
-        """Page load: the route on the serving app (once per app), a token for this session."""
-        app = getattr(getattr(request, "request", None), "app", None)
-        if app is None:
-            return ""
-        self.mount(app)
+        """Page load: a token for this session."""
         session = session_of(request)
         token = secrets.token_urlsafe(18)
         with self._lock:
@@ -256,13 +294,6 @@ class Previews:
                 self._token_of.pop(dropped.session, None)
         return (f'<span data-token="{escape(token)}" '
                 f'data-fields="{escape(" ".join(self.movable))}"></span>')
-
-    def mount(self, app) -> None:
-        with self._lock:
-            if id(app) in self._apps:
-                return
-            self._apps.add(id(app))
-        app.add_api_route(ROUTE, self.respond, methods=["GET"], include_in_schema=False)
 
     def forget(self, request: gr.Request) -> None:
         with self._lock:
@@ -397,5 +428,5 @@ class Previews:
             return Response(str(exc), status_code=exc.status, media_type="text/plain")
         except USER_ERRORS as exc:  # Gradio's event for the same move shows and logs it
             return Response(friendly(exc), status_code=422, media_type="text/plain")
-        return Response(Path(drawn.path).read_bytes(), media_type="image/png",
+        return Response(drawn.png, media_type="image/png",
                         headers={"Cache-Control": "no-store"})

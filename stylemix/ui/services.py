@@ -17,6 +17,7 @@ import gradio as gr
 
 from ..errors import StylemixError
 from ..lru import LRU
+from ..render_batch import RenderQueue
 from ..toonify import Toonifier
 from .exports import ExportArea
 from .images import ParentCache, ShownFiles
@@ -210,6 +211,7 @@ class Services:
     parents: ParentCache = field(default_factory=ParentCache)
     notes: Notes = field(default_factory=Notes)
     files: ShownFiles = field(default_factory=ShownFiles)  # every image the page is sent
+    renders: RenderQueue = field(default_factory=RenderQueue)  # main images: batched, one pass per pair at a time
 
     def pair(self, key) -> Toonifier:
         toonifier = self.cache.get(key) if key else None
