@@ -444,6 +444,14 @@ def test_tf_base_blend_exports_to_a_tf_pickle(tmp_path, nv_pair, renders):
                                                  G_template.state_dict().values()))
 
 
+def test_a_pkl_asked_for_a_tf_base_is_a_tf_pickle_again(tmp_path):
+    """What the CLI does for `-o out.pkl`: format "nvidia_pkl" (the .pkl suffix's), written as
+    the kind of pickle the base came from."""
+    G = stylemix.load_generator(TF_PICKLE)
+    stylemix.save(G, tmp_path / "again.pkl", format="nvidia_pkl")
+    assert stylemix.load_generator(tmp_path / "again.pkl").source.format == "tf_pkl"
+
+
 def test_tf_export_needs_a_tf_template(tmp_path, nv_pair):
     with pytest.raises(stylemix.ExportError, match="TF pickle as its template"):
         stylemix.save(nv_pair[0], tmp_path / "x.pkl", format="tf_pkl")
@@ -478,3 +486,18 @@ def test_any_blend_writes_into_a_given_template(tmp_path, nv_pair):
     rosinality_blend = stylemix.blend(stylemix.load_generator(ROSINALITY), nv_pair[1], BlendSpec.swap(16))
     with pytest.raises(stylemix.ExportError, match="--template"):
         stylemix.save(rosinality_blend, tmp_path / "x.pkl")
+
+
+def test_one_table_of_formats_is_what_the_loader_cli_and_page_read(tmp_path):
+    from stylemix import formats
+    from stylemix.ui.pairs import MODEL_SUFFIXES
+    assert MODEL_SUFFIXES == (".pkl", ".pt", ".pth", ".safetensors")
+    assert MODEL_SUFFIXES == tuple(dict.fromkeys(s for f in formats.TABLE for s in f.suffixes))
+    # a TF pickle is claimed before NVIDIA's reader sees it; each file by its own row
+    for path, name in ((TF_PICKLE, "tf_pkl"), (NV_BASE, "nvidia_pkl"), (ROSINALITY, "rosinality")):
+        fmt, _ = formats.open_model(path)
+        assert fmt.name == name and stylemix.load_generator(path).source.format == name
+    unknown = tmp_path / "notes.txt"
+    unknown.write_text("hello")
+    with pytest.raises(stylemix.ModelLoadError, match="NVIDIA .pkl, rosinality .pt or stylemix .safetensors"):
+        formats.detect_format(unknown)

@@ -29,9 +29,8 @@ def _describe(G: Generator, path: str) -> list[str]:
     src = G.source
     n_map = sum(p.numel() for p in G.mapping.parameters())
     n_syn = sum(p.numel() for p in G.synthesis.parameters())
-    fmt = {"nvidia_pkl": "NVIDIA network pickle", "rosinality": "rosinality checkpoint",
-           "native": "stylemix safetensors", "tf_pkl": "TensorFlow StyleGAN2 pickle",
-           }.get(getattr(src, "format", ""), "unknown")
+    known = formats.BY_NAME.get(getattr(src, "format", ""))
+    fmt = known.description if known else "unknown"
     if G.family == "stylegan3":
         groups = G.layers_by_group()
         shape_lines = [

@@ -1,4 +1,8 @@
-"""One entry point for every model file format: detect it, load it safely, save to any of them."""
+"""One entry point for every model file format: detect it, load it safely, save to any of them.
+
+The formats are one table, :data:`TABLE`, of what each module declares
+(:class:`~stylemix.formats.registry.FileFormat`); the loader, the CLI and the page read it.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,23 @@ from ..networks import Generator
 from ..networks.generator import StyleGenerator
 from . import native, nvidia_pkl, rosinality, tf_pkl
 from .common import ModelSource
+from .registry import PICKLE, SAFETENSORS, TORCH_SAVE, FileFormat, read_container
 from .safe_pickle import TORCH_LEGACY_MAGIC
 
-FORMATS = ("nvidia_pkl", "tf_pkl", "rosinality", "native")  # what save() writes
-# What detect_format can tell from a file's first bytes: its container, not yet its contents.
-PICKLE, TORCH_SAVE, SAFETENSORS = "pickle", "torch_save", "safetensors"
-_SAVE_BY_SUFFIX = {".pkl": "nvidia_pkl", ".pt": "rosinality", ".pth": "rosinality",
-                   ".safetensors": "native"}
+# Within a container the first format that claims the contents reads it: a TF pickle is told
+# by its (G, D, Gs) tuple, so it comes before NVIDIA's, which reads (or refuses) the rest.
+TABLE: tuple[FileFormat, ...] = (tf_pkl.FORMAT, nvidia_pkl.FORMAT, rosinality.FORMAT, native.FORMAT)
+BY_NAME = {f.name: f for f in TABLE}
+FORMATS = tuple(f.name for f in TABLE if f.save is not None)  # what save() writes
+# Every name a model file has: what the page lists and accepts as an upload.
+MODEL_SUFFIXES = tuple(dict.fromkeys(s for f in TABLE for s in f.suffixes))
+_SAVE_BY_SUFFIX = {s: f for f in TABLE if f.chosen_by_suffix for s in f.suffixes}
+
+
+def _kinds() -> str:
+    """'NVIDIA .pkl, rosinality .pt or stylemix .safetensors', from the table."""
+    titles = [f.title for f in TABLE if f.chosen_by_suffix]
+    return ", ".join(titles[:-1]) + " or " + titles[-1]
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -47,9 +61,7 @@ def detect_format(path: str | os.PathLike) -> str:
         return PICKLE       # protocol 0 or 1: no PROTO header, text or early binary opcodes
     if head.startswith(b"\x1f\x8b"):
         raise ModelLoadError(f"{path.name} is gzip-compressed; decompress it first")
-    raise ModelLoadError(
-        f"{path.name} is not a model file stylemix knows (expected an NVIDIA .pkl, "
-        "a rosinality .pt or a stylemix .safetensors)")
+    raise ModelLoadError(f"{path.name} is not a model file stylemix knows (expected a file of one of these kinds: {_kinds()})")
 
 
 # The opcodes a protocol 0/1 pickle of a dict or tuple (what NVIDIA and TF network pickles hold)
@@ -80,6 +92,16 @@ def _looks_like_old_pickle(path: Path, size: int) -> bool:
     return bool(ops) and ops[0].name in _OLD_PICKLE_OPENERS and all(op.proto <= 1 for op in ops)
 
 
+def open_model(path: str | os.PathLike) -> tuple[FileFormat, object]:
+    """The file's format and its container as read once (see registry.read_container)."""
+    container = detect_format(path)
+    contents = read_container(path, container)
+    for fmt in TABLE:
+        if fmt.container == container and fmt.claims(contents):
+            return fmt, contents
+    raise ModelLoadError(f"{Path(path).name} is a {container} file of no kind stylemix reads")
+
+
 def load_generator(path: str | os.PathLike, device="cpu", network: str = "G_ema") -> StyleGenerator:
     """Load a generator — StyleGAN2 (:class:`~stylemix.Generator`) or StyleGAN3
     (:class:`~stylemix.networks.stylegan3.Generator3`) — from any supported file, in eval mode,
@@ -88,44 +110,33 @@ def load_generator(path: str | os.PathLike, device="cpu", network: str = "G_ema"
     ``network`` picks ``G_ema`` (default) or ``G`` from an NVIDIA pickle (``Gs``/``G`` of a
     TensorFlow one, ``g_ema``/``g`` of a rosinality checkpoint).
     """
-    fmt = detect_format(path)
-    if fmt == PICKLE:
-        return nvidia_pkl.load(path, network=network, device=device)
-    if fmt == TORCH_SAVE:
-        return rosinality.load(path, device=device, network=network)
-    return native.load(path, device=device)
+    fmt, contents = open_model(path)
+    return fmt.load(contents, path, network=network, device=device)
 
 
 def load_discriminator(path: str | os.PathLike, device="cpu"):
     """The model file's discriminator when it has one we can rebuild (NVIDIA pickles, rosinality
     training checkpoints), else None."""
-    fmt = detect_format(path)
-    if fmt == TORCH_SAVE:
-        return rosinality.load_discriminator(path, device=device)
-    if fmt != PICKLE:
-        return None
-    return nvidia_pkl.load_discriminator(path, device=device)
+    fmt, contents = open_model(path)
+    return fmt.load_discriminator(contents, path, device=device)
 
 
 def load_generator_and_discriminator(path: str | os.PathLike, device="cpu"):
     """The generator and, when the file has one we can rebuild, its discriminator (else None).
 
     Reads the file once; projection uses D's features as an extra loss."""
-    fmt = detect_format(path)
-    if fmt == PICKLE:
-        return nvidia_pkl.load_with_discriminator(path, device=device)
-    if fmt == TORCH_SAVE:
-        _, D, G_ema = rosinality.load_training_networks(path, device=device, with_g=False)
-        return G_ema, D
-    return load_generator(path, device=device), None
+    fmt, contents = open_model(path)
+    return fmt.load_with_discriminator(contents, path, device=device)
 
 
 def format_for_path(path: str | os.PathLike) -> str:
+    """The format an output name asks for, by its suffix; ExportError for any other name."""
     suffix = Path(path).suffix.lower()
     if suffix not in _SAVE_BY_SUFFIX:
-        raise ExportError(f"cannot tell the format from '{suffix or 'no extension'}': "
-                          "use .pkl (NVIDIA), .pt (rosinality) or .safetensors (stylemix)")
-    return _SAVE_BY_SUFFIX[suffix]
+        kinds = [f"{f.suffixes[0]} ({f.title.split()[0]})" for f in TABLE if f.chosen_by_suffix]
+        raise ExportError(f"cannot tell the format from '{suffix or 'no extension'}': use "
+                          f"{', '.join(kinds[:-1])} or {kinds[-1]}")
+    return _SAVE_BY_SUFFIX[suffix].name
 
 
 def save(G: Generator, path: str | os.PathLike, format: str | None = None,
@@ -140,22 +151,21 @@ def save(G: Generator, path: str | os.PathLike, format: str | None = None,
     from any other format gets an ExportError saying so, unless ``template`` names a pickle
     (NVIDIA or TF) of the same shape to write into.
     """
-    fmt = format or format_for_path(path)
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
-    if fmt in ("nvidia_pkl", "tf_pkl") and template is not None:
+    fmt = BY_NAME.get(format or format_for_path(path))
+    if fmt is None or fmt.save is None:
+        raise ExportError(f"unknown format '{format}' (choose from {', '.join(FORMATS)})")
+    if template is not None:
+        if fmt.container != PICKLE:
+            raise ExportError("a template applies to .pkl output only")
         if detect_format(template) != PICKLE:
             raise ExportError(f"{Path(template).name} is not a pickle to use as a template")
-        return nvidia_pkl.save(G, path, template=template)  # writes TF templates as TF
-    if fmt == "nvidia_pkl" and G.source is not None and G.source.format == "tf_pkl":
-        fmt = "tf_pkl"  # a .pkl of a TF base is a TF pickle again
-    if template is not None:
-        raise ExportError("a template applies to .pkl output only")
-    if fmt == "rosinality":
-        return rosinality.save(G, path, custom_channels=custom_channels)
-    {"nvidia_pkl": nvidia_pkl.save, "tf_pkl": tf_pkl.save, "native": native.save}[fmt](G, path)
-    return None
+        return nvidia_pkl.save(G, path, template=template)  # a TF template is written as TF
+    source = BY_NAME.get(G.source.format) if G.source is not None else None
+    if fmt.chosen_by_suffix and source is not None and source.container == fmt.container == PICKLE:
+        fmt = source  # a .pkl of a TF base is a TF pickle again (its own file is the template)
+    return fmt.save(G, path, custom_channels=custom_channels)
 
 
-__all__ = ["FORMATS", "PICKLE", "SAFETENSORS", "TORCH_SAVE", "ModelSource", "detect_format", "format_for_path", "load_discriminator",
-           "load_generator", "load_generator_and_discriminator", "save"]
+__all__ = ["BY_NAME", "FORMATS", "MODEL_SUFFIXES", "PICKLE", "SAFETENSORS", "TABLE", "TORCH_SAVE", "FileFormat",
+           "ModelSource", "detect_format", "format_for_path", "load_discriminator", "load_generator",
+           "load_generator_and_discriminator", "open_model", "save"]

@@ -18,6 +18,7 @@ from ..networks import Generator, GeneratorConfig
 from ..networks.stylegan3 import StyleGAN3Config
 from ..io import atomic_write, file_sha256
 from .common import ModelSource, build_generator
+from .registry import SAFETENSORS, FileFormat
 
 FORMAT_TAG = "stylemix-generator"
 FORMAT_VERSION = "1"
@@ -73,3 +74,24 @@ def save(G: Generator, path: str | os.PathLike, synthesis_dtype: torch.dtype = t
         meta["blend"] = json.dumps(G.blend_info)
     with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+
+
+def _load(contents, path, network: str = "G_ema", device="cpu") -> Generator:
+    return load(path, device=device)  # one generator per file: network does not apply
+
+
+def _no_discriminator(contents, path, device="cpu"):
+    return None
+
+
+def _with_discriminator(contents, path, network: str = "G_ema", device="cpu"):
+    return load(path, device=device), None
+
+
+def _save(G: Generator, path: str | os.PathLike, custom_channels: bool = False) -> None:
+    save(G, path)
+
+
+FORMAT = FileFormat("native", "stylemix .safetensors", "stylemix safetensors", SAFETENSORS, (".safetensors",), load=_load,
+                    load_discriminator=_no_discriminator, load_with_discriminator=_with_discriminator,
+                    save=_save)

@@ -16,7 +16,6 @@ import json
 import os
 import pickletools
 import struct
-import warnings
 
 import torch
 
@@ -25,17 +24,11 @@ from ..networks import Generator
 from . import nvidia_kwargs, nvidia_sg3, tf_pkl
 from ..io import atomic_write, file_sha256
 from .common import ModelSource, build_generator, template_for
-from .safe_pickle import PersistentRecord, PickleContents, TFNetworkRecord, safe_load_pickle
+from .registry import PICKLE, FileFormat, read_pickle
+from .safe_pickle import PersistentRecord, TFNetworkRecord
 
 NETWORK_KEYS = ("G_ema", "G")
 RECIPE_KEY = "stylemix_blend"
-
-
-def _read_pickle(data: bytes, locate_storages: bool = False,
-                 locate_arrays: bool = False) -> PickleContents:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # torch's TypedStorage deprecation notice
-        return safe_load_pickle(data, locate_storages=locate_storages, locate_arrays=locate_arrays)
 
 
 def _generator_record(root, network: str) -> PersistentRecord:
@@ -59,14 +52,8 @@ def _generator_record(root, network: str) -> PersistentRecord:
     return record
 
 
-def _read_root(path: str | os.PathLike):
-    with open(path, "rb") as f:
-        return _read_pickle(f.read()).root
-
-
-def _generator_from_root(root, path, network: str, device) -> Generator:
-    if tf_pkl.is_tf_root(root):  # takes TF's own names (Gs, G) as well as G_ema
-        return tf_pkl.from_root(root, path, network=network, device=device)
+def _generator_from_root(root, path, network: str = "G_ema", device="cpu") -> Generator:
+    """``network`` of an NVIDIA pickle's root dict as our generator (StyleGAN2 or 3)."""
     if network not in NETWORK_KEYS:
         raise ValueError(f"network must be one of {NETWORK_KEYS}, not {network!r}")
     record = _generator_record(root, network)
@@ -120,7 +107,7 @@ def with_recipe(data: bytes, recipe: dict | None, old: dict | None) -> bytes:
     return bytes(body) + _recipe_opcodes(recipe)
 
 
-def _discriminator_from_root(root, device):
+def _discriminator_from_root(root, path=None, device="cpu"):
     """The pickle's D as our Discriminator, or None when the file has no usable one."""
     from ..networks.discriminator import Discriminator
     record = root.get("D") if isinstance(root, dict) else None
@@ -134,18 +121,9 @@ def _discriminator_from_root(root, device):
     return D.eval().requires_grad_(False).to(device)
 
 
-def load(path: str | os.PathLike, network: str = "G_ema", device="cpu") -> Generator:
-    return _generator_from_root(_read_root(path), path, network, device)
-
-
-def load_discriminator(path: str | os.PathLike, device="cpu"):
-    return _discriminator_from_root(_read_root(path), device)
-
-
-def load_with_discriminator(path: str | os.PathLike, network: str = "G_ema", device="cpu"):
+def _with_discriminator(root, path, network: str = "G_ema", device="cpu"):
     """(generator, discriminator or None) from one read of the file: pickles run to hundreds of MB."""
-    root = _read_root(path)
-    return _generator_from_root(root, path, network, device), _discriminator_from_root(root, device)
+    return _generator_from_root(root, path, network, device), _discriminator_from_root(root, path, device)
 
 
 def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | None = None) -> None:
@@ -155,7 +133,7 @@ def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | No
     with open(template_path, "rb") as f:
         data = bytearray(f.read())
     # Read once, locating both torch storages and numpy arrays: the template may be either kind.
-    contents = _read_pickle(bytes(data), locate_storages=True, locate_arrays=template is not None)
+    contents = read_pickle(bytes(data), locate_storages=True, locate_arrays=template is not None)
     if tf_pkl.is_tf_root(contents.root):
         return tf_pkl.write_into(G, data, contents.root, "Gs", path)
     template = _generator_record(contents.root, network).named_tensors()
@@ -178,3 +156,12 @@ def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | No
     image = with_recipe(bytes(data), G.blend_info, _recipe(contents.root))
     with atomic_write(path) as tmp:
         tmp.write_bytes(image)
+
+
+def _save(G: Generator, path: str | os.PathLike, custom_channels: bool = False) -> None:
+    save(G, path)
+
+
+FORMAT = FileFormat("nvidia_pkl", "NVIDIA .pkl", "NVIDIA network pickle", PICKLE, (".pkl",), load=_generator_from_root,
+                    load_discriminator=_discriminator_from_root, load_with_discriminator=_with_discriminator,
+                    save=_save)

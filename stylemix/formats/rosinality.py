@@ -36,6 +36,7 @@ from ..networks.discriminator import Discriminator, DiscriminatorConfig
 from ..networks.ops import make_fir_filter
 from ..io import atomic_write, file_sha256, read_torch_file
 from .common import ModelSource, build_generator
+from .registry import TORCH_SAVE, FileFormat
 
 _LAYER_PARTS = {  # rosinality suffix → NVIDIA suffix, for StyledConv and ToRGB layers
     "conv.weight": "weight", "conv.modulation.weight": "affine.weight",
@@ -515,3 +516,21 @@ def save(G: Generator, path: str | os.PathLike, custom_channels: bool = False) -
         torch.save(ckpt, tmp)
     return args
 
+
+
+def _load(contents, path, network: str = "g_ema", device="cpu") -> Generator:
+    return load(path, device=device, network=network)
+
+
+def _load_discriminator(contents, path, device="cpu"):
+    return load_discriminator(path, device=device)
+
+
+def _with_discriminator(contents, path, network: str = "g_ema", device="cpu"):
+    _, D, G_ema = load_training_networks(path, device=device, with_g=False)
+    return G_ema, D
+
+
+FORMAT = FileFormat("rosinality", "rosinality .pt", "rosinality checkpoint", TORCH_SAVE, (".pt", ".pth"), load=_load,
+                    load_discriminator=_load_discriminator, load_with_discriminator=_with_discriminator,
+                    save=save)

@@ -24,6 +24,7 @@ from ..errors import ExportError, ModelLoadError, UnsupportedModelError
 from ..networks import Generator, GeneratorConfig
 from ..io import atomic_write, file_sha256
 from .common import ModelSource, build_generator, template_for
+from .registry import PICKLE, FileFormat
 from .safe_pickle import TFNetworkRecord, safe_load_pickle
 
 NETWORKS = {"G_ema": 2, "Gs": 2, "G": 0}
@@ -333,3 +334,21 @@ def from_root(root, path: str | os.PathLike, network: str = "G_ema", device="cpu
     if "dlatent_avg" not in variables["top"]:
         G.estimate_w_avg()  # G (not Gs) carries no average: estimate it
     return G
+
+
+def _no_discriminator(root, path=None, device="cpu"):
+    return None  # TF's D is not rebuilt: projection runs without its features
+
+
+def _with_discriminator(root, path, network: str = "G_ema", device="cpu"):
+    return from_root(root, path, network=network, device=device), None
+
+
+def _save(G: Generator, path: str | os.PathLike, custom_channels: bool = False) -> None:
+    save(G, path)
+
+
+# Read as a pickle's (G, D, Gs) tuple; written when a .pkl is asked for a TF base (or template).
+FORMAT = FileFormat("tf_pkl", "TensorFlow .pkl", "TensorFlow StyleGAN2 pickle", PICKLE, (".pkl",), load=from_root,
+                    load_discriminator=_no_discriminator, load_with_discriminator=_with_discriminator,
+                    save=_save, chosen_by_suffix=False, claims=is_tf_root)

@@ -58,7 +58,7 @@ class ExportArea:
         shutil.rmtree(self.session_dir(session), ignore_errors=True)
 
 
-PICKLE_FORMATS = ("nvidia_pkl", "tf_pkl")
+PICKLE_FORMATS = tuple(f.name for f in formats.TABLE if f.container == formats.PICKLE)
 
 PKL_NEEDS_TEMPLATE = (
     "A .pkl is written into an existing NVIDIA or TensorFlow .pkl of the same network (a pickle "
@@ -79,8 +79,8 @@ def export_blend(G_base, G_transfer, spec: BlendSpec, suffix: str,
     A .pkl goes into ``template`` when given, else into the base's own pickle; a base from
     another format without a template gets an ExportError in the page's words."""
     if suffix == ".pkl" and template is None and not base_is_pickle(G_base):
-        kind = {"native": ".safetensors", "rosinality": "rosinality .pt"}.get(
-            getattr(G_base.source, "format", None), "non-pickle")
+        known = formats.BY_NAME.get(getattr(G_base.source, "format", None))
+        kind = known.title if known else "non-pickle"
         raise ExportError(PKL_NEEDS_TEMPLATE.format(kind=kind))
     name = f"stylemix-{spec.describe()}{suffix}"
     path = exports.path_for(session, name) if exports else Path(tempfile.mkdtemp(prefix="stylemix-")) / name

@@ -10,7 +10,7 @@ from ..blend import BlendSpec, blend_many
 from ..errors import StylemixError
 from .controls import ALL_RESOLUTIONS, Controls, class_from_page, opening_alphas, spec_from_sliders
 from .images import render_seed
-from .pairs import check_upload, list_models, resolve_model
+from .pairs import MODEL_SUFFIXES, check_upload, list_models, resolve_model
 from .services import Services, noted, session_of, show_note, user_errors
 
 MIX_MODELS = 4  # transferred models in the Mix tab: the pair's transfer and up to 3 more
@@ -50,7 +50,7 @@ class MixTab:
             self.pick = gr.Dropdown(offered, multiselect=True, max_choices=MIX_MODELS - 1,
                                     label=offered_label(offered), scale=2)
             self.upload = gr.UploadButton("or upload them", file_count="multiple", scale=1,
-                                          file_types=[".pkl", ".pt", ".pth", ".safetensors"])
+                                          file_types=list(MODEL_SUFFIXES))
             self.load = gr.Button("use these models", scale=1)
         self.keys = gr.State([])  # content hashes of this session's extra models
         self.shown = gr.State(None)  # the inputs of the mix on the page

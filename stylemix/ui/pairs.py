@@ -19,7 +19,7 @@ from ..errors import ModelLoadError, StylemixError
 from ..io import file_sha256
 from ..toonify import Toonifier
 
-MODEL_SUFFIXES = (".pkl", ".pt", ".pth", ".safetensors")
+MODEL_SUFFIXES = formats.MODEL_SUFFIXES  # every format's names (formats.TABLE)
 
 
 log = logging.getLogger("stylemix.app")
