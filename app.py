@@ -33,11 +33,12 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="render through torch.compile: a one-off compile per image batch size "
                              "when first used, then faster renders (1.7x on a 64 px pair on CPU; bench/RESULTS.md)")
-    parser.add_argument("--max-batch", type=int, default=MAX_BATCH,
+    parser.add_argument("--max-batch", type=int, default=None,
                         help="visitors' slider moves that arrive together are rendered in one pass of up "
-                             f"to this many (default {MAX_BATCH}, fewer for large models; 1: each alone)")
+                             f"to this many (default {MAX_BATCH} on a GPU, fewer for large models; 1 on a "
+                             "CPU, where batching does not pay: bench/RESULTS.md)")
     args = parser.parse_args()
-    if args.max_batch < 1:
+    if args.max_batch is not None and args.max_batch < 1:
         parser.error(f"--max-batch must be at least 1, not {args.max_batch}")
     # One line per user error (stylemix.app); Gradio's own start-up banner is replaced below.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")

@@ -8,8 +8,9 @@ its own gradio_client session) move sliders as fast as the server answers: every
 ``/render_blend`` with new α values, so no kept drawing answers. Prints renders/s and the median
 request time for each N, against N = 1 in the same run, and the replica's resident memory
 (RSS from /proc) once loaded and after the load.  Each pair is served twice: with the requests
-that arrive together rendered in one batched pass (the app's default, ``RenderQueue``), and
-with ``--max-batch 1`` (each alone), the baseline, in the same run.  On a GPU: add
+that arrive together rendered in one batched pass (``--max-batch 16``, the app's default on a
+GPU: ``RenderQueue``), and with ``--max-batch 1`` (each alone, the default on a CPU), the
+baseline, in the same run.  On a GPU: add
 ``--device cuda``.
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from load import _start_server, rss_mb  # noqa: E402  (bench/load.py: the server process, its RSS)
+from stylemix.render_batch import MAX_BATCH  # noqa: E402
 
 
 def load(url: str, visitors: int, seconds: float) -> tuple[float, float, float]:
@@ -63,16 +65,16 @@ def load(url: str, visitors: int, seconds: float) -> tuple[float, float, float]:
 
 def measure(name: str, base: Path, transfer: Path, args) -> None:
     rates = {}
-    for max_batch in (1, None):  # the baseline first: each request alone
-        how = "each alone (--max-batch 1)" if max_batch == 1 else "batched (default)"
-        extra = ["--max-batch", str(max_batch)] if max_batch else []
+    for max_batch in (1, MAX_BATCH):  # the baseline first: each request alone
+        how = "each alone (--max-batch 1)" if max_batch == 1 else f"batched (--max-batch {max_batch})"
+        extra = ["--max-batch", str(max_batch)]
         proc, url = _start_server(base, transfer, args.device, extra)
         try:
             print(f"\n{name}, {how}: replica RSS once loaded {rss_mb(proc.pid):.0f} MiB")
             for n in (1, 4, 16):
                 rate, median, shared = load(url, n, args.seconds)
                 rates[max_batch, n] = rate
-                against = (f"{rate / rates[1, n]:.2f}x each alone" if max_batch is None
+                against = (f"{rate / rates[1, n]:.2f}x each alone" if max_batch != 1
                            else f"{rate / rates[1, 1]:.2f}x one visitor")
                 print(f"  {n:2d} visitors: {rate:6.1f} renders/s ({against}), "
                       f"median request {median * 1e3:7.1f} ms, {shared:.1f} requests per pass")

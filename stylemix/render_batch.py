@@ -36,6 +36,14 @@ BATCH_WEIGHT_BYTES = 512 * 2 ** 20
 MAX_BATCH = 16
 
 
+def default_max_batch(device) -> int:
+    """How many requests one pass takes by default: MAX_BATCH on a GPU; 1 (each alone) on a
+    CPU, where a batched pass does the same arithmetic as the renders one by one and, measured
+    with 16 visitors on the default pair, served 0.77x as many renders with twice the memory
+    (bench/serving.py, bench/RESULTS.md)."""
+    return 1 if torch.device(device).type == "cpu" else MAX_BATCH
+
+
 @dataclass(frozen=True)
 class RenderRequest:
     """One visitor's picture: ``seed`` through the blend ``spec`` at truncation ``psi``

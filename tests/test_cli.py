@@ -112,6 +112,19 @@ def test_errors_are_one_line(capsys, tmp_path, monkeypatch, args, needle):
     assert not list(Path(tmp_path).glob("x.*"))
 
 
+@pytest.mark.parametrize("command", [["toonify", "{bad}", "-o", "out.png"], ["align", "{bad}", "-o", "out.png"],
+                                     ["project", "{bad}", "--model", str(NV_BASE), "-o", "w.npz"]])
+def test_a_bad_photo_is_named_on_the_command_line(capsys, tmp_path, monkeypatch, command):
+    """The library's photo errors leave paths out (the app shows them to visitors); the CLI
+    puts the file's name in front, since the user may give several."""
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(b"not an image at all")
+    rc, _, err = run(capsys, *(arg.format(bad=bad) for arg in command))
+    assert rc != 0
+    assert err.strip() == "stylemix: error: holiday.png: the file is not an image stylemix can read"
+
+
 def test_python_dash_m_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "stylemix", "info", str(tmp_path / "nope.pt")],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])

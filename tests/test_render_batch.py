@@ -72,3 +72,10 @@ def test_one_bad_request_fails_alone_and_unbatched_queues_draw_one_at_a_time(nv_
         futures[1].result()
     assert RenderQueue(batched=False)._limit(pair) == 1
     assert RenderQueue(max_batch=2)._limit(pair) == 2
+
+
+def test_batching_is_the_default_on_a_gpu_only():
+    """Measured on this CPU: a batched pass served fewer renders (bench/RESULTS.md)."""
+    from stylemix.render_batch import MAX_BATCH, default_max_batch
+    assert default_max_batch("cpu") == 1
+    assert default_max_batch("cuda") == default_max_batch("cuda:1") == MAX_BATCH

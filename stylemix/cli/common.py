@@ -5,8 +5,10 @@ Each option used by several commands is declared here once."""
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
 import sys
 
@@ -14,7 +16,7 @@ import torch
 
 from .. import default_pair, formats
 from ..blend import BlendSpec
-from ..errors import BlendSpecError, StylemixError
+from ..errors import BlendSpecError, ImageInputError, StylemixError
 from ..networks import Generator
 from ..render import check_class
 
@@ -132,6 +134,17 @@ def add_size_option(parser, what: str) -> None:
     parser.add_argument("--size", type=int, default=None, metavar="PX",
                         help=f"side of {what} in px (default: the model's size, enlarged to at "
                              "least 256 px with a Lanczos filter; 0 = the model's own size)")
+
+
+@contextmanager
+def naming(path) -> Iterator[None]:
+    """A photo's error with the file's name in front: the library leaves paths out of its
+    messages (the app shows them to visitors), but on the command line the user gave the name
+    and may have given several."""
+    try:
+        yield
+    except ImageInputError as exc:
+        raise type(exc)(f"{Path(path).name}: {exc}") from None
 
 
 def print_progress(step: int, total: int, loss: float) -> None:

@@ -10,7 +10,7 @@ from PIL import Image
 from .. import formats
 from ..errors import StylemixError
 from ..render import (resized, save_image, saved_size, to_uint8)
-from .common import (DEFAULT_BASE, DEFAULT_TRANSFER, Command, add_blend_options, add_class_option,
+from .common import (DEFAULT_BASE, DEFAULT_TRANSFER, Command, add_blend_options, add_class_option, naming,
                      add_device_option, add_size_option, class_index, device_for, parse_channel_option,
                      print_progress, spec_from_args)
 
@@ -72,7 +72,8 @@ def _perceptual(args):
 
 def cmd_align(args) -> None:
     from ..align import align
-    faces = align(args.photo, output_size=args.size, all_faces=args.all)
+    with naming(args.photo):
+        faces = align(args.photo, output_size=args.size, all_faces=args.all)
     out = Path(args.output)
     paths = [out] if len(faces) == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(len(faces))]
     for face, path in zip(faces, paths):
@@ -88,7 +89,8 @@ def cmd_project(args) -> None:
     from ..project import image_to_tensor, project, psnr, render_latent
     G, D = formats.load_generator_and_discriminator(args.model, device=device_for(args.device))
     class_idx = class_index(args, G)
-    target = load_image(args.aligned)
+    with naming(args.aligned):
+        target = load_image(args.aligned)
     res = G.img_resolution
     if target.width != target.height:
         raise StylemixError(f"{Path(args.aligned).name} is {target.width}×{target.height}, not an "
@@ -176,7 +178,8 @@ def cmd_toonify(args) -> None:
         if not Path(args.photo).exists():  # the CLI names the path (the library's message does not)
             raise StylemixError(f"no such photo file: {args.photo}")
         from ..align import load_image  # dlib is imported only by the commands that need it
-        photo = load_image(args.photo)  # a bad photo stops here, before anything is printed
+        with naming(args.photo):
+            photo = load_image(args.photo)  # a bad photo stops here, before anything is printed
         output = _toon_output(args)
     device = device_for(args.device)
     G_base, D = formats.load_generator_and_discriminator(args.base, device=device)

@@ -27,8 +27,8 @@ from .images import render_one, render_triptych
 from .mix_tab import MIX_MODELS, MixTab, render_mix
 from .models_panel import ModelsPanel
 from .pairs import ModelCache, PairCache, friendly
-from ..render_batch import MAX_BATCH, RenderQueue
-from .preview import PageBlocks
+from ..render_batch import RenderQueue, default_max_batch
+from .page import PageBlocks
 from .services import Services
 from .toonify_tab import ToonifyTab
 
@@ -42,13 +42,15 @@ __all__ = ["ALL_RESOLUTIONS", "ANIMATIONS", "GRID_SEEDS", "MIX_MODELS", "PRESETS
 
 def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path = MODELS_DIR,
                max_upload_mb: int = 1024, cache: PairCache | None = None,
-               exports: ExportArea | None = None, compile: bool = False, max_batch: int = MAX_BATCH) -> PageBlocks:
+               exports: ExportArea | None = None, compile: bool = False,
+               max_batch: int | None = None) -> PageBlocks:
     """The page; ``base_path``/``transfer_path`` is the pair every new visitor starts on.
     ``compile`` renders through torch.compile (see BlendEngine.compile); main images that
-    visitors ask for together are rendered in one pass of up to ``max_batch`` (RenderQueue)."""
+    visitors ask for together are rendered in one pass of up to ``max_batch`` (RenderQueue;
+    default: default_max_batch(device), i.e. batched on a GPU, each alone on a CPU)."""
     services = Services(cache or PairCache(device=device, compile=compile), ModelCache(device=device),
                         exports or ExportArea(), Path(models_dir), max_upload_mb,
-                        renders=RenderQueue(max_batch=max_batch))
+                        renders=RenderQueue(max_batch=max_batch or default_max_batch(device)))
     try:
         key, default = services.cache.load(Path(base_path), Path(transfer_path))
         G, problem = default.G_base, None

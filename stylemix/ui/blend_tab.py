@@ -270,7 +270,8 @@ class BlendTab:
         main = gr.on([demo.load, self.seed.change, self.psi.change, *self.controls.triggers],
                      self.render_blend, self.view_inputs, [self.blend, self.timing, self.ticket],
                      trigger_mode="always_last", show_progress="hidden", show_progress_on=QUIET,
-                     api_name="render_blend", queue=False)  # one round trip, no queue messages
+                     api_name="render_blend", queue=False,  # the page: one round trip, no queue messages
+                     concurrency_limit=None)  # API callers come through the queue: the limit is RenderQueue's
         self.previews.wire(demo)
         # A queue=False event's gr.Error reaches no toast, so a failed render is explained by a
         # queued step that finds the same reason again (without rendering).

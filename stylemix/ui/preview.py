@@ -34,6 +34,7 @@ import math
 import secrets
 import threading
 import time
+from pathlib import Path
 from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -43,73 +44,17 @@ from typing import Callable
 import gradio as gr
 
 from ..lru import LRU
+from .page import PageBlocks
 from .services import USER_ERRORS, session_of
 from .pairs import friendly
 
 ROUTE = "/stylemix/preview.png"
 
-# Installed once per page by the token's load event.  The listener runs in the capture phase,
-# so the request leaves before Gradio's own handlers start their work for the same move.  A
-# drawing that fails (an error, or a newer move got there first: 204) leaves the image as it is.
-INSTALL_JS = """
-() => {
-  if (window.stylemixPreview) return [];
-  window.stylemixPreview = true;
-  let busy = false, next = null, count = 0;
-  const shown = () => document.querySelector('#view-blend img');
-  const send = () => {
-    const move = next;
-    next = null;
-    if (!move) return;
-    busy = true;
-    const before = shown() ? shown().src : null;
-    const image = new Image();
-    image.onload = () => {
-      // Only over the image the move started from: never over a newer one Gradio has put there.
-      if (shown() && shown().src === before) shown().src = image.src;
-      busy = false;
-      send();
-    };
-    image.onerror = () => { busy = false; send(); };
-    const root = ((window.gradio_config && window.gradio_config.root) || location.href).replace(/[?#].*$/, '');
-    const url = new URL('stylemix/preview.png', root.endsWith('/') ? root : root + '/');
-    for (const [k, v] of Object.entries(move)) url.searchParams.set(k, v);
-    image.src = url.href;
-  };
-  document.addEventListener('input', event => {
-    const info = document.querySelector('#preview-token [data-token]');
-    const target = event.target;
-    if (!info || !(target instanceof HTMLInputElement) || target.value === '') return;
-    const holder = target.closest(info.dataset.fields.split(' ').map(f => '#' + CSS.escape(f)).join(','));
-    if (!holder) return;
-    next = {token: info.dataset.token, field: holder.id, value: target.value, n: ++count};
-    if (!busy) send();
-  }, true);
-  return [];
-}
-"""
-
-
-class PageBlocks(gr.Blocks):
-    """A ``gr.Blocks`` whose app, however it is launched, also serves the routes given to
-    :meth:`add_routes` (FastAPI ``APIRoute`` objects), registered once when the app is built."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.extra_routes: list = []
-
-    def add_routes(self, routes: list) -> None:
-        self.extra_routes.extend(routes)
-
-    def app_kwargs(self, app_kwargs: dict | None = None) -> dict:
-        """``app_kwargs`` for Gradio's FastAPI app with this page's routes added (for
-        ``gr.mount_gradio_app(app, demo, path, app_kwargs=demo.app_kwargs())``)."""
-        app_kwargs = dict(app_kwargs or {})
-        app_kwargs["routes"] = [*app_kwargs.get("routes", []), *self.extra_routes]
-        return app_kwargs
-
-    def launch(self, *args, app_kwargs: dict | None = None, **kwargs):
-        return super().launch(*args, app_kwargs=self.app_kwargs(app_kwargs), **kwargs)
+# The page's script (preview.js), installed once per page by the token's load event.  The
+# listener runs in the capture phase, so the request leaves before Gradio's own handlers start
+# their work for the same move.  A drawing that fails (an error, or a newer move got there
+# first: 204) leaves the image as it is.
+INSTALL_JS = (Path(__file__).with_name("preview.js")).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
