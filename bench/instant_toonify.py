@@ -138,6 +138,9 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="index of the first held-out face used")
     parser.add_argument("--refine", default="0,30", help="refinement steps after the encoder, comma list")
     parser.add_argument("--no-projection", action="store_true", help="skip the 350-step baseline")
+    parser.add_argument("--spread", default=None,
+                        help="comma list of the refinement's layer-spread weights to compare (default: stylemix's)")
+    parser.add_argument("--lr", default=None, help="comma list of refinement learning rates (default: stylemix's)")
     parser.add_argument("--cli", action="store_true", help="also time the CLI end to end")
     parser.add_argument("--no-astronaut", action="store_true",
                         help="held-out faces only (for choosing settings on faces never reported)")
@@ -156,9 +159,15 @@ def main() -> None:
           f"{spec.describe()}; encoder {Path(args.encoder).name} ({E.info.get('kimg', '?')} kimg); "
           f"torch threads {torch.get_num_threads()}")
     results = [run(pair, faces, spec, "encoder alone", refinement_config(0), "encoder", reference, own)]
+    spreads = [None] if args.spread is None else [float(v) for v in args.spread.split(",")]
+    lrs = [None] if args.lr is None else [float(v) for v in args.lr.split(",")]
     for steps in [int(s) for s in args.refine.split(",") if int(s) > 0]:
-        results.append(run(pair, faces, spec, f"encoder + {steps} steps", refinement_config(steps),
-                           "encoder", reference, own))
+        for spread in spreads:
+            for lr in lrs:
+                extra = "".join([f", spread {spread:g}" if spread is not None else "",
+                                 f", lr {lr:g}" if lr is not None else ""])
+                results.append(run(pair, faces, spec, f"encoder + {steps} steps{extra}",
+                                   refinement_config(steps, spread_weight=spread, lr=lr), "encoder", reference, own))
     if not args.no_projection:
         results.append(run(pair, faces, spec, "projection 200 W + 150 W+ (before)", ProjectionConfig(),
                            "mean", reference, own))

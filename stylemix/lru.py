@@ -1,5 +1,6 @@
-"""One small thread-safe least-recently-used cache, for the caches the library and the app keep
-(latents by face, parents' images by seed, live viewers by session)."""
+"""One small thread-safe least-recently-used cache, for every cache the library and the app keep
+(latents by face, parents' images by seed, live viewers and preview sessions by session, loaded
+pairs by content within a byte budget)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ V = TypeVar("V")
 
 
 class LRU(Generic[K, V]):
-    """At most ``size`` entries; reading or writing one makes it the most recent."""
+    """At most ``size`` entries and, with ``weigh``, at most ``max_weight`` in all (the newest
+    entry is kept even when it alone weighs more); reading or writing one makes it the most
+    recent.  ``on_evict(key, value)`` is called, under the lock, for each entry pushed out."""
 
-    def __init__(self, size: int):
-        if size < 1:
+    def __init__(self, size: int | None = None, *, weigh: Callable[[V], float] | None = None,
+                 max_weight: float | None = None, on_evict: Callable[[K, V], None] | None = None):
+        if size is not None and size < 1:
             raise ValueError(f"an LRU cache holds at least one entry, not {size}")
-        self.size = size
+        if (weigh is None) != (max_weight is None):
+            raise ValueError("give weigh and max_weight together")
+        self.size, self._weigh, self._max_weight, self._on_evict = size, weigh, max_weight, on_evict
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -32,8 +38,7 @@ class LRU(Generic[K, V]):
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._trim()
         return value
 
     def get_or_put(self, key: K, make: Callable[[], V], keep: Callable[[V], bool] = lambda v: True) -> V:
@@ -44,9 +49,33 @@ class LRU(Generic[K, V]):
             if value is None or not keep(value):
                 value = self._items[key] = make()
             self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._trim()
             return value
+
+    def pop(self, key: K, default: V | None = None) -> V | None:
+        """Remove ``key`` (no eviction callback: the caller asked for it)."""
+        with self._lock:
+            return self._items.pop(key, default)
+
+    def pop_if(self, key: K, value: V) -> bool:
+        """Remove ``key`` only while it still holds ``value`` (a newer entry stays)."""
+        with self._lock:
+            if self._items.get(key) is value:
+                del self._items[key]
+                return True
+            return False
+
+    def _trim(self) -> None:
+        def over() -> bool:
+            if self.size is not None and len(self._items) > self.size:
+                return True
+            return (self._weigh is not None and len(self._items) > 1
+                    and sum(self._weigh(v) for v in self._items.values()) > self._max_weight)
+
+        while over():
+            key, value = self._items.popitem(last=False)
+            if self._on_evict is not None:
+                self._on_evict(key, value)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -59,13 +59,16 @@ def _to_image(tensor) -> Image.Image:
 REFINE_SPREAD_WEIGHT = 3.0  # chosen on tuning faces (teacher val 100-103, never reported): same identity, less drift
 
 
-def refinement_config(steps: int, seed: int = 0, spread_weight: float | None = None) -> ProjectionConfig:
+def refinement_config(steps: int, seed: int = 0, spread_weight: float | None = None,
+                      lr: float | None = None) -> ProjectionConfig:
     """Projection settings for ``steps`` per-layer steps from an encoder's latent: the model's
     own noise maps (fitting them to the photo is what stains toons), the layers kept near one
-    w (``spread_weight``, default REFINE_SPREAD_WEIGHT), no early stop."""
+    w (``spread_weight``, default REFINE_SPREAD_WEIGHT), no early stop; ``lr`` is the
+    projection's (the W+ phase runs at a tenth of it; default ProjectionConfig's)."""
     return ProjectionConfig(steps=1, w_plus_steps=steps, optimise_noise=False,
                             early_stop_patience=max(steps, 1), seed=seed,
-                            w_plus_spread_weight=REFINE_SPREAD_WEIGHT if spread_weight is None else spread_weight)
+                            w_plus_spread_weight=REFINE_SPREAD_WEIGHT if spread_weight is None else spread_weight,
+                            **({} if lr is None else {"lr": lr}))
 
 
 class Toonifier:

@@ -252,7 +252,7 @@ def test_layout_results_above_the_fold_nothing_cut_off(page, tmp_path):
     page.locator("#photo-steps input[type=number]").press("Enter")
     page.locator("#toonify").click()
     page.wait_for_selector("#toon-toon img", timeout=120_000)
-    for selector in ("#photo img", "#toon-aligned img", "#toon-reconstruction img", "#toon-toon img"):
+    for selector in ("#photo img", "#toonify", "#toon-aligned img", "#toon-reconstruction img", "#toon-toon img"):
         box = page.locator(selector).first.bounding_box()
         assert box["y"] + box["height"] <= VIEWPORT["height"], selector
 

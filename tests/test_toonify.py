@@ -111,3 +111,19 @@ def test_lru_keeps_the_most_recent_and_shares_one_value_per_key():
     assert cache.get_or_put("d", lambda: made.append(1) or 4) == 4
     assert cache.get_or_put("d", lambda: made.append(1) or 5) == 4 and made == [1]
     assert cache.get_or_put("d", lambda: 6, keep=lambda v: v != 4) == 6
+
+
+def test_lru_within_a_weight_budget_keeps_the_newest_and_reports_what_it_drops():
+    from stylemix.lru import LRU
+    dropped = []
+    cache = LRU(weigh=len, max_weight=5, on_evict=lambda k, v: dropped.append(k))
+    cache.put("a", "xx")
+    cache.put("b", "xxx")            # 5 in all: both stay
+    assert dropped == [] and len(cache) == 2
+    cache.put("c", "x")              # 6: the least recent goes
+    assert dropped == ["a"] and "b" in cache and "c" in cache
+    cache.put("d", "xxxxxxxx")       # alone over budget: kept, everything else goes
+    assert dropped == ["a", "b", "c"] and len(cache) == 1 and cache.get("d")
+    assert not cache.pop_if("d", "other") and cache.pop_if("d", cache.get("d")) and len(cache) == 0
+    with pytest.raises(ValueError, match="together"):
+        LRU(weigh=len)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 from .. import formats
 from ..blend import check_compatible
 from ..errors import ModelLoadError, StylemixError
 from ..io import file_sha256
+from ..lru import LRU
 from ..toonify import Toonifier
 
 MODEL_SUFFIXES = formats.MODEL_SUFFIXES  # every format's names (formats.TABLE)
@@ -98,7 +98,9 @@ class PairCache:
 
     def __init__(self, device: str = "cpu", max_bytes: int = 4 << 30, compile: bool = False):
         self.device, self.max_bytes, self.compile = device, max_bytes, compile
-        self._pairs: OrderedDict[tuple[str, str], tuple[Toonifier, int]] = OrderedDict()
+        # (toonifier, bytes) by content key, within max_bytes (the newest pair always stays)
+        self._pairs: LRU[tuple[str, str], tuple[Toonifier, int]] = LRU(weigh=lambda entry: entry[1],
+                                                                      max_weight=max_bytes)
         self._keys_by_file: dict[tuple, tuple[str, str]] = {}
         self._key_of_file: dict[tuple, str] = {}
         self._lock = threading.Lock()
@@ -113,28 +115,25 @@ class PairCache:
         ids = (file_id(base), file_id(transfer))
         with self._lock:
             key = self._keys_by_file.get(ids)
-            if key in self._pairs:
-                self._pairs.move_to_end(key)
-                return key, self._pairs[key][0]
+        found = self._pairs.get(key) if key else None
+        if found is not None:
+            return key, found[0]
         G_base, D = formats.load_generator_and_discriminator(base, device=self.device)
         G_transfer = formats.load_generator(transfer, device=self.device)
         key = (content_key(G_base, base), content_key(G_transfer, transfer))
         with self._lock:
             self._keys_by_file[ids] = key
             self._key_of_file.update(zip(ids, key))
-            if key in self._pairs:
-                self._pairs.move_to_end(key)
-                return key, self._pairs[key][0]
+        found = self._pairs.get(key)
+        if found is not None:
+            return key, found[0]
         check_compatible(G_base, G_transfer)
         toonifier = Toonifier(G_base, G_transfer, discriminator=D, encoder=encoder_of(base, G_base))
         if self.compile:
             toonifier.engine.compile()
         # Both parents, the engine's three flat copies: about five times one model's weights.
         size = 5 * sum(p.numel() * p.element_size() for p in G_base.parameters())
-        with self._lock:
-            self._pairs[key] = (toonifier, size)
-            while len(self._pairs) > 1 and sum(s for _, s in self._pairs.values()) > self.max_bytes:
-                self._pairs.popitem(last=False)
+        self._pairs.put(key, (toonifier, size))
         return key, toonifier
 
     def known_key(self, path: Path) -> str | None:
@@ -147,12 +146,8 @@ class PairCache:
             return self._key_of_file.get(ident)
 
     def get(self, key) -> Toonifier | None:
-        with self._lock:
-            entry = self._pairs.get(tuple(key)) if key else None
-            if entry is None:
-                return None
-            self._pairs.move_to_end(tuple(key))
-            return entry[0]
+        entry = self._pairs.get(tuple(key)) if key else None
+        return None if entry is None else entry[0]
 
     def __len__(self) -> int:
         return len(self._pairs)
@@ -168,7 +163,7 @@ class ModelCache:
 
     def __init__(self, device: str = "cpu", max_models: int = 8):
         self.device, self.max_models = device, max_models
-        self._models: OrderedDict[str, object] = OrderedDict()
+        self._models: LRU[str, object] = LRU(max_models)
         self._keys_by_file: dict[tuple, str] = {}
         self._lock = threading.Lock()
 
@@ -177,19 +172,14 @@ class ModelCache:
         ident = file_id(path)
         with self._lock:
             key = self._keys_by_file.get(ident)
-            if key in self._models:
-                self._models.move_to_end(key)
-                return key
+        if key is not None and self._models.get(key) is not None:
+            return key
         G = formats.load_generator(path, device=self.device)
         key = content_key(G, path)
         with self._lock:
             self._keys_by_file[ident] = key
-            self._models.setdefault(key, G)
-            self._models.move_to_end(key)
-            while len(self._models) > self.max_models:
-                self._models.popitem(last=False)
+        self._models.get_or_put(key, lambda: G)
         return key
 
     def get(self, key: str):
-        with self._lock:
-            return self._models.get(key)
+        return self._models.get(key)

@@ -35,7 +35,6 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from html import escape
@@ -110,34 +109,24 @@ class Drawings:
 
     def __init__(self, keep: int = 6):
         self.keep = keep
-        self._futures: OrderedDict[tuple, Future] = OrderedDict()
-        self._lock = threading.Lock()
+        self._futures: LRU[tuple, Future] = LRU(keep)
 
     def get_or_draw(self, key: tuple, draw: Callable[[], Drawn]) -> tuple[Drawn, bool]:
         """The drawing of ``key`` and whether this call made it."""
-        with self._lock:
-            future = self._futures.get(key)
-            mine = future is None
-            if mine:
-                future = self._futures[key] = Future()
-                while len(self._futures) > self.keep:
-                    self._futures.popitem(last=False)
-            else:
-                self._futures.move_to_end(key)
+        fresh: Future = Future()
+        future = self._futures.get_or_put(key, lambda: fresh)
+        mine = future is fresh
         if mine:
             try:
                 future.set_result(draw())
             except BaseException as exc:
-                with self._lock:
-                    if self._futures.get(key) is future:
-                        del self._futures[key]
+                self._futures.pop_if(key, future)
                 future.set_exception(exc)
         return future.result(), mine
 
     def has(self, key: tuple) -> bool:
         """Whether ``key`` is drawn or being drawn."""
-        with self._lock:
-            return key in self._futures
+        return key in self._futures
 
 
 def since(start: float) -> float:
@@ -159,15 +148,13 @@ class SessionView:
     drawings: Drawings = field(default_factory=Drawings)
     served: tuple = (None, "")  # (view key, timing line) of the route's latest image
     served_at: float = -math.inf  # time.monotonic() when the route last served an image
-    answered: OrderedDict = field(default_factory=OrderedDict)  # n → Drawn, the latest moves
+    answered: LRU = field(default_factory=lambda: LRU(SessionView.ANSWERED))  # n → Drawn, the latest moves
 
     ANSWERED = 4  # moves whose answer is kept
 
     def remember(self, n: int, drawn: Drawn) -> None:
         """A move's answer, so asking for the same URL again gets the same image."""
-        self.answered[n] = drawn
-        while len(self.answered) > self.ANSWERED:
-            self.answered.popitem(last=False)
+        self.answered.put(n, drawn)
 
 
 @dataclass(frozen=True)
@@ -200,8 +187,10 @@ class Previews:
         self.movable = {c.elem_id: Movable(i, float(c.minimum), float(c.maximum))
                         for i, c in enumerate(inputs) if isinstance(c, gr.Slider) and c.elem_id}
         self.max_sessions = max_sessions
-        self._by_token: OrderedDict[str, SessionView] = OrderedDict()
         self._token_of: dict[str | None, str] = {}
+        # sessions beyond max_sessions are forgotten, least recently seen first
+        self._by_token: LRU[str, SessionView] = LRU(
+            max_sessions, on_evict=lambda token, state: self._token_of.pop(state.session, None))
         self._lock = threading.Lock()
         # Views Gradio's event drew before the page-load step issued the session's token (the
         # two page-load events race): the token's SessionView starts from it.
@@ -232,11 +221,8 @@ class Previews:
             old = self._token_of.pop(session, None)
             if old:
                 self._by_token.pop(old, None)
-            self._by_token[token] = SessionView(session, view=self._early_views.get(session))
             self._token_of[session] = token
-            while len(self._by_token) > self.max_sessions:
-                _, dropped = self._by_token.popitem(last=False)
-                self._token_of.pop(dropped.session, None)
+            self._by_token.put(token, SessionView(session, view=self._early_views.get(session)))
         return (f'<span data-token="{escape(token)}" '
                 f'data-fields="{escape(" ".join(self.movable))}"></span>')
 

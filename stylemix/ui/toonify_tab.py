@@ -59,6 +59,10 @@ class ToonifyTab:
             with gr.Column(scale=1, min_width=240):
                 self.photo = gr.Image(label="photo", type="filepath", sources=["upload", "webcam"],
                                       height=240, elem_id="photo")
+                # The button right under the photo: on a 1400×900 window it stays in view.
+                with gr.Row():
+                    self.go = gr.Button("Toonify", variant="primary", elem_id="toonify")
+                    self.stop = gr.Button("Stop", elem_id="toonify-stop", variant="secondary")
                 # The photo's problem, beside it, until the next photo: a toast fades, this stays.
                 self.photo_note = gr.Markdown("", elem_id="photo-note")
                 self.steps = gr.Slider(0, 200 if encoder else 1000, step=10, elem_id="photo-steps",
@@ -66,9 +70,6 @@ class ToonifyTab:
                                        label=STEPS_LABEL[encoder])
                 self.encoder_note = gr.Markdown("" if encoder or pair is None else NO_ENCODER,
                                                 elem_id="encoder-note")
-                with gr.Row():
-                    self.go = gr.Button("Toonify", variant="primary", elem_id="toonify")
-                    self.stop = gr.Button("Stop", elem_id="toonify-stop", variant="secondary")
             self.aligned, self.reconstruction, self.toon = (
                 gr.Image(label=label, type="numpy", format="png", height=320, elem_id=f"toon-{name}",
                          scale=1, min_width=200)
