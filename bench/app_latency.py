@@ -1,6 +1,6 @@
 """Slider → image in a real browser, against one bare render of the same network, same run.
 
-    OMP_NUM_THREADS=1 python bench/app_latency.py [--moves 8] [--skip-config-f]
+    OMP_NUM_THREADS=1 python bench/app_latency.py [--moves 8] [--skip-config-f] [--route-only]
 
 Two pairs: (a) a random 256 px config-f pair (z = w = 512, 8 mapping layers, channel_base
 32768, channel_max 512, skip), built here and saved as .safetensors in a temporary folder; (b)
@@ -13,7 +13,9 @@ is left to finish its panels (grid) before the next move.  Prints the medians, t
 bare render, the server-side figure the page shows, and the CPU work of one move: the page's
 main-thread task time (Chrome's Performance.getMetrics) and this process's CPU time (server
 threads), which tell a busy machine's waiting apart from work; and, as a baseline, the same
-timing on a one-slider Gradio page that answers with a ready PNG (Gradio + chromium alone).  Targets (issue 16): ≤ 1.5 × one render
+timing on a one-slider Gradio page that answers with a ready PNG (Gradio + chromium alone).
+Each pair is timed twice: with the sliders' direct route (the app as it serves) and without it
+(Gradio's events alone), the two serving paths issue 23 asked to compare.  Targets (issue 16): ≤ 1.5 × one render
 for (a), ≤ 100 ms for (b).
 """
 
@@ -124,10 +126,15 @@ def server_ms(page) -> float:
     return float(match.group(1)) if match else float("nan")
 
 
-def measure(base: Path, transfer: Path, moves: int, label: str) -> dict:
+def measure(base: Path, transfer: Path, moves: int, label: str, route: bool = True) -> dict:
+    """``route=False`` serves the page without the sliders' direct route (its requests get
+    404 and the page waits for Gradio's event): the other serving path, for comparison."""
     from playwright import sync_api
     G = stylemix.load_generator(base)
     demo = build_demo(base, transfer)
+    if not route:
+        demo.extra_routes.clear()
+        label += ", Gradio's events only"
     demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     browser_ms, bare_ms, server, busy_ms, cpu_ms = [], [], [], [], []
     try:
@@ -207,20 +214,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--moves", type=int, default=8)
     parser.add_argument("--skip-config-f", action="store_true")
+    parser.add_argument("--route-only", action="store_true",
+                        help="skip the comparison without the sliders' direct route")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {args.moves} slider moves per pair")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        if not args.skip_config_f:
-            base, transfer = config_f_256_pair(Path(tmp))
-            results.append(measure(base, transfer, args.moves, "(a) random config-f 256 px"))
-        results.append(measure(ROOT / "models" / "base.safetensors", ROOT / "models" / "transfer.safetensors",
-                               args.moves, "(b) default pair (models/)"))
+        pairs = [] if args.skip_config_f else [(*config_f_256_pair(Path(tmp)), "(a) random config-f 256 px",
+                                                 "≤ 1.5 × one render")]
+        pairs.append((ROOT / "models" / "base.safetensors", ROOT / "models" / "transfer.safetensors",
+                      "(b) default pair (models/)", "≤ 100 ms"))
+        targets = []
+        for base, transfer, label, target in pairs:
+            for route in (True, False)[:1 if args.route_only else 2]:
+                results.append(measure(base, transfer, args.moves, label, route=route))
+                targets.append(target)
     print("\n| pair | px | one bare render, ms | slider → image in the browser, ms (median; min–max) "
           "| × one render | server side (page's figure), ms | page main-thread busy, ms "
           "| server process CPU, ms | target |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for r, target in zip(results, ["≤ 1.5 × one render", "≤ 100 ms"][-len(results):]):
+    for r, target in zip(results, targets):
         print(f"| {r['pair']} | {r['resolution']} | {r['bare_ms']:.1f} | {r['browser_ms']:.1f} "
               f"({r['browser_min']:.1f}–{r['browser_max']:.1f}) | {r['ratio']:.2f} | {r['server_ms']:.1f} "
               f"| {r['busy_ms']:.1f} | {r['cpu_ms']:.1f} | {target} |")
