@@ -81,7 +81,7 @@ def _decoded(decode, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombWarning:
         raise _over_limit(min(max_pixels, Image.MAX_IMAGE_PIXELS)) from None
     except UnidentifiedImageError:
-        raise ImageInputError("the file is not an image stylemix can read") from None
+        raise ImageInputError("the file is not an image stylemix can read (send a JPEG, PNG or WebP photo)") from None
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         # No path in the message: the app shows it to visitors, and server paths are not theirs.
         raise ImageInputError("the photo file could not be opened") from None

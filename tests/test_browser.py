@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from io import BytesIO
 from urllib.parse import parse_qs, urlsplit
 
@@ -195,6 +196,30 @@ def test_a_fast_drag_renders_the_last_state_not_every_step(page, pair, monkeypat
     assert page.get_by_text("could not be rendered").count() == 0  # no event failed on the way
 
 
+def test_quick_moves_of_different_sliders_end_on_the_blend_the_sliders_show(browser, served, pair):
+    """Twelve moves of random sliders with no pause between them, soon after the page opened
+    (faster than a hand, as a loaded machine makes a drag): the page sends only its newest move
+    to the direct route, so each move carries every slider's value, and the image ends, and
+    stays, on the sliders' own blend. Three fresh pages."""
+    rng = np.random.default_rng(7)
+    for trial in range(3):
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(served)
+        page.wait_for_selector("#view-blend img", timeout=120_000)
+        page.wait_for_timeout(1500)
+        sliders = page.locator(SLIDERS).count()
+        moves = [(int(rng.integers(sliders)), round(float(rng.integers(21)) * 0.05, 2)) for _ in range(12)]
+        for move in moves:  # one call each: the moves interleave with the page's requests
+            page.evaluate("""([i, v]) => { const s = document.querySelectorAll('[id^=alpha-] input[type=range]')[i];
+              s.value = v; s.dispatchEvent(new Event('input', {bubbles: true}));
+              s.dispatchEvent(new Event('change', {bubbles: true})); }""", list(move))
+        page.wait_for_timeout(6000)
+        values = slider_values(page)
+        shown_now = fetched(page, src(page, "#view-blend img"))
+        page.close()
+        assert same_picture(shown_now, expected(pair, values)), (trial, moves, values)
+
+
 def test_the_mix_tab_opens_rendered_with_the_main_sliders(page):
     main = slider_values(page)
     page.get_by_role("tab", name="Mix several models").click()
@@ -298,6 +323,15 @@ def test_a_bad_upload_is_named_beside_the_photo_until_a_good_one_replaces_it(pag
     page.locator("#photo button[aria-label='Remove Image']").first.click()
     page.locator("#photo input[type=file]").set_input_files(str(photo))
     page.wait_for_function("() => !document.querySelector('#photo-note').innerText.includes('not an image')",
+                           timeout=30_000)
+    # Its toon, then a bad file again: the astronaut's results go with the astronaut.
+    page.locator("#toonify").click()
+    page.wait_for_selector("#toon-toon img", timeout=120_000)
+    page.locator("#toonify-stop").click()
+    page.locator("#photo button[aria-label='Remove Image']").first.click()
+    page.locator("#photo input[type=file]").set_input_files(str(fake))
+    note.get_by_text("send a JPEG, PNG or WebP photo").wait_for(timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('#toon-toon img') && !document.querySelector('#toon-aligned img')",
                            timeout=30_000)
 
 

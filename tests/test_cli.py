@@ -122,7 +122,8 @@ def test_a_bad_photo_is_named_on_the_command_line(capsys, tmp_path, monkeypatch,
     bad.write_bytes(b"not an image at all")
     rc, _, err = run(capsys, *(arg.format(bad=bad) for arg in command))
     assert rc != 0
-    assert err.strip() == "stylemix: error: holiday.png: the file is not an image stylemix can read"
+    assert err.strip() == ("stylemix: error: holiday.png: the file is not an image stylemix can read "
+                           "(send a JPEG, PNG or WebP photo)")
 
 
 def test_python_dash_m_entry_point(tmp_path):

@@ -52,9 +52,9 @@ def served(tmp_path):
                            request=request, html=html)
 
 
-def get(served, field="alpha-16", value="0.25", n=1, token=None):
-    return served.http.get(ROUTE, params={"token": served.token if token is None else token,
-                                          "field": field, "value": value, "n": n})
+def get(served, field="alpha-16", value="0.25", n=1, token=None, others=None):
+    params = {"token": served.token if token is None else token, "field": field, "value": value, "n": n}
+    return served.http.get(ROUTE, params=params if others is None else {**params, "others": others})
 
 
 def test_the_page_learns_its_token_and_the_movable_sliders(served):
@@ -80,13 +80,23 @@ def test_a_move_is_the_last_view_with_one_slider_changed_drawn_once(served):
     assert view_key(served.draw.views[-1]) == view_key((0, 0.5) + moved[2:])
 
 
+def test_a_move_carries_the_other_sliders_so_moves_never_sent_are_not_lost(served):
+    """The page sends only its newest move; the ones it skipped (other sliders) come with it."""
+    served.previews.drawing("session-1", VIEW, time.perf_counter())
+    assert get(served, "alpha-16", "0.25", n=5, others="psi=0.5,alpha-4=0,alpha-8=0.75").status_code == 200
+    assert view_key(served.draw.views[-1]) == view_key((0, 0.5) + VIEW[2:5] + (0.0, 0.75, 0.25) + VIEW[8:])
+
+
 def test_bad_requests_get_their_status_and_reason(served):
     served.previews.drawing("session-1", VIEW, time.perf_counter())
     cases = [(dict(token="no-such-token"), 404, "unknown to the server (reload the page)"),
              (dict(field="seed"), 400, "'seed' is not a slider that can be moved here"),
              (dict(value="abc"), 400, "alpha-16 = 'abc' is not a number"),
              (dict(value="1.5"), 400, "alpha-16 = 1.5 is outside 0…1"),
-             (dict(value="nan"), 400, "is outside 0…1")]
+             (dict(value="nan"), 400, "is outside 0…1"),
+             (dict(others="alpha-4=2"), 400, "alpha-4 = 2 is outside 0…1"),
+             (dict(others="seed=3"), 400, "'seed' is not a slider that can be moved here"),
+             (dict(others="alpha-4"), 400, "'alpha-4' in others is not FIELD=VALUE")]
     for kwargs, status, reason in cases:
         answer = get(served, **kwargs)
         assert answer.status_code == status and reason in answer.text, (kwargs, answer.text)

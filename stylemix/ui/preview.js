@@ -27,9 +27,16 @@
     const info = document.querySelector('#preview-token [data-token]');
     const target = event.target;
     if (!info || !(target instanceof HTMLInputElement) || target.value === '') return;
-    const holder = target.closest(info.dataset.fields.split(' ').map(f => '#' + CSS.escape(f)).join(','));
+    const fields = info.dataset.fields.split(' ');
+    const holder = target.closest(fields.map(f => '#' + CSS.escape(f)).join(','));
     if (!holder) return;
-    next = {token: info.dataset.token, field: holder.id, value: target.value, n: ++count};
+    // Every movable slider's value as the page shows it, not only the one moved: moves that
+    // were never sent (the page sends the newest only) must not be lost from the drawing.
+    const values = fields.filter(f => f !== holder.id).map(f => {
+      const input = document.querySelector('#' + CSS.escape(f) + ' input[type=range]');
+      return input && input.value !== '' ? f + '=' + input.value : null;
+    }).filter(Boolean).join(',');
+    next = {token: info.dataset.token, field: holder.id, value: target.value, others: values, n: ++count};
     if (!busy) send();
   }, true);
   return [];

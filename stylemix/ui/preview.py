@@ -5,9 +5,11 @@ before the request leaves and after the answer comes (bench/RESULTS.md): more th
 of the default 128 px pair.  So the page also sends each move of an α or ψ slider straight to
 one small route,
 
-    GET stylemix/preview.png?token=T&field=alpha-16&value=0.35&n=7
+    GET stylemix/preview.png?token=T&field=alpha-16&value=0.35&others=psi=0.7,alpha-4=1,…&n=7
 
-which applies that one change to the controls the session last rendered with, draws the blend
+which applies that change (and the page's values of the other sliders: the page sends only its
+newest move, and the ones it skipped must not be lost) to the controls the session last
+rendered with, draws the blend
 and answers with its PNG (the same file the page offers: ≥ 256 px, Lanczos, lossless); a
 script in the page shows it as soon as it has loaded, one request at a time, the newest move
 last.  Gradio's event for the same move still runs and stays the source of truth (timing line,
@@ -297,10 +299,13 @@ class Previews:
 
     # -- the route ---------------------------------------------------------------------------
 
-    def preview(self, token: str, field_name: str, value: str, n: int, start: float) -> Drawn:
+    def preview(self, token: str, field_name: str, value: str, n: int, start: float,
+                others: str = "") -> Drawn:
         """One move through the route: ``field_name`` (a movable slider's elem_id) set to
-        ``value`` on the session's last view, drawn.  Raises BadMove, Superseded, or the
-        drawing's user error."""
+        ``value`` on the session's last view, and every slider in ``others``
+        (``"psi=0.7,alpha-4=1"``: the page's values of the sliders not moved, so moves the
+        page never sent are not lost), drawn.  Raises BadMove, Superseded, or the drawing's
+        user error."""
         with self._lock:
             state = self._by_token.get(token)
         if state is None:
@@ -313,29 +318,43 @@ class Previews:
             state.in_flight += 1
             state.idle.notify_all()
         try:
-            return self._move(state, field_name, value, n, start)
+            return self._move(state, self._changes(field_name, value, others), n, start)
         finally:
             with state.idle:
                 state.in_flight -= 1
                 state.idle.notify_all()
 
-    def _move(self, state: SessionView, field_name: str, value: str, n: int, start: float) -> Drawn:
-        slider = self.movable.get(field_name)
-        if slider is None:
-            raise BadMove(400, f"'{field_name}' is not a slider that can be moved here")
-        try:
-            number = float(value)
-        except ValueError:
-            raise BadMove(400, f"{field_name} = {value!r} is not a number") from None
-        if not math.isfinite(number) or not slider.minimum <= number <= slider.maximum:
-            raise BadMove(400, f"{field_name} = {value} is outside {slider.minimum:g}…{slider.maximum:g}")
+    def _changes(self, field_name: str, value: str, others: str) -> dict[int, float]:
+        """The move as {index in the view: value}, each slider checked (BadMove 400)."""
+        pairs = [(field_name, value)]
+        for item in filter(None, others.split(",")):
+            name, sep, text = item.partition("=")
+            if not sep:
+                raise BadMove(400, f"'{item}' in others is not FIELD=VALUE")
+            pairs.append((name, text))
+        changes = {}
+        for name, text in pairs:
+            slider = self.movable.get(name)
+            if slider is None:
+                raise BadMove(400, f"'{name}' is not a slider that can be moved here")
+            try:
+                number = float(text)
+            except ValueError:
+                raise BadMove(400, f"{name} = {text!r} is not a number") from None
+            if not math.isfinite(number) or not slider.minimum <= number <= slider.maximum:
+                raise BadMove(400, f"{name} = {text} is outside {slider.minimum:g}…{slider.maximum:g}")
+            changes[slider.index] = number
+        return changes
+
+    def _move(self, state: SessionView, changes: dict[int, float], n: int, start: float) -> Drawn:
         with state.turn:  # one drawing per session at a time; a newer move skips the older
             if n < state.newest:
                 raise Superseded()
             if state.view is None:
                 raise BadMove(409, "the page has not drawn its first blend yet")
             view = list(state.view)
-            view[slider.index] = number
+            for index, number in changes.items():
+                view[index] = number
             view = tuple(view)
             key = view_key(view)
             drawn, mine = state.drawings.get_or_draw(key, lambda: self.draw(state.session, view, start))
@@ -345,14 +364,14 @@ class Previews:
             state.remember(n, drawn)
             return drawn
 
-    def respond(self, token: str = "", field: str = "", value: str = "", n: int = 0):
+    def respond(self, token: str = "", field: str = "", value: str = "", n: int = 0, others: str = ""):
         """``GET stylemix/preview.png``: the PNG (200), 204 when a newer move came first, else
         a one-line reason as text (404 unknown session, 400 bad field or value, 409 nothing
         drawn yet, 422 a user error)."""
         from fastapi.responses import Response
         start = time.perf_counter()
         try:
-            drawn = self.preview(token, field, value, n, start)
+            drawn = self.preview(token, field, value, n, start, others)
         except Superseded:
             return Response(status_code=204)
         except BadMove as exc:

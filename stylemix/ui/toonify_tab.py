@@ -94,6 +94,9 @@ class ToonifyTab:
         save_image(to_image(shown(image)), path)
         return str(path)
 
+    def forget_results(self) -> list:
+        return [None, None, None, None, None, gr.update(value=None, visible=False)]
+
     def check_photo(self, photo, *values):
         """On upload: open and align the photo at once, so a file that is not a photo, or a
         photo without a face, is named beside it before Toonify is pressed (and the note goes
@@ -220,6 +223,12 @@ class ToonifyTab:
         self.photo.upload(self.check_photo, [self.photo, *self.controls.inputs], self.photo_note,
                           preprocess=False, show_progress="hidden", show_progress_on=QUIET, api_name="check_photo")
         self.photo.clear(lambda: "", None, self.photo_note, api_name=False)
+        # A new photo (or none): the last photo's face, latent and results go, so nothing on the
+        # page belongs to a photo that is no longer there.
+        results = [self.face, self.latent, self.aligned, self.reconstruction, self.toon, self.download]
+        for event in (self.photo.upload, self.photo.clear):
+            event(self.forget_results, None, results, queue=False, show_progress="hidden",
+                  show_progress_on=QUIET, api_name=False)
         # Aligning shows no progress (and so no error badge: a bad photo's reason is the toast).
         aligned = self.go.click(
             self.align_photo, [self.photo, *self.controls.inputs],
