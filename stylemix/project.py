@@ -233,7 +233,8 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
             progress: ProgressFn | None = None,
             perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
             discriminator=None, class_idx: int | None = None,
-            init_ws: torch.Tensor | None = None) -> ProjectionResult:
+            init_ws: torch.Tensor | None = None,
+            on_latent: Callable[[int, torch.Tensor], None] | None = None) -> ProjectionResult:
     """Fit ws (and noise maps) so that ``G`` renders ``target`` (PIL image, or (1, C, H, W)
     tensor in [-1, 1]); an RGB target of a greyscale model becomes its BT.601 luma.
 
@@ -245,6 +246,8 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
     distance (e.g. :class:`stylemix.perceptual.LPIPS`) on RGB images in [-1, 1];
     ``discriminator`` (the model's own D) adds a distance between its block features.  A
     class-conditional model needs ``class_idx``: projection starts from that class's mean w.
+    ``on_latent(step, ws)`` sees the latent (1, num_ws, w_dim, a copy) after every step: what
+    the app shows while a refinement runs; an exception it raises stops the projection.
     """
     cfg = config or ProjectionConfig()
     device = G.mapping.w_avg.device
@@ -312,6 +315,8 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
                     m -= m.mean()
                     m *= m.square().mean().rsqrt()
             step = first_step + i + 1
+            if on_latent is not None:
+                on_latent(step, (latent.detach().repeat(1, G.num_ws, 1) if broadcast else latent.detach()).clone())
             value = loss.item()
             history.append({"step": step, "loss": value, "psnr": psnr(synth.detach(), target),
                             "seconds": time.perf_counter() - start})

@@ -24,7 +24,7 @@ from .project import ProgressFn, ProjectionConfig, ProjectionResult, image_to_te
 from .render import check_class, to_uint8
 
 CACHE_SIZE = 32
-DEFAULT_REFINE_STEPS = 30   # refinement steps after the encoder (bench/instant_toonify.py)
+DEFAULT_REFINE_STEPS = 60   # refinement steps after the encoder (bench/instant_toonify.py)
 
 
 @dataclass
@@ -56,7 +56,11 @@ def _to_image(tensor) -> Image.Image:
     return Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
 
 
-REFINE_SPREAD_WEIGHT = 3.0  # chosen on tuning faces (teacher val 100-103, never reported): same identity, less drift
+# Chosen on tuning faces (teacher val 1,000,100-1,000,111, never reported; bench/RESULTS.md):
+# 60 steps at lr 0.5 with the layers' spread weighted 0.1 recognised 10 of 12 faces against 9 for
+# 30 steps at 0.1 with spread 3, the toons as clean (HF energy 0.63 of random toons' against 0.67).
+REFINE_SPREAD_WEIGHT = 0.1
+REFINE_LR = 0.5
 
 
 def refinement_config(steps: int, seed: int = 0, spread_weight: float | None = None,
@@ -64,11 +68,11 @@ def refinement_config(steps: int, seed: int = 0, spread_weight: float | None = N
     """Projection settings for ``steps`` per-layer steps from an encoder's latent: the model's
     own noise maps (fitting them to the photo is what stains toons), the layers kept near one
     w (``spread_weight``, default REFINE_SPREAD_WEIGHT), no early stop; ``lr`` is the
-    projection's (the W+ phase runs at a tenth of it; default ProjectionConfig's)."""
+    projection's (the W+ phase runs at a tenth of it; default REFINE_LR)."""
     return ProjectionConfig(steps=1, w_plus_steps=steps, optimise_noise=False,
                             early_stop_patience=max(steps, 1), seed=seed,
                             w_plus_spread_weight=REFINE_SPREAD_WEIGHT if spread_weight is None else spread_weight,
-                            **({} if lr is None else {"lr": lr}))
+                            lr=REFINE_LR if lr is None else lr)
 
 
 class Toonifier:
@@ -102,11 +106,12 @@ class Toonifier:
 
     def project(self, aligned: Image.Image, config: ProjectionConfig | None = None,
                 progress: ProgressFn | None = None, class_idx: int | None = None,
-                init: str = "auto") -> ProjectionResult:
+                init: str = "auto", on_latent=None) -> ProjectionResult:
         """The latent of an aligned face in the base model, or the cached one for this face,
         settings and class. ``init``: "encoder" refines the encoder's latent with
         ``config.w_plus_steps`` steps (0: the encoding itself), "mean" optimises from the mean w
-        (``class_idx``'s for a conditional model), "auto" uses the encoder when there is one."""
+        (``class_idx``'s for a conditional model), "auto" uses the encoder when there is one.
+        ``on_latent``: see :func:`stylemix.project.project`."""
         if init not in ("auto", "encoder", "mean"):
             raise StylemixError(f"init must be encoder, mean or auto, not {init!r}")
         if init == "encoder" and self.encoder is None:
@@ -123,7 +128,7 @@ class Toonifier:
             result = ProjectionResult(start, {}, [], cfg)
         else:
             result = project(self.G_base, aligned, cfg, progress=progress, discriminator=self.discriminator,
-                             class_idx=class_idx, init_ws=start)
+                             class_idx=class_idx, init_ws=start, on_latent=on_latent)
         return self._cache.put(key, result)
 
     def render(self, latent: ProjectionResult, spec: BlendSpec) -> Image.Image:

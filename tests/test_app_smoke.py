@@ -597,3 +597,34 @@ def test_the_same_picture_twice_is_two_files_and_neither_is_rewritten(tmp_path):
     files.png(picture, "d.png")
     assert not first.exists() and second.exists()  # the newest `keep` files stay
 
+
+
+def test_the_toonify_tab_streams_the_encoding_then_ends_on_the_clis_refinement(tmp_path):
+    """With the shipped encoder: the encoding at once, refined latents while the steps run, and
+    last the very latent `stylemix toonify` finds (one schedule of N steps, not restarts)."""
+    from gradio_client import handle_file
+    from stylemix.align import align
+    from stylemix.default_pair import default_encoder
+    from stylemix.encoder import load_encoder
+    from stylemix.toonify import refinement_config
+    from stylemix.ui import spec_from_sliders
+    from stylemix.ui.images import shown as page_shown
+    demo, client = serve(app.DEFAULT_BASE, app.DEFAULT_TRANSFER)
+    try:
+        photo = astronaut(tmp_path)
+        sliders = [1, 1, 0.5, 0, 0, 0, 0, 0, 0]  # res4-1_8-1_16-0.5, toonify's default
+        client.predict(handle_file(str(photo)), "base", *sliders, api_name="/align_photo")
+        job = client.submit(20, "base", *sliders, api_name="/run_toonify")
+        job.result()
+        toons = [pixels(out[1]) for out in job.outputs()]
+    finally:
+        demo.close()
+    G_base, G_transfer = stylemix.load_generator(app.DEFAULT_BASE), stylemix.load_generator(app.DEFAULT_TRANSFER)
+    pair = Toonifier(G_base, G_transfer, encoder=load_encoder(default_encoder(), base=G_base))
+    face = align(photo, output_size=G_base.img_resolution)[0].image
+    spec = spec_from_sliders(G_base.block_resolutions, sliders, "base")
+    encoded, refined = (pair.project(face, refinement_config(n), init="encoder") for n in (0, 20))
+    first, last = (page_shown(pair.render(latent, spec)) for latent in (encoded, refined))
+    assert len(toons) >= 2 and not same_picture(first, last)
+    assert same_picture(toons[0], first)    # the encoder's result first
+    assert same_picture(toons[-1], last)    # and last what the CLI's 20 steps give

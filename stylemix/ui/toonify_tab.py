@@ -10,12 +10,14 @@ gets the same one-line reason the CLI gives.
 
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
 
 from ..errors import ImageInputError
 from ..live import LiveToonifier
 from ..lru import LRU
-from ..project import ProjectionConfig
+from ..project import ProjectionConfig, ProjectionResult
 from ..render import save_image
 from ..toonify import DEFAULT_REFINE_STEPS, refinement_config
 from .controls import Controls
@@ -37,7 +39,11 @@ def photo_path(payload) -> str:
 STEPS_LABEL = {True: "refinement steps after the encoder (0: the encoder alone)",
                False: "projection steps (W; then ¾ as many per layer, W+)"}
 LIVE_VIEWERS = 64   # live viewers whose face tracker is kept (least recent out)
-REFINE_CHUNK = 10  # refinement steps between two streamed results
+REFRESH_S = 1.0  # seconds between two streamed results of a running refinement
+
+
+class _Stopped(Exception):
+    """The visitor pressed Stop (or left): the refinement ends at its current step."""
 NO_ENCODER = ("This pair has no encoder, so each photo is optimised from the mean w (slow). "
               "Train one: `stylemix train-encoder --base BASE -o RUN`.")
 
@@ -138,18 +144,44 @@ class ToonifyTab:
             return
         latent = toonifier.project(face, refinement_config(0), init="encoder")
         yield self._shown(latent, current, request)
-        done = 0
-        while done < int(steps):
-            chunk = min(REFINE_CHUNK, int(steps) - done)
-            latent = toonifier.project(face, refinement_config(chunk, seed=done), init="encoder") if done == 0 \
-                else self._refine(toonifier, face, latent, chunk, done)
-            done += chunk
-            yield self._shown(latent, current, request)
+        if int(steps) > 0:
+            yield from self._refined(toonifier, face, int(steps), current, request)
 
-    @staticmethod
-    def _refine(toonifier, face, latent, chunk: int, done: int):
-        from ..project import project
-        return project(toonifier.G_base, face, refinement_config(chunk, seed=done), init_ws=latent.ws)
+    def _refined(self, toonifier, face, steps: int, current, request):
+        """The refinement the CLI runs (one schedule of ``steps`` steps), in a worker thread,
+        its latest latent shown about every REFRESH_S; Stop (the generator closed) ends it."""
+        latest, stop, outcome = {}, threading.Event(), {}
+
+        def seen(step, ws):
+            if stop.is_set():
+                raise _Stopped()
+            latest["ws"] = ws
+
+        def work():
+            try:
+                outcome["latent"] = toonifier.project(face, refinement_config(steps), init="encoder",
+                                                      on_latent=seen)
+            except _Stopped:
+                pass
+            except BaseException as exc:  # raised again below, in the event
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=work, name="stylemix-refine", daemon=True)
+        worker.start()
+        try:
+            shown_ws = None
+            while worker.is_alive():
+                worker.join(REFRESH_S)
+                ws = latest.get("ws")
+                if worker.is_alive() and ws is not None and ws is not shown_ws:
+                    shown_ws = ws
+                    yield self._shown(ProjectionResult(ws), current, request)
+        finally:
+            stop.set()
+        if "error" in outcome:
+            raise outcome["error"]
+        if "latent" in outcome:
+            yield self._shown(outcome["latent"], current, request)
 
     def _projected(self, toonifier, face, steps: int, progress, current):
         config = ProjectionConfig(steps=max(1, steps))
