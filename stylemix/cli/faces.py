@@ -10,6 +10,7 @@ from PIL import Image
 from .. import formats
 from ..errors import StylemixError
 from ..render import (resized, save_image, saved_size, to_uint8)
+from ..toonify import DEFAULT_REFINE_STEPS
 from .common import (DEFAULT_BASE, DEFAULT_TRANSFER, Command, add_blend_options, add_class_option, naming,
                      add_device_option, add_size_option, class_index, device_for, parse_channel_option,
                      print_progress, spec_from_args)
@@ -23,7 +24,7 @@ def _add_projection_options(parser) -> None:
                         help="encoder file for the base (default: BASE.encoder.safetensors beside it; "
                              "the default pair ships one)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="from the encoder: refinement steps (default 30; 0: the encoder alone); "
+                        help=f"from the encoder: refinement steps (default {DEFAULT_REFINE_STEPS}; 0: the encoder alone); "
                              "from the mean w: W-space steps (default 200)")
     parser.add_argument("--w-plus-steps", type=int, default=None,
                         help="from the mean w: per-layer (W+) steps after --steps (default ¾ of them; 0: W only)")
