@@ -57,11 +57,10 @@ class RenderRequest:
 
 @dataclass(frozen=True)
 class Rendered:
-    """A request's picture (HWC uint8, as the model draws it), how long it waited for its
-    pass to start and how long the pass took (ms), and how many requests shared the pass."""
+    """A request's picture (HWC uint8, as the model draws it), how long its pass took (ms),
+    and how many requests shared the pass."""
 
     image: np.ndarray
-    waited_ms: float
     render_ms: float
     batch: int
 
@@ -70,18 +69,16 @@ class _Lane:
     """The requests waiting for one pair, and whether a pass is running for it."""
 
     def __init__(self):
-        self.waiting: deque[tuple[RenderRequest, Future, float]] = deque()
+        self.waiting: deque[tuple[RenderRequest, Future]] = deque()
         self.busy = False
 
 
 class RenderQueue:
-    """Main renders of every visitor, one pass per pair at a time, batched when they queue up.
+    """Main renders of every visitor, one pass per pair at a time, batched (up to
+    ``max_batch``) when they queue up; ``max_batch=1`` renders each alone, in arrival order."""
 
-    ``batched=False`` renders every request alone through the engine, in arrival order (the
-    baseline ``bench/serving.py`` compares with)."""
-
-    def __init__(self, max_batch: int = MAX_BATCH, batched: bool = True):
-        self.max_batch, self.batched = int(max_batch), batched
+    def __init__(self, max_batch: int = MAX_BATCH):
+        self.max_batch = int(max_batch)
         self._lanes: dict[int, _Lane] = {}
         self._batches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pair → BlendBatch
         self._cond = threading.Condition()
@@ -93,7 +90,7 @@ class RenderQueue:
         future: Future = Future()
         with self._cond:
             lane = self._lanes.setdefault(id(pair), _Lane())
-            lane.waiting.append((request, future, time.perf_counter()))
+            lane.waiting.append((request, future))
             while not future.done():
                 if lane.busy:
                     self._cond.wait()
@@ -112,7 +109,7 @@ class RenderQueue:
         return future.result()
 
     def _limit(self, pair) -> int:
-        if not self.batched:
+        if self.max_batch == 1:
             return 1
         copy_bytes = sum(p.numel() * p.element_size() for p in pair.G_base.synthesis.parameters())
         return max(1, min(self.max_batch, BATCH_WEIGHT_BYTES // max(1, copy_bytes)))
@@ -120,7 +117,7 @@ class RenderQueue:
     def _draw(self, pair, batch: list) -> None:
         start = time.perf_counter()
         try:
-            images = self._images(pair, [request for request, _, _ in batch])
+            images = self._images(pair, [request for request, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
                 batch[0][1].set_exception(exc)
@@ -130,8 +127,8 @@ class RenderQueue:
                 self._draw(pair, [item])
             return
         ms = (time.perf_counter() - start) * 1e3
-        for (request, future, arrived), image in zip(batch, images):
-            future.set_result(Rendered(image, (start - arrived) * 1e3, ms, len(batch)))
+        for (_, future), image in zip(batch, images):
+            future.set_result(Rendered(image, ms, len(batch)))
 
     def _images(self, pair, requests: list[RenderRequest]) -> np.ndarray:
         if len(requests) == 1:

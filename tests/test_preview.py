@@ -145,7 +145,7 @@ def test_drawings_draw_a_view_once_when_two_paths_ask_together():
     def draw():
         calls.append(1)
         time.sleep(0.2)
-        return Drawn("p", "t", "l")
+        return Drawn("p", "t", "l", b"png")
 
     threads = [threading.Thread(target=lambda: results.append(drawings.get_or_draw(("k",), draw)))
                for _ in range(2)]

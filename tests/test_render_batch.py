@@ -66,11 +66,11 @@ def test_one_bad_request_fails_alone_and_unbatched_queues_draw_one_at_a_time(nv_
     # in one pass with a good request, the bad one fails and the good one is still drawn
     from concurrent.futures import Future
     futures = [Future(), Future()]
-    queue._draw(pair, [(good, futures[0], 0.0), (bad, futures[1], 0.0)])
+    queue._draw(pair, [(good, futures[0]), (bad, futures[1])])
     assert np.abs(futures[0].result().image.astype(int) - alone(nv_pair, good).astype(int)).max() <= 1
     with pytest.raises(stylemix.BlendSpecError, match="channel 9999"):
         futures[1].result()
-    assert RenderQueue(batched=False)._limit(pair) == 1
+    assert RenderQueue(max_batch=1)._limit(pair) == 1
     assert RenderQueue(max_batch=2)._limit(pair) == 2
 
 

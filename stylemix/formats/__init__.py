@@ -118,7 +118,7 @@ def load_discriminator(path: str | os.PathLike, device="cpu"):
     """The model file's discriminator when it has one we can rebuild (NVIDIA pickles, rosinality
     training checkpoints), else None."""
     fmt, contents = open_model(path)
-    return fmt.load_discriminator(contents, path, device=device)
+    return fmt.discriminator(contents, path, device=device)
 
 
 def load_generator_and_discriminator(path: str | os.PathLike, device="cpu"):
@@ -126,7 +126,7 @@ def load_generator_and_discriminator(path: str | os.PathLike, device="cpu"):
 
     Reads the file once; projection uses D's features as an extra loss."""
     fmt, contents = open_model(path)
-    return fmt.load_with_discriminator(contents, path, device=device)
+    return fmt.generator_and_discriminator(contents, path, device=device)
 
 
 def format_for_path(path: str | os.PathLike) -> str:
@@ -163,7 +163,7 @@ def save(G: Generator, path: str | os.PathLike, format: str | None = None,
     source = BY_NAME.get(G.source.format) if G.source is not None else None
     if fmt.chosen_by_suffix and source is not None and source.container == fmt.container == PICKLE:
         fmt = source  # a .pkl of a TF base is a TF pickle again (its own file is the template)
-    return fmt.save(G, path, custom_channels=custom_channels)
+    return fmt.save(G, path, **({"custom_channels": custom_channels} if fmt.save_takes_custom_channels else {}))
 
 
 __all__ = ["BY_NAME", "FORMATS", "MODEL_SUFFIXES", "PICKLE", "SAFETENSORS", "TABLE", "TORCH_SAVE", "FileFormat",

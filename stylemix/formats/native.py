@@ -80,18 +80,5 @@ def _load(contents, path, network: str = "G_ema", device="cpu") -> Generator:
     return load(path, device=device)  # one generator per file: network does not apply
 
 
-def _no_discriminator(contents, path, device="cpu"):
-    return None
-
-
-def _with_discriminator(contents, path, network: str = "G_ema", device="cpu"):
-    return load(path, device=device), None
-
-
-def _save(G: Generator, path: str | os.PathLike, custom_channels: bool = False) -> None:
-    save(G, path)
-
-
-FORMAT = FileFormat("native", "stylemix .safetensors", "stylemix safetensors", SAFETENSORS, (".safetensors",), load=_load,
-                    load_discriminator=_no_discriminator, load_with_discriminator=_with_discriminator,
-                    save=_save)
+FORMAT = FileFormat("native", "stylemix .safetensors", "stylemix safetensors", SAFETENSORS, (".safetensors",),
+                    load=_load, save=save)

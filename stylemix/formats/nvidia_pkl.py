@@ -121,11 +121,6 @@ def _discriminator_from_root(root, path=None, device="cpu"):
     return D.eval().requires_grad_(False).to(device)
 
 
-def _with_discriminator(root, path, network: str = "G_ema", device="cpu"):
-    """(generator, discriminator or None) from one read of the file: pickles run to hundreds of MB."""
-    return _generator_from_root(root, path, network, device), _discriminator_from_root(root, path, device)
-
-
 def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | None = None) -> None:
     """Write ``G`` into a copy of an NVIDIA pickle: ``template``, or by default the one G (or
     its blend base) came from.  A ``template`` that is an old TF pickle is written as one."""
@@ -158,10 +153,6 @@ def save(G: Generator, path: str | os.PathLike, template: str | os.PathLike | No
         tmp.write_bytes(image)
 
 
-def _save(G: Generator, path: str | os.PathLike, custom_channels: bool = False) -> None:
-    save(G, path)
-
-
-FORMAT = FileFormat("nvidia_pkl", "NVIDIA .pkl", "NVIDIA network pickle", PICKLE, (".pkl",), load=_generator_from_root,
-                    load_discriminator=_discriminator_from_root, load_with_discriminator=_with_discriminator,
-                    save=_save)
+# G and D come from one read of the pickle (hundreds of MB): the registry reads it once.
+FORMAT = FileFormat("nvidia_pkl", "NVIDIA .pkl", "NVIDIA network pickle", PICKLE, (".pkl",),
+                    load=_generator_from_root, load_discriminator=_discriminator_from_root, save=save)

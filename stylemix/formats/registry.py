@@ -33,11 +33,14 @@ def _claims_any(contents) -> bool:
 class FileFormat:
     """One model file format.
 
-    ``load(contents, path, network, device)`` returns the generator, ``load_discriminator(
-    contents, path, device)`` the file's discriminator or None, ``load_with_discriminator``
-    both from one read; ``contents`` is the container as :func:`read_container` gives it.
-    ``save(G, path, custom_channels)`` writes one (None: not writable); ``suffixes`` are the
-    names such files have, the first one written by default when ``chosen_by_suffix``."""
+    ``load(contents, path, network=, device=)`` returns the generator; ``load_discriminator(
+    contents, path, device=)`` the file's discriminator or None (no function: the format
+    holds none); ``load_with_discriminator(contents, path, device=)`` both, for a format that
+    reads them more cheaply together (else the two above on the same contents).  ``contents``
+    is the container as :func:`read_container` gives it.  ``save(G, path)`` writes one (None:
+    not writable), given ``custom_channels=`` too when ``save_takes_custom_channels``;
+    ``suffixes`` are the names such files have, the first one written by default when
+    ``chosen_by_suffix``."""
 
     name: str                 # G.source.format, save(format=...)
     title: str                # how messages and the page name it: "NVIDIA .pkl"
@@ -45,11 +48,24 @@ class FileFormat:
     container: str
     suffixes: tuple[str, ...]
     load: Callable
-    load_discriminator: Callable
-    load_with_discriminator: Callable
+    load_discriminator: Callable | None = None
+    load_with_discriminator: Callable | None = None
     save: Callable | None = None
+    save_takes_custom_channels: bool = False
     chosen_by_suffix: bool = True
     claims: Callable[[object], bool] = _claims_any
+
+    def discriminator(self, contents, path, device="cpu"):
+        """The file's discriminator, or None."""
+        if self.load_discriminator is None:
+            return None
+        return self.load_discriminator(contents, path, device=device)
+
+    def generator_and_discriminator(self, contents, path, device="cpu"):
+        """(generator, discriminator or None) from one read of the file."""
+        if self.load_with_discriminator is not None:
+            return self.load_with_discriminator(contents, path, device=device)
+        return self.load(contents, path, device=device), self.discriminator(contents, path, device=device)
 
 
 def read_pickle(data: bytes, locate_storages: bool = False, locate_arrays: bool = False):

@@ -368,6 +368,6 @@ def _with_discriminator(contents, path, network: str = "g_ema", device="cpu"):
     return G_ema, D
 
 
-FORMAT = FileFormat("rosinality", "rosinality .pt", "rosinality checkpoint", TORCH_SAVE, (".pt", ".pth"), load=_load,
-                    load_discriminator=_load_discriminator, load_with_discriminator=_with_discriminator,
-                    save=save)
+FORMAT = FileFormat("rosinality", "rosinality .pt", "rosinality checkpoint", TORCH_SAVE, (".pt", ".pth"),
+                    load=_load, load_discriminator=_load_discriminator,
+                    load_with_discriminator=_with_discriminator, save=save, save_takes_custom_channels=True)

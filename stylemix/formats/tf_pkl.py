@@ -336,19 +336,7 @@ def from_root(root, path: str | os.PathLike, network: str = "G_ema", device="cpu
     return G
 
 
-def _no_discriminator(root, path=None, device="cpu"):
-    return None  # TF's D is not rebuilt: projection runs without its features
-
-
-def _with_discriminator(root, path, network: str = "G_ema", device="cpu"):
-    return from_root(root, path, network=network, device=device), None
-
-
-def _save(G: Generator, path: str | os.PathLike, custom_channels: bool = False) -> None:
-    save(G, path)
-
-
-# Read as a pickle's (G, D, Gs) tuple; written when a .pkl is asked for a TF base (or template).
-FORMAT = FileFormat("tf_pkl", "TensorFlow .pkl", "TensorFlow StyleGAN2 pickle", PICKLE, (".pkl",), load=from_root,
-                    load_discriminator=_no_discriminator, load_with_discriminator=_with_discriminator,
-                    save=_save, chosen_by_suffix=False, claims=is_tf_root)
+# Read as a pickle's (G, D, Gs) tuple (TF's D is not rebuilt: projection runs without its
+# features); written when a .pkl is asked for a TF base (or template).
+FORMAT = FileFormat("tf_pkl", "TensorFlow .pkl", "TensorFlow StyleGAN2 pickle", PICKLE, (".pkl",),
+                    load=from_root, save=save, chosen_by_suffix=False, claims=is_tf_root)

@@ -36,10 +36,10 @@ import math
 import secrets
 import threading
 import time
-from pathlib import Path
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from html import escape
+from pathlib import Path
 from typing import Callable
 
 import gradio as gr
@@ -67,7 +67,7 @@ class Drawn:
     path: str
     text: str
     label: str
-    png: bytes = b""
+    png: bytes
 
 
 def reused_text(waited_ms: float, label: str) -> str:

@@ -40,12 +40,12 @@ STEPS_LABEL = {True: "refinement steps after the encoder (0: the encoder alone)"
                False: "projection steps (W; then ¾ as many per layer, W+)"}
 LIVE_VIEWERS = 64   # live viewers whose face tracker is kept (least recent out)
 REFRESH_S = 1.0  # seconds between two streamed results of a running refinement
+NO_ENCODER = ("This pair has no encoder, so each photo is optimised from the mean w (slow). "
+              "Train one: `stylemix train-encoder --base BASE -o RUN`.")
 
 
 class _Stopped(Exception):
     """The visitor pressed Stop (or left): the refinement ends at its current step."""
-NO_ENCODER = ("This pair has no encoder, so each photo is optimised from the mean w (slow). "
-              "Train one: `stylemix train-encoder --base BASE -o RUN`.")
 
 
 def many_faces(count: int) -> str:
@@ -95,10 +95,13 @@ class ToonifyTab:
         # before the first one returned would start a tracker of its own).
         self._live: LRU[str | None, LiveToonifier] = LRU(LIVE_VIEWERS)
 
-    def _save(self, image, label: str, request) -> str:
+    def _toon_outputs(self, toon_img, label: str, request) -> dict:
+        """The toon as the page shows it and as its download (the same shown pixels, resampled
+        and encoded once for each file)."""
+        toon = shown(toon_img)
         path = self.services.exports.path_for(session_of(request), f"toonified-{label}.png")
-        save_image(to_image(shown(image)), path)
-        return str(path)
+        save_image(to_image(toon), path)
+        return {self.toon: self.services.files.png(toon, "toon.png"), self.download: str(path)}
 
     def forget_results(self) -> list:
         return [None, None, None, None, None, gr.update(value=None, visible=False)]
@@ -125,7 +128,8 @@ class ToonifyTab:
         face = current.toonifier.align(photo_path(photo))[0]
         if face.faces_in_photo > 1:
             self.services.notes.put(session_of(request), "photo", many_faces(face.faces_in_photo))
-        return {self.face: face.image, self.latent: None, self.aligned: self.services.files.png(shown(face.image), "aligned.png"),
+        return {self.face: face.image, self.latent: None,
+                self.aligned: self.services.files.png(shown(face.image), "aligned.png"),
                 self.reconstruction: None, self.toon: None,
                 self.download: gr.update(value=None, visible=False)}
 
@@ -196,10 +200,9 @@ class ToonifyTab:
     def _shown(self, latent, current, request) -> dict:
         base_img = current.toonifier.render(latent, BASE_ONLY)
         toon_img = current.toonifier.render(latent, current.spec)
-        files = self.services.files
-        return {self.latent: latent, self.reconstruction: files.png(shown(base_img), "reconstruction.png"),
-                self.toon: files.png(shown(toon_img), "toon.png"),
-                self.download: self._save(toon_img, current.spec.describe(), request)}
+        return {self.latent: latent,
+                self.reconstruction: self.services.files.png(shown(base_img), "reconstruction.png"),
+                **self._toon_outputs(toon_img, current.spec.describe(), request)}
 
     def _live_for(self, session: str | None, toonifier) -> LiveToonifier:
         return self._live.get_or_put(session, lambda: LiveToonifier(toonifier),
@@ -235,7 +238,7 @@ class ToonifyTab:
         if latent.ws.shape[1] != current.toonifier.G_base.num_ws:
             return gr.skip()
         toon_img = current.toonifier.render(latent, current.spec)
-        return {self.toon: self.services.files.png(shown(toon_img), "toon.png"), self.download: self._save(toon_img, current.spec.describe(), request)}
+        return self._toon_outputs(toon_img, current.spec.describe(), request)
 
     def on_pair(self, key, toonifier) -> dict:
         encoder = toonifier.encoder is not None
