@@ -50,3 +50,9 @@ def test_installed_command_generates_from_the_default_pair(installed, tmp_path):
 
 
 import stylemix  # noqa: E402  (the checkout's copy, for the reference resolution)
+
+
+def test_installed_copy_ships_the_pages_script(installed, tmp_path):
+    """The sliders' direct path lives in stylemix/ui/preview.js, package data of stylemix.ui."""
+    out = run_outside(installed, "import stylemix.ui.preview as p; print(p.INSTALL_JS.lstrip()[:9])", tmp_path)
+    assert out.strip() == "() => {"
