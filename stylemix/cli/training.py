@@ -49,6 +49,8 @@ def _train_config(args) -> TrainConfig:
                        g_lr=args.lr, d_lr=args.lr, r1_gamma=args.gamma, augment=args.augment,
                        xflip=not args.no_xflip, seed=args.seed, snapshot_kimg=args.snapshot_kimg,
                        freeze_g_above=getattr(args, "freeze_g_above", None),
+                       freeze_g_upto=getattr(args, "freeze_g_upto", None),
+                       d_view=getattr(args, "d_view", "rgb"),
                        freeze_d=getattr(args, "freeze_d", 0),
                        freeze_mapping=getattr(args, "freeze_mapping", False), batch_gpu=args.batch_gpu)
 
@@ -254,6 +256,12 @@ def configure_finetune(p) -> None:
                     help="keep the synthesis blocks above RES px fixed, so the new domain's shape is "
                          "learnt by the low blocks (the layer swap's structure side); resume without it "
                          "to release them")
+    p.add_argument("--freeze-g-upto", type=int, default=None, metavar="RES",
+                    help="keep the synthesis blocks at and below RES px fixed, so what is still learnt "
+                         "(colour, rendering) goes to the high blocks (the layer swap's rendering side)")
+    p.add_argument("--d-view", choices=("rgb", "layout"), default="rgb",
+                    help="what the discriminator sees: the images (rgb), or only their light/dark "
+                         "layout (grey, standardised per image), so G learns shape and not colour")
     p.add_argument("--freeze-d", type=int, default=0, metavar="N",
                     help="keep the discriminator's first N (highest-resolution) blocks fixed (FreezeD)")
     p.add_argument("--freeze-mapping", action="store_true",

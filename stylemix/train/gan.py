@@ -5,12 +5,19 @@ Non-saturating logistic loss, lazy R1 on reals, style mixing, the EMA of G (the 
 ship) and DiffAugment on everything D sees. Path-length regularisation is left out: it costs a
 second generator pass per step, which matters on a CPU, and blends do not need it.
 
-For fine-tuning, two freezes move *where* the new domain is learnt (both off by default):
-``freeze_g_above`` keeps the synthesis blocks above a resolution (and their toRGB) fixed, so the
-change of shape can only be made by the low blocks — the layer-swap's structure side — and
-``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020);
-``freeze_mapping`` keeps the base's mapping network, so a blend's latents (which use base's
-mapping) mean to the transfer what they meant while it trained.
+For fine-tuning, freezes and D's view move *where* the new domain is learnt (all off by
+default), so a layer swap can take the new domain's structure from the low blocks and its
+rendering from the high ones (the layer swap's two sides):
+
+- ``freeze_g_above`` keeps the synthesis blocks above a resolution (and their toRGB) fixed, so
+  the change of shape can only be made by the low blocks; ``freeze_g_upto`` keeps the blocks at
+  and below a resolution fixed, so what is still learnt (colour, rendering) goes high.
+- ``d_view="layout"`` shows D each image as its light/dark layout only (grey, standardised per
+  image): G is then pushed on shape alone, and colour cannot follow the shape into the low
+  blocks in a first, ``freeze_g_above`` phase.
+- ``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020).
+- ``freeze_mapping`` keeps the base's mapping network, so a blend's latents (which use base's
+  mapping) mean to the transfer what they meant while it trained.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class TrainConfig(LoopConfig):
     augment: str = "color,translation,cutout"
     xflip: bool = True
     freeze_g_above: int | None = None   # synthesis blocks above this resolution stay fixed
+    freeze_g_upto: int | None = None    # synthesis blocks at and below this resolution stay fixed
+    d_view: str = "rgb"                 # what D sees: "rgb", or "layout" (standardised grey)
     freeze_mapping: bool = False        # the mapping network stays fixed (the base's latent space)
     freeze_d: int = 0                   # D's first (highest-resolution) blocks that stay fixed
     snapshot_kimg: float = 10.0
@@ -79,15 +88,28 @@ def matching_discriminator_config(g: GeneratorConfig) -> DiscriminatorConfig:
                                channel_base=base, channel_max=cap)
 
 
-def frozen_generator_parameters(G: Generator, above: int | None,
-                                mapping: bool = False) -> tuple[torch.nn.Parameter, ...]:
-    """Synthesis parameters of the blocks ``b{r}`` with r > ``above`` (None: none of them), and
-    the mapping network's when ``mapping``."""
+D_VIEWS = ("rgb", "layout")
+
+
+def layout_view(images: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] → [N, 3, H, W]: the grey image standardised per image (zero mean, unit
+    spread) in every channel — where light and dark are, without colour or global brightness."""
+    grey = images.mean(dim=1, keepdim=True)
+    grey = grey - grey.mean(dim=[2, 3], keepdim=True)
+    grey = grey / (grey.square().mean(dim=[2, 3], keepdim=True) + 1e-8).sqrt()
+    return grey.expand(-1, images.shape[1], -1, -1)
+
+
+def frozen_generator_parameters(G: Generator, above: int | None, mapping: bool = False,
+                                upto: int | None = None) -> tuple[torch.nn.Parameter, ...]:
+    """Synthesis parameters of the blocks ``b{r}`` with r > ``above`` or r ≤ ``upto`` (None:
+    no bound), and the mapping network's when ``mapping``."""
     frozen = tuple(G.mapping.parameters()) if mapping else ()
-    if above is None:
-        return frozen
+
+    def fixed(r: int) -> bool:
+        return (above is not None and r > above) or (upto is not None and r <= upto)
     return frozen + tuple(p for name, p in G.synthesis.named_parameters()
-                          if name.startswith("b") and int(name[1:].split(".")[0]) > above)
+                          if name.startswith("b") and fixed(int(name[1:].split(".")[0])))
 
 
 def frozen_discriminator_parameters(D: Discriminator, count: int) -> tuple[torch.nn.Parameter, ...]:
@@ -115,9 +137,12 @@ class GanObjective(Objective):
                                 f"{G.img_resolution} px")
         if config.batch % 4 or (config.batch_gpu or 4) % 4:
             raise StylemixError("batch (and batch per device) must be a multiple of 4 (minibatch-stddev groups of 4)")
-        if config.freeze_g_above is not None and config.freeze_g_above not in G.synthesis.block_resolutions:
-            raise StylemixError(f"--freeze-g-above {config.freeze_g_above} is not one of the generator's "
-                                f"resolutions {list(G.synthesis.block_resolutions)}")
+        for option, res in (("--freeze-g-above", config.freeze_g_above), ("--freeze-g-upto", config.freeze_g_upto)):
+            if res is not None and res not in G.synthesis.block_resolutions:
+                raise StylemixError(f"{option} {res} is not one of the generator's "
+                                    f"resolutions {list(G.synthesis.block_resolutions)}")
+        if config.d_view not in D_VIEWS:
+            raise StylemixError(f"--d-view {config.d_view!r}: choose from {', '.join(D_VIEWS)}")
         self.config, self.data, self.device = config, data, device
         self.policy = parse_policy(config.augment)
         self.G = G.to(device).train().requires_grad_(False)
@@ -129,7 +154,7 @@ class GanObjective(Objective):
         self.D_opt = lazy_adam(self.D.parameters(), config.d_lr, config.r1_interval)
         self.gamma = config.gamma_for(G.img_resolution)
         self._phases = [Phase("G", self.G, self.G_opt, frozen_generator_parameters(
-                            self.G, config.freeze_g_above, config.freeze_mapping)),
+                            self.G, config.freeze_g_above, config.freeze_mapping, config.freeze_g_upto)),
                         Phase("D", self.D, self.D_opt, frozen_discriminator_parameters(self.D, config.freeze_d))]
         self._w_means: list[torch.Tensor] = []   # this step's chunks' mean w
         torch.manual_seed(config.seed)
@@ -146,6 +171,8 @@ class GanObjective(Objective):
     def describe(self) -> str:
         cfg = self.config
         frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
+                          f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else "",
+                          ", D sees the layout only" if cfg.d_view == "layout" else "",
                           ", mapping frozen" if cfg.freeze_mapping else "",
                           f", D's first {cfg.freeze_d} blocks frozen" if cfg.freeze_d else ""])
         return (f"training {self.G.img_resolution} px on {len(self.data)} images (R1 gamma "
@@ -166,7 +193,8 @@ class GanObjective(Objective):
         return ws
 
     def _d(self, img: torch.Tensor) -> torch.Tensor:
-        return self.D(diff_augment(img, self.policy) if self.policy else img)
+        img = diff_augment(img, self.policy) if self.policy else img
+        return self.D(layout_view(img) if self.config.d_view == "layout" else img)
 
     def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator,
                              size: int) -> dict[str, float]:
