@@ -268,29 +268,26 @@ def test_freezing_the_low_blocks_leaves_them_and_trains_the_high_ones(tmp_path):
         _tiny_trainer(tmp_path, data, freeze_g_upto=5)
 
 
-def test_the_layout_view_keeps_where_light_is_and_drops_colour_and_brightness():
-    from stylemix.train.gan import layout_view
+def test_the_centred_view_drops_the_overall_tint_and_keeps_the_rest():
+    from stylemix.train.gan import centred_view
     torch.manual_seed(0)
     x = torch.rand(2, 3, 8, 8) * 2 - 1
-    view = layout_view(x)
-    assert view.shape == x.shape and torch.equal(view[:, 0], view[:, 2])
-    assert torch.allclose(view.mean(dim=[2, 3]), torch.zeros(2, 3), atol=1e-5)
-    assert torch.allclose(view.square().mean(dim=[2, 3]), torch.ones(2, 3), atol=1e-4)
-    tinted = 0.5 * x + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)  # same grey layout, other colour
-    tinted = tinted - tinted.mean(1, keepdim=True) + (0.5 * x).mean(1, keepdim=True) + 0.2
-    assert torch.allclose(layout_view(tinted), view, atol=1e-4)
-    assert not torch.allclose(layout_view(x.flip(-1)), view, atol=1e-2)  # a moved layout is not
+    view = centred_view(x)
+    assert torch.allclose(view.mean(dim=[2, 3]), torch.zeros(2, 3), atol=1e-6)
+    tinted = x + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)
+    assert torch.allclose(centred_view(tinted), view, atol=1e-6)
+    assert torch.allclose(view[:, :, 3:5, 3:5] - view[:, :, :2, :2], x[:, :, 3:5, 3:5] - x[:, :, :2, :2])
+    assert not torch.allclose(centred_view(x.flip(-1)), view, atol=1e-2)  # a moved layout is not
 
 
-def test_a_layout_only_discriminator_gives_the_generator_no_colour_gradient(tmp_path):
-    """With D seeing the layout only, a change of every pixel's colour that keeps the grey
-    image (r+g+b) gets no gradient: G is pushed on shape alone."""
+def test_a_centred_discriminator_gives_the_generator_no_tint_gradient(tmp_path):
+    """With D seeing images minus their mean colour, adding one colour to every pixel of a
+    fake changes nothing D sees: G gets no push on its overall tint, only on the rest."""
     data = ImageFolder(_image_folder(tmp_path / "d"), 16)
-    gan = _tiny_trainer(tmp_path, data, d_view="layout", augment="").objective
+    gan = _tiny_trainer(tmp_path, data, d_view="centred", augment="").objective
     img = torch.rand(4, 3, 16, 16, requires_grad=True)
     gan._d(img).sum().backward()
-    g = img.grad
-    assert (g[:, 0] - g[:, 1]).abs().max() < 1e-6 and (g[:, 1] - g[:, 2]).abs().max() < 1e-6
+    assert img.grad.sum(dim=[2, 3]).abs().max() < 1e-5   # the gradient along a uniform tint
     assert img.grad.abs().sum() > 0
     with pytest.raises(stylemix.StylemixError, match="--d-view 'grey'"):
         _tiny_trainer(tmp_path, data, d_view="grey")

@@ -12,9 +12,9 @@ rendering from the high ones (the layer swap's two sides):
 - ``freeze_g_above`` keeps the synthesis blocks above a resolution (and their toRGB) fixed, so
   the change of shape can only be made by the low blocks; ``freeze_g_upto`` keeps the blocks at
   and below a resolution fixed, so what is still learnt (colour, rendering) goes high.
-- ``d_view="layout"`` shows D each image as its light/dark layout only (grey, standardised per
-  image): G is then pushed on shape alone, and colour cannot follow the shape into the low
-  blocks in a first, ``freeze_g_above`` phase.
+- ``d_view="centred"`` shows D each image minus its own mean colour: G is not pushed on the
+  overall colour (a backdrop's tint, a skin tone), so in a first, ``freeze_g_above`` phase that
+  colour does not follow the shape into the low blocks, and a later phase learns it high.
 - ``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020).
 - ``freeze_mapping`` keeps the base's mapping network, so a blend's latents (which use base's
   mapping) mean to the transfer what they meant while it trained.
@@ -60,7 +60,7 @@ class TrainConfig(LoopConfig):
     xflip: bool = True
     freeze_g_above: int | None = None   # synthesis blocks above this resolution stay fixed
     freeze_g_upto: int | None = None    # synthesis blocks at and below this resolution stay fixed
-    d_view: str = "rgb"                 # what D sees: "rgb", or "layout" (standardised grey)
+    d_view: str = "rgb"                 # what D sees: "rgb", or "centred" (minus its mean colour)
     freeze_mapping: bool = False        # the mapping network stays fixed (the base's latent space)
     freeze_d: int = 0                   # D's first (highest-resolution) blocks that stay fixed
     snapshot_kimg: float = 10.0
@@ -88,16 +88,13 @@ def matching_discriminator_config(g: GeneratorConfig) -> DiscriminatorConfig:
                                channel_base=base, channel_max=cap)
 
 
-D_VIEWS = ("rgb", "layout")
+D_VIEWS = ("rgb", "centred")
 
 
-def layout_view(images: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] → [N, 3, H, W]: the grey image standardised per image (zero mean, unit
-    spread) in every channel — where light and dark are, without colour or global brightness."""
-    grey = images.mean(dim=1, keepdim=True)
-    grey = grey - grey.mean(dim=[2, 3], keepdim=True)
-    grey = grey / (grey.square().mean(dim=[2, 3], keepdim=True) + 1e-8).sqrt()
-    return grey.expand(-1, images.shape[1], -1, -1)
+def centred_view(images: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] → the same, each image minus its own mean colour (per channel): where things
+    are and how they are drawn, without the overall tint."""
+    return images - images.mean(dim=[2, 3], keepdim=True)
 
 
 def frozen_generator_parameters(G: Generator, above: int | None, mapping: bool = False,
@@ -172,7 +169,7 @@ class GanObjective(Objective):
         cfg = self.config
         frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
                           f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else "",
-                          ", D sees the layout only" if cfg.d_view == "layout" else "",
+                          ", D sees images minus their mean colour" if cfg.d_view == "centred" else "",
                           ", mapping frozen" if cfg.freeze_mapping else "",
                           f", D's first {cfg.freeze_d} blocks frozen" if cfg.freeze_d else ""])
         return (f"training {self.G.img_resolution} px on {len(self.data)} images (R1 gamma "
@@ -194,7 +191,7 @@ class GanObjective(Objective):
 
     def _d(self, img: torch.Tensor) -> torch.Tensor:
         img = diff_augment(img, self.policy) if self.policy else img
-        return self.D(layout_view(img) if self.config.d_view == "layout" else img)
+        return self.D(centred_view(img) if self.config.d_view == "centred" else img)
 
     def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator,
                              size: int) -> dict[str, float]:
