@@ -59,6 +59,28 @@ def rendering(images: torch.Tensor) -> torch.Tensor:
     return torch.cat([images.mean(dim=[2, 3])] + [b.square().mean(dim=[2, 3]).sqrt() for b in bands], dim=1)
 
 
+# --- clean or stained -------------------------------------------------------------------------
+# Cartoon art is flat almost everywhere (smooth shading on a plain backdrop), its detail on a few
+# edges; grain and colour stains spread over areas. So: the detail of an image's *median pixel*.
+LEVELS = 127.5  # [-1, 1] → 8-bit levels
+
+
+def median_pixel(detail: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] → [N]: the median over pixels of the detail's RMS over channels, in levels."""
+    return detail.square().mean(dim=1).sqrt().flatten(1).median(dim=1).values * LEVELS
+
+
+def grain(images: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] in [-1, 1] → [N]: the median pixel's 1-2 px luma detail."""
+    return median_pixel(high_pass(images.mean(dim=1, keepdim=True), 2))
+
+
+def stains(images: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] in [-1, 1] → [N]: the median pixel's 2-4 px chroma detail."""
+    chroma = images - images.mean(dim=1, keepdim=True)
+    return median_pixel(high_pass(chroma, 4) - high_pass(chroma, 2))
+
+
 def _distance(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return (a - b).flatten(1).square().mean(1).sqrt().numpy()
 

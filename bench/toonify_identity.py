@@ -1,11 +1,13 @@
 """Toonify real and held-out faces with a pair and check that the person survives.
 
     python bench/toonify_identity.py [BASE TRANSFER] [--swap R] [--steps N] [--heldout DIR] [--compare]
+        [--init {auto,mean}]
 
 Photos: scikit-image's astronaut (a real photo) and held-out teacher faces (seeds the base never
 saw in training: assets/photos/heldout_*.png, plus the chunks of --heldout when given) treated
-as photos. Each is aligned (dlib, FFHQ layout), projected into the base model and rendered with
-the base (the reconstruction) and with the blend (the toonified image). Printed per photo:
+as photos. Each is aligned (dlib, FFHQ layout), projected into the base model (from its encoder + the
+CLI's refinement when the base has one, as `stylemix toonify` does; ``--init mean``: the
+optimisation from the mean w) and rendered with the base (the reconstruction) and with the blend (the toonified image). Printed per photo:
 reconstruction PSNR/SSIM against the aligned photo at the model's resolution; whether dlib
 finds a face in the reconstruction and in the toonified image; dlib face-recognition distances
 (128-d descriptors, same person below 0.6) from the reconstruction to its own photo and to the
@@ -27,10 +29,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
-from measures import measure_toonify_identity  # noqa: E402
+from measures import grain, measure_toonify_identity, stains  # noqa: E402
 from stylemix.identity import SAME_PERSON, distance, face_descriptor  # noqa: E402
-from stylemix.project import ProjectionConfig  # noqa: E402
-from stylemix.toonify import Toonifier, default_toonify_spec, toonify_r_swap  # noqa: E402
+from stylemix.project import ProjectionConfig, image_to_tensor  # noqa: E402
+from stylemix.default_pair import encoder_beside  # noqa: E402
+from stylemix.encoder import load_encoder  # noqa: E402
+from stylemix.toonify import (DEFAULT_REFINE_STEPS, Toonifier, default_toonify_spec,  # noqa: E402
+                              refinement_config, toonify_r_swap)
 
 
 def photos(heldout: Path | None, count: int) -> dict[str, Image.Image]:
@@ -55,17 +60,24 @@ def compare_blends(toonifier, rows, faces, default, config) -> None:
               f"smooth {r}, 0.5 octave": stylemix.BlendSpec.smooth(r, 0.5),
               f"smooth {r}, 1 octave": stylemix.BlendSpec.smooth(r, 1.0)}
     own = {row.name: face_descriptor(faces[row.name]) for row in rows}
-    print("\n| blend (same projections) | toon is a face | toon ↔ own photo, mean over found |")
-    print("|---|---|---|")
+    print("\n| blend (same projections) | toon is a face | toon ↔ own photo, mean over found | "
+          "toon grain | toon stains |")
+    print("|---|---|---|---|---|")
     for label, spec in blends.items():
-        found, distances = 0, []
+        found, distances, toons = 0, [], []
         for name, photo in faces.items():
-            toon = face_descriptor(toonifier.toonify(photo, spec, config).toon)
+            toon_image = toonifier.toonify(photo, spec, config).toon
+            toons.append(image_to_tensor(toon_image))
+            toon = face_descriptor(toon_image)
             if toon is not None:
                 found += 1
                 if own[name] is not None:
                     distances.append(distance(toon, own[name]))
-        print(f"| {label} | {found}/{len(faces)} | {np.mean(distances) if distances else float('nan'):.3f} |")
+        toons = torch.cat(toons)
+        print(f"| {label} | {found}/{len(faces)} | {np.mean(distances) if distances else float('nan'):.3f} | "
+              f"{float(grain(toons).mean()):.2f} | {float(stains(toons).mean()):.2f} |")
+    print("(grain, stains: the median pixel's 1-2 px luma / 2-4 px chroma detail in 8-bit levels, "
+          "bench/measures.py; the emoji art itself: 0.00)")
 
 
 def main() -> None:
@@ -77,6 +89,9 @@ def main() -> None:
     parser.add_argument("--w-plus-steps", type=int, default=None)
     parser.add_argument("--heldout", type=Path, default=None, help="folder of held-out teacher chunks")
     parser.add_argument("--count", type=int, default=9, help="photos to use (astronaut first)")
+    parser.add_argument("--init", choices=("auto", "mean"), default="auto",
+                        help="auto: the base's encoder + refinement when it has one (the CLI's path); "
+                             "mean: optimise from the mean w")
     parser.add_argument("--compare", action="store_true",
                         help="also render the same projections with other blends around the default "
                              "(hard swaps at r_swap/2 and r_swap, smooth ramps at r_swap) and report "
@@ -84,13 +99,19 @@ def main() -> None:
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
     spec = stylemix.BlendSpec.swap(args.swap) if args.swap else default_toonify_spec(G_base)
-    config = ProjectionConfig(**{k: v for k, v in (("steps", args.steps), ("w_plus_steps", args.w_plus_steps))
-                                 if v is not None})
+    encoder_path = encoder_beside(args.base) if args.init == "auto" else None
+    encoder = load_encoder(encoder_path, base=G_base) if encoder_path else None
+    if encoder is not None:
+        config = refinement_config(DEFAULT_REFINE_STEPS if args.steps is None else args.steps)
+    else:
+        config = ProjectionConfig(**{k: v for k, v in (("steps", args.steps), ("w_plus_steps", args.w_plus_steps))
+                                     if v is not None})
     faces = photos(args.heldout, args.count)
     print(f"{Path(args.base).name} + {Path(args.transfer).name}: {G_base.img_resolution} px, "
-          f"blend {spec.describe()}, projection {config.steps} W + {config.w_plus_steps} W+ steps, "
+          f"blend {spec.describe()}, latent from "
+          f"{f'the encoder + {config.w_plus_steps} W+ steps' if encoder else f'{config.steps} W + {config.w_plus_steps} W+ steps'}, "
           f"torch threads {torch.get_num_threads()}")
-    toonifier = Toonifier(G_base, G_transfer)  # keeps the projections: --compare reuses them
+    toonifier = Toonifier(G_base, G_transfer, encoder=encoder)  # keeps the projections: --compare reuses them
     rows = measure_toonify_identity(toonifier, faces, spec, config)
     with torch.no_grad():
         mean_face = Image.fromarray(stylemix.render.to_uint8(

@@ -33,28 +33,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
-from measures import high_pass  # noqa: E402
+from measures import grain, stains  # noqa: E402
 from stylemix.render import make_grid, render_seeds, save_png, to_uint8  # noqa: E402
 from stylemix.train import ImageFolder  # noqa: E402
-
-LEVELS = 127.5  # [-1, 1] → 8-bit levels
-
-
-def median_pixel(detail: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] → [N]: the median over pixels of the detail's RMS over channels, in levels."""
-    return detail.square().mean(dim=1).sqrt().flatten(1).median(dim=1).values * LEVELS
-
-
-def grain(images: torch.Tensor) -> torch.Tensor:
-    """[N, 3, H, W] in [-1, 1] → [N]: the median pixel's 1-2 px luma detail."""
-    return median_pixel(high_pass(images.mean(dim=1, keepdim=True), 2))
-
-
-def stains(images: torch.Tensor) -> torch.Tensor:
-    """[N, 3, H, W] in [-1, 1] → [N]: the median pixel's 2-4 px chroma detail."""
-    chroma = images - images.mean(dim=1, keepdim=True)
-    return median_pixel(high_pass(chroma, 4) - high_pass(chroma, 2))
-
 
 @torch.no_grad()
 def d_logits(run_dir: Path, images: torch.Tensor) -> float:
