@@ -239,6 +239,20 @@ def test_emoji_builder_finds_eyes_and_puts_them_where_ffhq_has_them():
     assert np.allclose(heads.eyes_by_glyph(renders)["1f468-1f3fb"], [90, 130, 170, 130], atol=0.5)
 
 
+def test_backdrops_from_a_model_are_its_samples_frame_colours(tmp_path):
+    """--backdrops-from BASE: one colour per head, each the mean of a base sample's outer frame."""
+    from stylemix.formats import native
+    from stylemix.render import render_seeds, to_uint8
+    heads = _tool("build_emoji_heads")
+    G = Generator(small_generator_config(16, z_dim=8, channel_base=64, channel_max=8, mapping_layers=1))
+    native.save(G, tmp_path / "g.safetensors")
+    colours = heads.model_backdrops(tmp_path / "g.safetensors", 3)
+    image = to_uint8(render_seeds(stylemix.load_generator(tmp_path / "g.safetensors"), [2], psi=1.0))[0]
+    frame = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]]).astype(float)
+    assert len(colours) == 3 and np.allclose(colours[2], frame.mean(axis=0), atol=0.51)
+    assert len(set(colours)) == 3  # different seeds, different backdrops
+
+
 def test_frozen_blocks_stay_put_and_the_rest_trains(tmp_path):
     data = ImageFolder(_image_folder(tmp_path / "d"), 16)
     trainer = _tiny_trainer(tmp_path, data, freeze_g_above=8, freeze_d=1)
@@ -266,31 +280,6 @@ def test_freezing_the_low_blocks_leaves_them_and_trains_the_high_ones(tmp_path):
     assert moved and all(k.startswith("synthesis.b16.") for k in moved)
     with pytest.raises(stylemix.StylemixError, match="--freeze-g-upto 5 is not one of"):
         _tiny_trainer(tmp_path, data, freeze_g_upto=5)
-
-
-def test_the_centred_view_drops_the_overall_tint_and_keeps_the_rest():
-    from stylemix.train.gan import centred_view
-    torch.manual_seed(0)
-    x = torch.rand(2, 3, 8, 8) * 2 - 1
-    view = centred_view(x)
-    assert torch.allclose(view.mean(dim=[2, 3]), torch.zeros(2, 3), atol=1e-6)
-    tinted = x + torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1)
-    assert torch.allclose(centred_view(tinted), view, atol=1e-6)
-    assert torch.allclose(view[:, :, 3:5, 3:5] - view[:, :, :2, :2], x[:, :, 3:5, 3:5] - x[:, :, :2, :2])
-    assert not torch.allclose(centred_view(x.flip(-1)), view, atol=1e-2)  # a moved layout is not
-
-
-def test_a_centred_discriminator_gives_the_generator_no_tint_gradient(tmp_path):
-    """With D seeing images minus their mean colour, adding one colour to every pixel of a
-    fake changes nothing D sees: G gets no push on its overall tint, only on the rest."""
-    data = ImageFolder(_image_folder(tmp_path / "d"), 16)
-    gan = _tiny_trainer(tmp_path, data, d_view="centred", augment="").objective
-    img = torch.rand(4, 3, 16, 16, requires_grad=True)
-    gan._d(img).sum().backward()
-    assert img.grad.sum(dim=[2, 3]).abs().max() < 1e-5   # the gradient along a uniform tint
-    assert img.grad.abs().sum() > 0
-    with pytest.raises(stylemix.StylemixError, match="--d-view 'grey'"):
-        _tiny_trainer(tmp_path, data, d_view="grey")
 
 
 def test_checkpoints_written_before_the_shared_loop_still_resume(tmp_path):

@@ -12,7 +12,10 @@ a quarter of the width apart). dlib finds no landmarks on these renders, so each
 are found as its two largest white (sclera) regions in the band where eyes sit; where that
 fails (white beards and hair touch the band) the median of the same glyph family in other skin
 tones is used. The square then usually reaches past the 256 px render, and the head is
-composited on a pastel background drawn from a seeded generator.
+composited on a pastel background drawn from a seeded generator — or, with --backdrops-from
+BASE, on the backdrop colour of one of the base model's own samples (the mean of each sample's
+outer 8 % frame, seeds 0, 1, …), so the stylised set differs from the photo domain in the head
+and not in the backdrop's tint, and a fine-tune does not learn a brighter backdrop as structure.
 
     npm pack @lobehub/fluent-emoji-3d@1.1.0     # writes lobehub-fluent-emoji-3d-1.1.0.tgz
     python tools/build_emoji_heads.py lobehub-fluent-emoji-3d-1.1.0.tgz data/emoji_heads
@@ -151,11 +154,27 @@ def pastel(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(v) for v in rng.integers(150, 246, size=3))
 
 
+def model_backdrops(model: Path, count: int) -> list[tuple[int, int, int]]:
+    """The backdrop colour of ``count`` samples of ``model`` (seeds 0…count-1, ψ 1): the mean
+    of each image's outer 8 % frame, as 8-bit RGB."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import stylemix
+    from stylemix.render import render_seeds, to_uint8
+    images = to_uint8(render_seeds(stylemix.load_generator(model), list(range(count)), psi=1.0)).astype(np.float64)
+    edge = max(1, round(0.08 * images.shape[1]))
+    frame = np.ones(images.shape[1:3], dtype=bool)
+    frame[edge:-edge, edge:-edge] = False
+    return [tuple(int(round(v)) for v in image[frame].mean(axis=0)) for image in images]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("source", type=Path, help="the npm .tgz, or its package/assets folder")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backdrops-from", type=Path, default=None, metavar="BASE",
+                        help="take each head's backdrop colour from a sample of this model (default: pastel)")
     args = parser.parse_args(argv)
     glyphs = read_glyphs(args.source)
     if not glyphs:
@@ -164,8 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     renders = {stem: render_rgba(webp) for stem, webp in glyphs.items()}
     eyes = eyes_by_glyph(renders)
-    for stem, rgba in renders.items():
-        compose(rgba, eyes[stem], pastel(rng)).save(args.out_dir / f"{stem}.png")
+    backdrops = (model_backdrops(args.backdrops_from, len(renders)) if args.backdrops_from
+                 else [pastel(rng) for _ in renders])
+    for (stem, rgba), backdrop in zip(renders.items(), backdrops):
+        compose(rgba, eyes[stem], backdrop).save(args.out_dir / f"{stem}.png")
     print(f"wrote {len(glyphs)} heads to {args.out_dir}")
 
 

@@ -50,7 +50,6 @@ def _train_config(args) -> TrainConfig:
                        xflip=not args.no_xflip, seed=args.seed, snapshot_kimg=args.snapshot_kimg,
                        freeze_g_above=getattr(args, "freeze_g_above", None),
                        freeze_g_upto=getattr(args, "freeze_g_upto", None),
-                       d_view=getattr(args, "d_view", "rgb"),
                        freeze_d=getattr(args, "freeze_d", 0),
                        freeze_mapping=getattr(args, "freeze_mapping", False), batch_gpu=args.batch_gpu)
 
@@ -259,10 +258,6 @@ def configure_finetune(p) -> None:
     p.add_argument("--freeze-g-upto", type=int, default=None, metavar="RES",
                     help="keep the synthesis blocks at and below RES px fixed, so what is still learnt "
                          "(colour, rendering) goes to the high blocks (the layer swap's rendering side)")
-    p.add_argument("--d-view", choices=("rgb", "centred"), default="rgb",
-                    help="what the discriminator sees: the images (rgb), or each image minus its mean "
-                         "colour (centred), so G is not pushed on the overall tint and it stays "
-                         "where it was (with --freeze-g-above: out of the low blocks)")
     p.add_argument("--freeze-d", type=int, default=0, metavar="N",
                     help="keep the discriminator's first N (highest-resolution) blocks fixed (FreezeD)")
     p.add_argument("--freeze-mapping", action="store_true",

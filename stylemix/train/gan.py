@@ -5,16 +5,13 @@ Non-saturating logistic loss, lazy R1 on reals, style mixing, the EMA of G (the 
 ship) and DiffAugment on everything D sees. Path-length regularisation is left out: it costs a
 second generator pass per step, which matters on a CPU, and blends do not need it.
 
-For fine-tuning, freezes and D's view move *where* the new domain is learnt (all off by
+For fine-tuning, freezes move *where* the new domain is learnt (all off by
 default), so a layer swap can take the new domain's structure from the low blocks and its
 rendering from the high ones (the layer swap's two sides):
 
 - ``freeze_g_above`` keeps the synthesis blocks above a resolution (and their toRGB) fixed, so
   the change of shape can only be made by the low blocks; ``freeze_g_upto`` keeps the blocks at
   and below a resolution fixed, so what is still learnt (colour, rendering) goes high.
-- ``d_view="centred"`` shows D each image minus its own mean colour: G is not pushed on the
-  overall colour (a backdrop's tint, a skin tone), so in a first, ``freeze_g_above`` phase that
-  colour does not follow the shape into the low blocks, and a later phase learns it high.
 - ``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020).
 - ``freeze_mapping`` keeps the base's mapping network, so a blend's latents (which use base's
   mapping) mean to the transfer what they meant while it trained.
@@ -60,7 +57,6 @@ class TrainConfig(LoopConfig):
     xflip: bool = True
     freeze_g_above: int | None = None   # synthesis blocks above this resolution stay fixed
     freeze_g_upto: int | None = None    # synthesis blocks at and below this resolution stay fixed
-    d_view: str = "rgb"                 # what D sees: "rgb", or "centred" (minus its mean colour)
     freeze_mapping: bool = False        # the mapping network stays fixed (the base's latent space)
     freeze_d: int = 0                   # D's first (highest-resolution) blocks that stay fixed
     snapshot_kimg: float = 10.0
@@ -86,15 +82,6 @@ def matching_discriminator_config(g: GeneratorConfig) -> DiscriminatorConfig:
         base, cap = g.channels[g.img_resolution] * g.img_resolution, max(g.channels.values())
     return DiscriminatorConfig(c_dim=0, img_resolution=g.img_resolution, img_channels=g.img_channels,
                                channel_base=base, channel_max=cap)
-
-
-D_VIEWS = ("rgb", "centred")
-
-
-def centred_view(images: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] → the same, each image minus its own mean colour (per channel): where things
-    are and how they are drawn, without the overall tint."""
-    return images - images.mean(dim=[2, 3], keepdim=True)
 
 
 def frozen_generator_parameters(G: Generator, above: int | None, mapping: bool = False,
@@ -138,8 +125,6 @@ class GanObjective(Objective):
             if res is not None and res not in G.synthesis.block_resolutions:
                 raise StylemixError(f"{option} {res} is not one of the generator's "
                                     f"resolutions {list(G.synthesis.block_resolutions)}")
-        if config.d_view not in D_VIEWS:
-            raise StylemixError(f"--d-view {config.d_view!r}: choose from {', '.join(D_VIEWS)}")
         self.config, self.data, self.device = config, data, device
         self.policy = parse_policy(config.augment)
         self.G = G.to(device).train().requires_grad_(False)
@@ -169,7 +154,6 @@ class GanObjective(Objective):
         cfg = self.config
         frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
                           f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else "",
-                          ", D sees images minus their mean colour" if cfg.d_view == "centred" else "",
                           ", mapping frozen" if cfg.freeze_mapping else "",
                           f", D's first {cfg.freeze_d} blocks frozen" if cfg.freeze_d else ""])
         return (f"training {self.G.img_resolution} px on {len(self.data)} images (R1 gamma "
@@ -190,8 +174,7 @@ class GanObjective(Objective):
         return ws
 
     def _d(self, img: torch.Tensor) -> torch.Tensor:
-        img = diff_augment(img, self.policy) if self.policy else img
-        return self.D(centred_view(img) if self.config.d_view == "centred" else img)
+        return self.D(diff_augment(img, self.policy) if self.policy else img)
 
     def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator,
                              size: int) -> dict[str, float]:
