@@ -272,12 +272,13 @@ def test_frozen_blocks_stay_put_and_the_rest_trains(tmp_path):
 
 def test_freezing_the_low_blocks_leaves_them_and_trains_the_high_ones(tmp_path):
     data = ImageFolder(_image_folder(tmp_path / "d"), 16)
-    trainer = _tiny_trainer(tmp_path, data, freeze_g_upto=8, freeze_mapping=True)
+    trainer = _tiny_trainer(tmp_path, data, freeze_g_upto=8, freeze_mapping=True, freeze_noise=True)
     gan = trainer.objective
     g0 = {k: v.clone() for k, v in gan.G.named_parameters()}
     trainer.step()
     moved = {k for k, v in gan.G.named_parameters() if not torch.equal(v, g0[k])}
     assert moved and all(k.startswith("synthesis.b16.") for k in moved)
+    assert not any(k.endswith("noise_strength") for k in moved)
     with pytest.raises(stylemix.StylemixError, match="--freeze-g-upto 5 is not one of"):
         _tiny_trainer(tmp_path, data, freeze_g_upto=5)
 

@@ -51,7 +51,8 @@ def _train_config(args) -> TrainConfig:
                        freeze_g_above=getattr(args, "freeze_g_above", None),
                        freeze_g_upto=getattr(args, "freeze_g_upto", None),
                        freeze_d=getattr(args, "freeze_d", 0),
-                       freeze_mapping=getattr(args, "freeze_mapping", False), batch_gpu=args.batch_gpu)
+                       freeze_mapping=getattr(args, "freeze_mapping", False),
+                       freeze_noise=getattr(args, "freeze_noise", False), batch_gpu=args.batch_gpu)
 
 
 def add_batch_gpu_option(parser) -> None:
@@ -258,6 +259,9 @@ def configure_finetune(p) -> None:
     p.add_argument("--freeze-g-upto", type=int, default=None, metavar="RES",
                     help="keep the synthesis blocks at and below RES px fixed, so what is still learnt "
                          "(colour, rendering) goes to the high blocks (the layer swap's rendering side)")
+    p.add_argument("--freeze-noise", action="store_true",
+                    help="keep every layer's noise strength (a distilled base has none at the top; "
+                         "a young discriminator turns it up into grain)")
     p.add_argument("--freeze-d", type=int, default=0, metavar="N",
                     help="keep the discriminator's first N (highest-resolution) blocks fixed (FreezeD)")
     p.add_argument("--freeze-mapping", action="store_true",

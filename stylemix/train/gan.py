@@ -12,6 +12,8 @@ rendering from the high ones (the layer swap's two sides):
 - ``freeze_g_above`` keeps the synthesis blocks above a resolution (and their toRGB) fixed, so
   the change of shape can only be made by the low blocks; ``freeze_g_upto`` keeps the blocks at
   and below a resolution fixed, so what is still learnt (colour, rendering) goes high.
+- ``freeze_noise`` keeps every layer's noise strength: a base that was distilled (trained
+  without noise) has ~0 at the top, and a young D pushes it up into grain within a kimg.
 - ``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020).
 - ``freeze_mapping`` keeps the base's mapping network, so a blend's latents (which use base's
   mapping) mean to the transfer what they meant while it trained.
@@ -58,6 +60,7 @@ class TrainConfig(LoopConfig):
     freeze_g_above: int | None = None   # synthesis blocks above this resolution stay fixed
     freeze_g_upto: int | None = None    # synthesis blocks at and below this resolution stay fixed
     freeze_mapping: bool = False        # the mapping network stays fixed (the base's latent space)
+    freeze_noise: bool = False          # every layer's noise strength stays fixed
     freeze_d: int = 0                   # D's first (highest-resolution) blocks that stay fixed
     snapshot_kimg: float = 10.0
     log_every: int = 20
@@ -85,15 +88,17 @@ def matching_discriminator_config(g: GeneratorConfig) -> DiscriminatorConfig:
 
 
 def frozen_generator_parameters(G: Generator, above: int | None, mapping: bool = False,
-                                upto: int | None = None) -> tuple[torch.nn.Parameter, ...]:
+                                upto: int | None = None, noise: bool = False) -> tuple[torch.nn.Parameter, ...]:
     """Synthesis parameters of the blocks ``b{r}`` with r > ``above`` or r ≤ ``upto`` (None:
-    no bound), and the mapping network's when ``mapping``."""
+    no bound), every ``noise_strength`` when ``noise``, and the mapping network's when ``mapping``."""
     frozen = tuple(G.mapping.parameters()) if mapping else ()
 
-    def fixed(r: int) -> bool:
-        return (above is not None and r > above) or (upto is not None and r <= upto)
+    def fixed(name: str) -> bool:
+        r = int(name[1:].split(".")[0])
+        return ((above is not None and r > above) or (upto is not None and r <= upto)
+                or (noise and name.endswith("noise_strength")))
     return frozen + tuple(p for name, p in G.synthesis.named_parameters()
-                          if name.startswith("b") and fixed(int(name[1:].split(".")[0])))
+                          if name.startswith("b") and fixed(name))
 
 
 def frozen_discriminator_parameters(D: Discriminator, count: int) -> tuple[torch.nn.Parameter, ...]:
@@ -136,7 +141,8 @@ class GanObjective(Objective):
         self.D_opt = lazy_adam(self.D.parameters(), config.d_lr, config.r1_interval)
         self.gamma = config.gamma_for(G.img_resolution)
         self._phases = [Phase("G", self.G, self.G_opt, frozen_generator_parameters(
-                            self.G, config.freeze_g_above, config.freeze_mapping, config.freeze_g_upto)),
+                            self.G, config.freeze_g_above, config.freeze_mapping, config.freeze_g_upto,
+                            config.freeze_noise)),
                         Phase("D", self.D, self.D_opt, frozen_discriminator_parameters(self.D, config.freeze_d))]
         self._w_means: list[torch.Tensor] = []   # this step's chunks' mean w
         torch.manual_seed(config.seed)
@@ -155,6 +161,7 @@ class GanObjective(Objective):
         frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
                           f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else "",
                           ", mapping frozen" if cfg.freeze_mapping else "",
+                          ", noise strengths frozen" if cfg.freeze_noise else "",
                           f", D's first {cfg.freeze_d} blocks frozen" if cfg.freeze_d else ""])
         return (f"training {self.G.img_resolution} px on {len(self.data)} images (R1 gamma "
                 f"{self.gamma:g}, augment '{cfg.augment or 'none'}'{frozen})")
