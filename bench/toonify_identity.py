@@ -38,16 +38,22 @@ from stylemix.toonify import (DEFAULT_REFINE_STEPS, Toonifier, default_toonify_s
                               refinement_config, toonify_r_swap)
 
 
-def photos(heldout: Path | None, count: int) -> dict[str, Image.Image]:
+def photos(heldout: Path | None, count: int, first: int = 0) -> dict[str, Image.Image]:
+    """The report set (the astronaut, then held-out faces in seed order), or with ``first`` > 0
+    the held-out faces from the ``first``-th on alone: a tuning set kept apart from the report."""
     import skimage
-    out = {"astronaut": Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")}
-    for path in sorted((ROOT / "assets" / "photos").glob("heldout_*.png")):
-        out[path.stem] = Image.open(path).convert("RGB")
+    out = {}
+    if not first:
+        out["astronaut"] = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
+        for path in sorted((ROOT / "assets" / "photos").glob("heldout_*.png")):
+            out[path.stem] = Image.open(path).convert("RGB")
     if heldout is not None:
+        faces = []
         for chunk in sorted(heldout.glob("chunk_*.npz")):
             with np.load(chunk) as data:
-                for seed, img in zip(data["seeds"], data["img"]):
-                    out.setdefault(f"heldout_{seed}", Image.fromarray(img.transpose(1, 2, 0)))
+                faces += [(int(seed), img) for seed, img in zip(data["seeds"], data["img"])]
+        for seed, img in faces[first:]:
+            out.setdefault(f"heldout_{seed}", Image.fromarray(img.transpose(1, 2, 0)))
     names = list(out)[:count]
     return {k: out[k] for k in names}
 
@@ -89,6 +95,9 @@ def main() -> None:
     parser.add_argument("--w-plus-steps", type=int, default=None)
     parser.add_argument("--heldout", type=Path, default=None, help="folder of held-out teacher chunks")
     parser.add_argument("--count", type=int, default=9, help="photos to use (astronaut first)")
+    parser.add_argument("--first", type=int, default=0,
+                        help="use the held-out faces from this index on, without the astronaut (a "
+                             "tuning set: choose settings there, report on the default set)")
     parser.add_argument("--init", choices=("auto", "mean"), default="auto",
                         help="auto: the base's encoder + refinement when it has one (the CLI's path); "
                              "mean: optimise from the mean w")
@@ -106,7 +115,7 @@ def main() -> None:
     else:
         config = ProjectionConfig(**{k: v for k, v in (("steps", args.steps), ("w_plus_steps", args.w_plus_steps))
                                      if v is not None})
-    faces = photos(args.heldout, args.count)
+    faces = photos(args.heldout, args.count, args.first)
     print(f"{Path(args.base).name} + {Path(args.transfer).name}: {G_base.img_resolution} px, "
           f"blend {spec.describe()}, latent from "
           f"{f'the encoder + {config.w_plus_steps} W+ steps' if encoder else f'{config.steps} W + {config.w_plus_steps} W+ steps'}, "
