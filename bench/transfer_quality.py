@@ -48,7 +48,9 @@ def d_logits(run_dir: Path, images: torch.Tensor) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description="Grain and colour stains of a transfer's samples "
+                                     "against its training images, in 8-bit levels: lower is cleaner, "
+                                     "flat cartoon art scores 0.00 (the shipped transfer: 1.43 / 0.77).")
     parser.add_argument("transfer", nargs="?", default=str(ROOT / "models" / "transfer.safetensors"))
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "emoji_ffhq",
                         help="the transfer's training images (tools/build_emoji_heads.py)")

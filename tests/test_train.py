@@ -281,6 +281,10 @@ def test_freezing_the_low_blocks_leaves_them_and_trains_the_high_ones(tmp_path):
     assert not any(k.endswith("noise_strength") for k in moved)
     with pytest.raises(stylemix.StylemixError, match="--freeze-g-upto 5 is not one of"):
         _tiny_trainer(tmp_path, data, freeze_g_upto=5)
+    with pytest.raises(stylemix.StylemixError, match="leaves no synthesis block to train"):
+        _tiny_trainer(tmp_path, data, freeze_g_above=8, freeze_g_upto=8)
+    with pytest.raises(stylemix.StylemixError, match="leaves no synthesis block to train"):
+        _tiny_trainer(tmp_path, data, freeze_g_upto=16)
 
 
 def test_checkpoints_written_before_the_shared_loop_still_resume(tmp_path):

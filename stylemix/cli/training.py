@@ -125,6 +125,8 @@ def _pretrained(path: str):
     from ..train.distill import networks_from_distill_checkpoint, read_distill_checkpoint
     ckpt = read_trainer_checkpoint(path)
     if ckpt is not None:
+        print(f"starting from {path} at {ckpt['nimg'] / 1000:g} kimg (its G, G_ema and D; new optimisers, "
+              "kimg counted from 0 here)")
         return networks_from_checkpoint(ckpt)
     distilled = read_distill_checkpoint(path) if Path(path).is_dir() else None
     if distilled is not None:

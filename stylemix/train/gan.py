@@ -130,6 +130,11 @@ class GanObjective(Objective):
             if res is not None and res not in G.synthesis.block_resolutions:
                 raise StylemixError(f"{option} {res} is not one of the generator's "
                                     f"resolutions {list(G.synthesis.block_resolutions)}")
+        blocks = G.synthesis.block_resolutions
+        if not any((config.freeze_g_above is None or r <= config.freeze_g_above)
+                   and (config.freeze_g_upto is None or r > config.freeze_g_upto) for r in blocks):
+            raise StylemixError(f"--freeze-g-above {config.freeze_g_above} with --freeze-g-upto "
+                                f"{config.freeze_g_upto} leaves no synthesis block to train")
         self.config, self.data, self.device = config, data, device
         self.policy = parse_policy(config.augment)
         self.G = G.to(device).train().requires_grad_(False)
