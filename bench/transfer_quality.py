@@ -27,7 +27,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +35,7 @@ import stylemix  # noqa: E402
 from measures import grain, stains  # noqa: E402
 from stylemix.render import make_grid, render_seeds, save_png, to_uint8  # noqa: E402
 from stylemix.train import ImageFolder  # noqa: E402
+
 
 @torch.no_grad()
 def d_logits(run_dir: Path, images: torch.Tensor) -> float:

@@ -87,6 +87,12 @@ def matching_discriminator_config(g: GeneratorConfig) -> DiscriminatorConfig:
                                channel_base=base, channel_max=cap)
 
 
+def block_frozen(resolution: int, above: int | None, upto: int | None) -> bool:
+    """Whether the synthesis block at ``resolution`` stays fixed: above ``above`` or at and
+    below ``upto`` (None: no bound on that side)."""
+    return (above is not None and resolution > above) or (upto is not None and resolution <= upto)
+
+
 def frozen_generator_parameters(G: Generator, above: int | None, mapping: bool = False,
                                 upto: int | None = None, noise: bool = False) -> tuple[torch.nn.Parameter, ...]:
     """Synthesis parameters of the blocks ``b{r}`` with r > ``above`` or r ≤ ``upto`` (None:
@@ -94,9 +100,7 @@ def frozen_generator_parameters(G: Generator, above: int | None, mapping: bool =
     frozen = tuple(G.mapping.parameters()) if mapping else ()
 
     def fixed(name: str) -> bool:
-        r = int(name[1:].split(".")[0])
-        return ((above is not None and r > above) or (upto is not None and r <= upto)
-                or (noise and name.endswith("noise_strength")))
+        return block_frozen(int(name[1:].split(".")[0]), above, upto) or (noise and name.endswith("noise_strength"))
     return frozen + tuple(p for name, p in G.synthesis.named_parameters()
                           if name.startswith("b") and fixed(name))
 
@@ -130,9 +134,7 @@ class GanObjective(Objective):
             if res is not None and res not in G.synthesis.block_resolutions:
                 raise StylemixError(f"{option} {res} is not one of the generator's "
                                     f"resolutions {list(G.synthesis.block_resolutions)}")
-        blocks = G.synthesis.block_resolutions
-        if not any((config.freeze_g_above is None or r <= config.freeze_g_above)
-                   and (config.freeze_g_upto is None or r > config.freeze_g_upto) for r in blocks):
+        if all(block_frozen(r, config.freeze_g_above, config.freeze_g_upto) for r in G.synthesis.block_resolutions):
             raise StylemixError(f"--freeze-g-above {config.freeze_g_above} with --freeze-g-upto "
                                 f"{config.freeze_g_upto} leaves no synthesis block to train")
         self.config, self.data, self.device = config, data, device
