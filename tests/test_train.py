@@ -287,6 +287,64 @@ def test_freezing_the_low_blocks_leaves_them_and_trains_the_high_ones(tmp_path):
         _tiny_trainer(tmp_path, data, freeze_g_upto=16)
 
 
+def test_keep_terms_tell_colour_from_layout():
+    from stylemix.train.keep import keep_loss
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert keep_loss(image, image.clone(), 1.0, 1.0)[0].item() == pytest.approx(0.0, abs=1e-8)
+    tinted = image + torch.tensor([0.2, -0.1, 0.0]).view(1, 3, 1, 1)   # same layout, new colour
+    _, stats = keep_loss(tinted, image, 1.0, 1.0)
+    assert stats["keep_colour"] == pytest.approx(0.05, rel=1e-4) and stats["keep_layout"] < 1e-6
+    moved = torch.roll(image, 8, dims=3)                             # same colour, new layout
+    _, stats = keep_loss(moved, image, 1.0, 1.0)
+    assert stats["keep_colour"] < 1e-10 and stats["keep_layout"] > 0.5
+    loss, stats = keep_loss(moved, image, layout_weight=3.0)
+    assert set(stats) == {"keep_layout"} and loss.item() == pytest.approx(3 * stats["keep_layout"])
+
+
+def _drift_from_start(trainer, steps: int) -> dict[str, float]:
+    from stylemix.train.keep import keep_loss
+    import copy
+    start = copy.deepcopy(trainer.objective.G)
+    for _ in range(steps):
+        trainer.step()
+    ws = start.mapping(torch.randn(16, 8, generator=torch.Generator().manual_seed(5)))
+    with torch.no_grad():
+        return keep_loss(trainer.objective.G.synthesis(ws, noise_mode="const"),
+                         start.synthesis(ws, noise_mode="const"), 1.0, 1.0)[1]
+
+
+@pytest.mark.parametrize("term", ["keep_colour", "keep_layout"])
+def test_a_keep_term_holds_its_part_of_the_samples_to_the_start(tmp_path, term):
+    data = ImageFolder(_image_folder(tmp_path / "d"), 16)
+    fast = dict(g_lr=0.02, d_lr=0.02)
+    torch.manual_seed(0)
+    free = _drift_from_start(_tiny_trainer(tmp_path / "free", data, **fast), 6)
+    torch.manual_seed(0)
+    kept_trainer = _tiny_trainer(tmp_path / "kept", data, **fast, **{term: 100.0})
+    assert term in kept_trainer.step()
+    kept = _drift_from_start(kept_trainer, 5)
+    assert kept[term] < free[term] / 3, (kept, free)
+
+
+def test_the_keep_reference_is_the_start_model_also_after_a_resume(tmp_path, capsys):
+    base = tmp_path / "base"
+    assert cli(["train", str(_image_folder(tmp_path / "faces")), "--resolution", "16", "--z-dim", "8",
+                "--channel-base", "64", "--channel-max", "8", "--mapping-layers", "1",
+                "--kimg", "0.008", "--batch", "4", "-o", str(base)]) == 0
+    style = _image_folder(tmp_path / "style", seed=3)
+    args = ["finetune", str(base), str(style), "--batch", "4", "--keep-colour", "10",
+            "--freeze-g-above", "8", "-o", str(tmp_path / "tuned")]
+    assert cli(args + ["--kimg", "0.008"]) == 0
+    assert cli(args + ["--kimg", "0.016"]) == 0
+    assert "keep colour 10" in capsys.readouterr().out
+    start, tuned = read_trainer_checkpoint(base), read_trainer_checkpoint(tmp_path / "tuned")
+    assert tuned["nimg"] == 16
+    for name, value in start["G_ema"].items():
+        assert torch.equal(tuned["G_reference"][name], value), name
+    assert any(not torch.equal(tuned["G_ema"][n], v) for n, v in start["G_ema"].items())
+
+
 def test_checkpoints_written_before_the_shared_loop_still_resume(tmp_path):
     """The trainer used to keep its history as a list; the loop reads both layouts."""
     data = ImageFolder(_image_folder(tmp_path / "d"), 16)

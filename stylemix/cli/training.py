@@ -52,7 +52,9 @@ def _train_config(args) -> TrainConfig:
                        freeze_g_upto=getattr(args, "freeze_g_upto", None),
                        freeze_d=getattr(args, "freeze_d", 0),
                        freeze_mapping=getattr(args, "freeze_mapping", False),
-                       freeze_noise=getattr(args, "freeze_noise", False), batch_gpu=args.batch_gpu)
+                       freeze_noise=getattr(args, "freeze_noise", False),
+                       keep_colour=getattr(args, "keep_colour", 0.0),
+                       keep_layout=getattr(args, "keep_layout", 0.0), batch_gpu=args.batch_gpu)
 
 
 def add_batch_gpu_option(parser) -> None:
@@ -85,6 +87,7 @@ def _run_training(objective, out_dir: str, ckpt: dict | None, artefact: str = "g
         loop.log(f"{ranks.world} ranks, {loop.chunks} chunks of {loop.chunk} per step")
     loop.run()
     print(f"wrote {Path(out_dir) / artefact}")
+    ranks.finish()
 
 
 def _resume_checkpoint(out_dir: str) -> dict | None:
@@ -153,19 +156,21 @@ def _pretrained(path: str):
 
 
 def cmd_finetune(args) -> None:
-    from ..train import GanObjective, ImageFolder, networks_from_checkpoint
+    from ..train import GanObjective, ImageFolder, networks_from_checkpoint, reference_from_checkpoint
     device = _training_device(args.device)
     ckpt = _resume_checkpoint(args.output)
+    reference = None
     if ckpt is not None:
         G, D, G_ema = networks_from_checkpoint(ckpt)
+        reference = reference_from_checkpoint(ckpt)
         print(f"resuming {args.output} at {ckpt['nimg'] / 1000:.1f} kimg")
     else:
         G, D, G_ema = _pretrained(args.base)
     data = ImageFolder(args.data, G.img_resolution)
     for name, why in data.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
-    _run_training(GanObjective(G, D, data, _train_config(args), G_ema=G_ema, device=device),
-                  args.output, ckpt)
+    _run_training(GanObjective(G, D, data, _train_config(args), G_ema=G_ema, device=device,
+                               reference=reference), args.output, ckpt)
 
 
 def cmd_distill(args) -> None:
@@ -264,6 +269,12 @@ def configure_finetune(p) -> None:
     p.add_argument("--freeze-noise", action="store_true",
                     help="keep every layer's noise strength (a distilled base has none at the top; "
                          "a young discriminator turns it up into grain)")
+    p.add_argument("--keep-colour", type=float, default=0.0, metavar="WEIGHT",
+                    help="pull each sample's mean colour back to the starting model's (a structure "
+                         "phase: with --freeze-g-above, the low blocks learn shape, not colour)")
+    p.add_argument("--keep-layout", type=float, default=0.0, metavar="WEIGHT",
+                    help="pull each sample's 16×16 light/dark layout back to the starting model's (a "
+                         "rendering phase: with --freeze-g-upto, the high blocks learn rendering, not shape)")
     p.add_argument("--freeze-d", type=int, default=0, metavar="N",
                     help="keep the discriminator's first N (highest-resolution) blocks fixed (FreezeD)")
     p.add_argument("--freeze-mapping", action="store_true",

@@ -5,10 +5,11 @@ and the latent encoder (:mod:`.encoder`)."""
 from .augment import diff_augment, parse_policy
 from .dataset import DatasetError, ImageFolder, TeacherPairs
 from .gan import (GanObjective, TrainConfig, matching_discriminator_config, networks_from_checkpoint,
+                  reference_from_checkpoint,
                   read_trainer_checkpoint, small_generator_config)
 from .loop import LoopConfig, Objective, Phase, TrainingLoop, read_checkpoint
 
 __all__ = ["DatasetError", "GanObjective", "ImageFolder", "LoopConfig", "Objective", "Phase",
            "TeacherPairs", "TrainConfig", "TrainingLoop", "diff_augment",
-           "matching_discriminator_config", "networks_from_checkpoint", "parse_policy",
+           "matching_discriminator_config", "networks_from_checkpoint", "reference_from_checkpoint", "parse_policy",
            "read_checkpoint", "read_trainer_checkpoint", "small_generator_config"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +87,20 @@ class Ranks:
     def barrier(self) -> None:
         if self.active:
             _collective(dist.barrier)
+
+    def finish(self) -> None:
+        """End this rank's process once every rank is done (the job's last call under
+        torchrun): a barrier, the process group destroyed, output flushed, then ``os._exit(0)``.
+        Interpreter teardown is skipped on purpose: after a good run, gloo's teardown there now
+        and then aborts one rank ("terminate called without an active exception", SIGABRT),
+        and torchrun then reports the whole job failed."""
+        if not self.active:
+            return
+        self.barrier()
+        dist.destroy_process_group()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def chunk_generator(seed: int, step: int, phase: int, chunk: int) -> torch.Generator:

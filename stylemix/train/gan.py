@@ -17,6 +17,8 @@ rendering from the high ones (the layer swap's two sides):
 - ``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020).
 - ``freeze_mapping`` keeps the base's mapping network, so a blend's latents (which use base's
   mapping) mean to the transfer what they meant while it trained.
+- ``keep_colour`` / ``keep_layout`` pull each sample's mean colour / layout back to the model
+  the fine-tune started from (:mod:`.keep`): what a phase may not learn, beside where.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..networks.discriminator import Discriminator, DiscriminatorConfig
 from .adversarial import discriminator_loss, ema_beta, generator_loss, lazy_adam, r1_gamma, update_ema
 from .augment import diff_augment, parse_policy
 from .dataset import ImageFolder
+from .keep import keep_loss
 from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
 from ..io import first_line
 
@@ -62,6 +65,8 @@ class TrainConfig(LoopConfig):
     freeze_mapping: bool = False        # the mapping network stays fixed (the base's latent space)
     freeze_noise: bool = False          # every layer's noise strength stays fixed
     freeze_d: int = 0                   # D's first (highest-resolution) blocks that stay fixed
+    keep_colour: float = 0.0            # weight: each sample's mean colour stays the start model's
+    keep_layout: float = 0.0            # weight: each sample's 16×16 layout stays the start model's
     snapshot_kimg: float = 10.0
     log_every: int = 20
 
@@ -122,7 +127,9 @@ class GanObjective(Objective):
     tag, config_key = CHECKPOINT_TAG, "train_config"
 
     def __init__(self, G: Generator, D: Discriminator, data: ImageFolder, config: TrainConfig,
-                 G_ema: Generator | None = None, device: str = "cpu"):
+                 G_ema: Generator | None = None, device: str = "cpu", reference: Generator | None = None):
+        """``reference``: the model the keep terms pull towards (default: a copy of G_ema as
+        it starts here; a resumed run passes the one its checkpoint holds)."""
         if G.config.c_dim:
             raise StylemixError("training conditional generators is not supported")
         if data.resolution != G.img_resolution:
@@ -144,6 +151,10 @@ class GanObjective(Objective):
         self.G_ema = (G_ema if G_ema is not None else copy.deepcopy(G)).to(device).eval()
         self.G_ema.requires_grad_(False)
         self.G_ema.source, self.G_ema.blend_info = None, None
+        self.reference = None
+        if config.keep_colour or config.keep_layout:
+            self.reference = (reference if reference is not None else copy.deepcopy(self.G_ema)).to(device)
+            self.reference.eval().requires_grad_(False)
         self.G_opt = torch.optim.Adam(self.G.parameters(), lr=config.g_lr, betas=(0.0, 0.99), eps=1e-8)
         self.D_opt = lazy_adam(self.D.parameters(), config.d_lr, config.r1_interval)
         self.gamma = config.gamma_for(G.img_resolution)
@@ -155,7 +166,10 @@ class GanObjective(Objective):
         torch.manual_seed(config.seed)
 
     def networks(self):
-        return {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+        nets = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+        if self.reference is not None:
+            nets["G_reference"] = self.reference
+        return nets
 
     def optimizers(self):
         return {"G": self.G_opt, "D": self.D_opt}
@@ -169,7 +183,9 @@ class GanObjective(Objective):
                           f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else "",
                           ", mapping frozen" if cfg.freeze_mapping else "",
                           ", noise strengths frozen" if cfg.freeze_noise else "",
-                          f", D's first {cfg.freeze_d} blocks frozen" if cfg.freeze_d else ""])
+                          f", D's first {cfg.freeze_d} blocks frozen" if cfg.freeze_d else "",
+                          f", keep colour {cfg.keep_colour:g}" if cfg.keep_colour else "",
+                          f", keep layout {cfg.keep_layout:g}" if cfg.keep_layout else ""])
         return (f"training {self.G.img_resolution} px on {len(self.data)} images (R1 gamma "
                 f"{self.gamma:g}, augment '{cfg.augment or 'none'}'{frozen})")
 
@@ -195,10 +211,17 @@ class GanObjective(Objective):
         n = size
         if phase == "G":
             ws = self._latents(n, rng)
-            loss = generator_loss(self._d(self.G.synthesis(ws, noise_mode="random")))
+            fake = self.G.synthesis(ws, noise_mode="random")
+            loss = generator_loss(self._d(fake))
+            stats = {"G_loss": loss.item()}
+            if self.reference is not None:
+                with torch.no_grad():
+                    ref = self.reference.synthesis(ws.detach(), noise_mode="const")
+                keep, keep_stats = keep_loss(fake, ref, self.config.keep_colour, self.config.keep_layout)
+                loss, stats = loss + keep, {**stats, **keep_stats}
             loss.backward()
             self._w_means.append(ws[:, 0].detach().mean(0))
-            return {"G_loss": loss.item()}
+            return stats
         with torch.no_grad():
             fake = self.G.synthesis(self._latents(n, rng), noise_mode="random")
         real = self.data.batch(n, rng, self.config.xflip).to(self.device)
@@ -249,3 +272,16 @@ def networks_from_checkpoint(ckpt: dict, device: str = "cpu"):
         raise ModelLoadError(f"trainer checkpoint does not match its own config "
                              f"({first_line(exc)})") from None
     return G.to(device), D.to(device), G_ema.to(device)
+
+
+def reference_from_checkpoint(ckpt: dict, device: str = "cpu") -> Generator | None:
+    """The keep terms' reference generator a trainer checkpoint holds (None if it has none)."""
+    if "G_reference" not in ckpt:
+        return None
+    G_ref = Generator(GeneratorConfig.from_dict(ckpt["G_config"]))
+    try:
+        G_ref.load_state_dict(ckpt["G_reference"])
+    except RuntimeError as exc:
+        raise ModelLoadError(f"trainer checkpoint's reference generator does not match its config "
+                             f"({first_line(exc)})") from None
+    return G_ref.to(device)

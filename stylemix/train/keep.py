@@ -1,0 +1,48 @@
+"""Keep terms for a two-phase fine-tune: pull what one phase must not learn back to the model
+the phase started from, sample by sample (same w, same layer swap's two sides).
+
+A layer swap at r_swap takes *layout* from the transfer's low blocks and *rendering* from the
+base's high ones. Freezing blocks decides where a change can be made, but not what kind of
+change: low blocks frozen-high still shift a sample's colour (the skip generator's low toRGB
+layers paint it), and high blocks freed over frozen low ones still move the eyes. So:
+
+- ``keep_colour`` (phase 1, structure): each sample's mean colour stays the reference's;
+- ``keep_layout`` (phase 2, rendering): each sample's 16×16 light/dark layout stays the
+  reference's (grey, area-downsampled, standardised per image: brightness and contrast are
+  rendering and are free to change).
+
+Both are squared distances per sample, averaged over the batch, images in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LAYOUT_SIZE = 16
+
+
+def mean_colour(images: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] → [N, 3]: each image's mean colour."""
+    return images.mean(dim=(2, 3))
+
+
+def layout(images: torch.Tensor, size: int = LAYOUT_SIZE) -> torch.Tensor:
+    """[N, C, H, W] → [N, size²]: the standardised grey layout at ``size``×``size``."""
+    grey = F.adaptive_avg_pool2d(images.mean(dim=1, keepdim=True), size).flatten(1)
+    grey = grey - grey.mean(dim=1, keepdim=True)
+    return grey / (grey.std(dim=1, keepdim=True) + 1e-4)
+
+
+def keep_loss(images: torch.Tensor, reference: torch.Tensor, colour: float = 0.0,
+              layout_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """(weighted loss, {"keep_colour": …, "keep_layout": …} unweighted) of ``images`` against
+    ``reference`` (the same latents through the reference generator), both [N, 3, H, W]."""
+    loss, stats = images.new_zeros(()), {}
+    if colour:
+        term = (mean_colour(images) - mean_colour(reference)).square().sum(dim=1).mean()
+        loss, stats["keep_colour"] = loss + colour * term, term.item()
+    if layout_weight:
+        term = (layout(images) - layout(reference)).square().mean(dim=1).mean()
+        loss, stats["keep_layout"] = loss + layout_weight * term, term.item()
+    return loss, stats
