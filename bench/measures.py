@@ -81,6 +81,18 @@ def stains(images: torch.Tensor) -> torch.Tensor:
     return median_pixel(high_pass(chroma, 4) - high_pass(chroma, 2))
 
 
+def blotch(images: torch.Tensor, references: torch.Tensor, cells: int = 8) -> torch.Tensor:
+    """[N, 3, H, W] twice, in [-1, 1] → [N]: the largest change of one cell's chroma (its mean
+    colour minus its grey, on a ``cells``×``cells`` grid) from the reference, in 8-bit levels.
+    A toon against its reconstruction (the same latent, base's rendering): the person's colours
+    should survive the swap, and a glowing nose or a stained cheek is one cell gone off."""
+    def chroma(x):
+        pooled = F.adaptive_avg_pool2d(x, cells)
+        return pooled - pooled.mean(dim=1, keepdim=True)
+    change = (chroma(images) - chroma(references)).square().sum(dim=1).sqrt()
+    return change.flatten(1).max(dim=1).values * LEVELS
+
+
 def _distance(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return (a - b).flatten(1).square().mean(1).sqrt().numpy()
 

@@ -29,7 +29,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
-from measures import grain, measure_toonify_identity, stains  # noqa: E402
+from measures import blotch, grain, measure_toonify_identity, stains  # noqa: E402
 from stylemix.identity import SAME_PERSON, distance, face_descriptor  # noqa: E402
 from stylemix.project import ProjectionConfig, image_to_tensor  # noqa: E402
 from stylemix.default_pair import encoder_beside  # noqa: E402
@@ -67,23 +67,27 @@ def compare_blends(toonifier, rows, faces, default, config) -> None:
               f"smooth {r}, 1 octave": stylemix.BlendSpec.smooth(r, 1.0)}
     own = {row.name: face_descriptor(faces[row.name]) for row in rows}
     print("\n| blend (same projections) | toon is a face | toon ↔ own photo, mean over found | "
-          "toon grain | toon stains |")
-    print("|---|---|---|---|---|")
+          "toon grain | toon stains | toon blotch |")
+    print("|---|---|---|---|---|---|")
     for label, spec in blends.items():
-        found, distances, toons = 0, [], []
+        found, distances, toons, recons = 0, [], [], []
         for name, photo in faces.items():
-            toon_image = toonifier.toonify(photo, spec, config).toon
+            result = toonifier.toonify(photo, spec, config)
+            toon_image = result.toon
             toons.append(image_to_tensor(toon_image))
+            recons.append(image_to_tensor(result.reconstruction))
             toon = face_descriptor(toon_image)
             if toon is not None:
                 found += 1
                 if own[name] is not None:
                     distances.append(distance(toon, own[name]))
-        toons = torch.cat(toons)
+        toons, recons = torch.cat(toons), torch.cat(recons)
         print(f"| {label} | {found}/{len(faces)} | {np.mean(distances) if distances else float('nan'):.3f} | "
-              f"{float(grain(toons).mean()):.2f} | {float(stains(toons).mean()):.2f} |")
+              f"{float(grain(toons).mean()):.2f} | {float(stains(toons).mean()):.2f} | "
+              f"{float(blotch(toons, recons).median()):.1f} |")
     print("(grain, stains: the median pixel's 1-2 px luma / 2-4 px chroma detail in 8-bit levels, "
-          "bench/measures.py; the emoji art itself: 0.00)")
+          "bench/measures.py; the emoji art itself: 0.00. blotch: the median over photos of the "
+          "largest 8×8-cell colour change from the reconstruction, 8-bit levels)")
 
 
 def main() -> None:

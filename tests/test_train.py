@@ -292,13 +292,22 @@ def test_keep_terms_tell_colour_from_layout():
     torch.manual_seed(0)
     image = torch.rand(2, 3, 32, 32) * 2 - 1
     assert keep_loss(image, image.clone(), 1.0, 1.0)[0].item() == pytest.approx(0.0, abs=1e-8)
-    tinted = image + torch.tensor([0.2, -0.1, 0.0]).view(1, 3, 1, 1)   # same layout, new colour
+    tint = torch.tensor([0.2, -0.1, 0.0])
+    tinted = image + tint.view(1, 3, 1, 1)                           # same layout, new colour
     _, stats = keep_loss(tinted, image, 1.0, 1.0)
-    assert stats["keep_colour"] == pytest.approx(0.05, rel=1e-4) and stats["keep_layout"] < 1e-6
-    moved = torch.roll(image, 8, dims=3)                             # same colour, new layout
-    _, stats = keep_loss(moved, image, 1.0, 1.0)
+    chroma = tint - tint.mean()                                      # every 8×8 cell's shift
+    expected = tint.square().sum() + chroma.square().sum()
+    assert stats["keep_colour"] == pytest.approx(expected.item(), rel=1e-4) and stats["keep_layout"] < 1e-6
+    stained = image.clone()
+    stained[:, :, 8:12, 12:16] += tint.view(1, 3, 1, 1)               # a local stain: one cell
+    _, stats = keep_loss(stained, image, 1.0)
+    mean_part = (tint / 64).square().sum().item()
+    assert stats["keep_colour"] > 10 * mean_part
+    grey = image.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+    moved = torch.roll(grey, 8, dims=3)                               # light and dark moved
+    _, stats = keep_loss(moved, grey, 1.0, 1.0)
     assert stats["keep_colour"] < 1e-10 and stats["keep_layout"] > 0.5
-    loss, stats = keep_loss(moved, image, layout_weight=3.0)
+    loss, stats = keep_loss(moved, grey, layout_weight=3.0)
     assert set(stats) == {"keep_layout"} and loss.item() == pytest.approx(3 * stats["keep_layout"])
 
 

@@ -6,7 +6,9 @@ base's high ones. Freezing blocks decides where a change can be made, but not wh
 change: low blocks frozen-high still shift a sample's colour (the skip generator's low toRGB
 layers paint it), and high blocks freed over frozen low ones still move the eyes. So:
 
-- ``keep_colour`` (phase 1, structure): each sample's mean colour stays the reference's;
+- ``keep_colour`` (phase 1, structure): each sample's colour stays the reference's — its mean
+  colour, and the chroma (colour minus grey) of each cell of an 8×8 grid, so neither a tint nor
+  a local colour stain (a glowing nose) is learnt low; light and dark stay free;
 - ``keep_layout`` (phase 2, rendering): each sample's 16×16 light/dark layout stays the
   reference's (grey, area-downsampled, standardised per image: brightness and contrast are
   rendering and are free to change).
@@ -20,11 +22,18 @@ import torch
 import torch.nn.functional as F
 
 LAYOUT_SIZE = 16
+CHROMA_SIZE = 8
 
 
 def mean_colour(images: torch.Tensor) -> torch.Tensor:
     """[N, 3, H, W] → [N, 3]: each image's mean colour."""
     return images.mean(dim=(2, 3))
+
+
+def chroma_layout(images: torch.Tensor, size: int = CHROMA_SIZE) -> torch.Tensor:
+    """[N, 3, H, W] → [N, 3, size, size]: each cell's mean colour minus its grey."""
+    cells = F.adaptive_avg_pool2d(images, size)
+    return cells - cells.mean(dim=1, keepdim=True)
 
 
 def layout(images: torch.Tensor, size: int = LAYOUT_SIZE) -> torch.Tensor:
@@ -40,7 +49,8 @@ def keep_loss(images: torch.Tensor, reference: torch.Tensor, colour: float = 0.0
     ``reference`` (the same latents through the reference generator), both [N, 3, H, W]."""
     loss, stats = images.new_zeros(()), {}
     if colour:
-        term = (mean_colour(images) - mean_colour(reference)).square().sum(dim=1).mean()
+        term = ((mean_colour(images) - mean_colour(reference)).square().sum(dim=1).mean()
+                + (chroma_layout(images) - chroma_layout(reference)).square().sum(dim=1).mean())
         loss, stats["keep_colour"] = loss + colour * term, term.item()
     if layout_weight:
         term = (layout(images) - layout(reference)).square().mean(dim=1).mean()
