@@ -334,6 +334,8 @@ def test_a_keep_term_holds_its_part_of_the_samples_to_the_start(tmp_path, term):
     assert term in kept_trainer.step()
     kept = _drift_from_start(kept_trainer, 5)
     assert kept[term] < free[term] / 3, (kept, free)
+    with pytest.raises(stylemix.StylemixError, match="is not a weight"):
+        _tiny_trainer(tmp_path / "bad", data, **{term: -1.0})
 
 
 def test_the_keep_reference_is_the_start_model_also_after_a_resume(tmp_path, capsys):

@@ -144,6 +144,9 @@ class GanObjective(Objective):
         if all(block_frozen(r, config.freeze_g_above, config.freeze_g_upto) for r in G.synthesis.block_resolutions):
             raise StylemixError(f"--freeze-g-above {config.freeze_g_above} with --freeze-g-upto "
                                 f"{config.freeze_g_upto} leaves no synthesis block to train")
+        for option, weight in (("--keep-colour", config.keep_colour), ("--keep-layout", config.keep_layout)):
+            if not weight >= 0:
+                raise StylemixError(f"{option} {weight:g} is not a weight: give 0 (off) or more")
         self.config, self.data, self.device = config, data, device
         self.policy = parse_policy(config.augment)
         self.G = G.to(device).train().requires_grad_(False)
