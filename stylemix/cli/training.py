@@ -270,8 +270,9 @@ def configure_finetune(p) -> None:
                     help="keep every layer's noise strength (a distilled base has none at the top; "
                          "a young discriminator turns it up into grain)")
     p.add_argument("--keep-colour", type=float, default=0.0, metavar="WEIGHT",
-                    help="pull each sample's mean colour back to the starting model's (a structure "
-                         "phase: with --freeze-g-above, the low blocks learn shape, not colour)")
+                    help="pull each sample's colour (its mean and 8×8 chroma) back to the starting "
+                         "model's (a structure phase: with --freeze-g-above, the low blocks learn "
+                         "shape, not colour)")
     p.add_argument("--keep-layout", type=float, default=0.0, metavar="WEIGHT",
                     help="pull each sample's 16×16 light/dark layout back to the starting model's (a "
                          "rendering phase: with --freeze-g-upto, the high blocks learn rendering, not shape)")

@@ -17,7 +17,7 @@ rendering from the high ones (the layer swap's two sides):
 - ``freeze_d`` keeps D's first (highest-resolution) blocks fixed (FreezeD, Mo et al. 2020).
 - ``freeze_mapping`` keeps the base's mapping network, so a blend's latents (which use base's
   mapping) mean to the transfer what they meant while it trained.
-- ``keep_colour`` / ``keep_layout`` pull each sample's mean colour / layout back to the model
+- ``keep_colour`` / ``keep_layout`` pull each sample's colour / layout back to the model
   the fine-tune started from (:mod:`.keep`): what a phase may not learn, beside where.
 """
 
@@ -65,7 +65,7 @@ class TrainConfig(LoopConfig):
     freeze_mapping: bool = False        # the mapping network stays fixed (the base's latent space)
     freeze_noise: bool = False          # every layer's noise strength stays fixed
     freeze_d: int = 0                   # D's first (highest-resolution) blocks that stay fixed
-    keep_colour: float = 0.0            # weight: each sample's mean colour stays the start model's
+    keep_colour: float = 0.0            # weight: each sample's colour (mean, 8×8 chroma) stays the start model's
     keep_layout: float = 0.0            # weight: each sample's 16×16 layout stays the start model's
     snapshot_kimg: float = 10.0
     log_every: int = 20
