@@ -34,15 +34,14 @@ from PIL import Image
 
 from stylemix.identity import distance, face_descriptor
 from stylemix.render import render_seeds
+from stylemix.train.keep import chroma_layout, layout
 
 
 def coarse(images: torch.Tensor, size: int = 8) -> torch.Tensor:
     """The light/dark layout at ``size``×``size``: grey, area-downsampled, then standardised per
     image, so a global colour or brightness shift (which the high resolutions carry in
-    StyleGAN2's skip generator) does not count as structure."""
-    grey = F.adaptive_avg_pool2d(images.mean(dim=1, keepdim=True), size).flatten(1)
-    grey = grey - grey.mean(dim=1, keepdim=True)
-    return grey / (grey.std(dim=1, keepdim=True) + 1e-6)
+    StyleGAN2's skip generator) does not count as structure (the keep-layout term's measure)."""
+    return layout(images, size, eps=1e-6)
 
 
 def high_pass(images: torch.Tensor, factor: int = 4) -> torch.Tensor:
@@ -86,10 +85,7 @@ def blotch(images: torch.Tensor, references: torch.Tensor, cells: int = 8) -> to
     colour minus its grey, on a ``cells``×``cells`` grid) from the reference, in 8-bit levels.
     A toon against its reconstruction (the same latent, base's rendering): the person's colours
     should survive the swap, and a glowing nose or a stained cheek is one cell gone off."""
-    def chroma(x):
-        pooled = F.adaptive_avg_pool2d(x, cells)
-        return pooled - pooled.mean(dim=1, keepdim=True)
-    change = (chroma(images) - chroma(references)).square().sum(dim=1).sqrt()
+    change = (chroma_layout(images, cells) - chroma_layout(references, cells)).square().sum(dim=1).sqrt()
     return change.flatten(1).max(dim=1).values * LEVELS
 
 

@@ -36,11 +36,12 @@ def chroma_layout(images: torch.Tensor, size: int = CHROMA_SIZE) -> torch.Tensor
     return cells - cells.mean(dim=1, keepdim=True)
 
 
-def layout(images: torch.Tensor, size: int = LAYOUT_SIZE) -> torch.Tensor:
-    """[N, C, H, W] → [N, size²]: the standardised grey layout at ``size``×``size``."""
+def layout(images: torch.Tensor, size: int = LAYOUT_SIZE, eps: float = 1e-4) -> torch.Tensor:
+    """[N, C, H, W] → [N, size²]: the standardised grey layout at ``size``×``size`` (``eps``
+    keeps a blank image's noise from being blown up; bench/measures.coarse is this at 8×8)."""
     grey = F.adaptive_avg_pool2d(images.mean(dim=1, keepdim=True), size).flatten(1)
     grey = grey - grey.mean(dim=1, keepdim=True)
-    return grey / (grey.std(dim=1, keepdim=True) + 1e-4)
+    return grey / (grey.std(dim=1, keepdim=True) + eps)
 
 
 def keep_loss(images: torch.Tensor, reference: torch.Tensor, colour: float = 0.0,
