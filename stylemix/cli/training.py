@@ -6,6 +6,7 @@ so a resumed run keeps its checkpoint's settings unless an option is given again
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -173,6 +174,48 @@ def cmd_finetune(args) -> None:
                                reference=reference), args.output, ckpt)
 
 
+def cmd_finetune_paired(args) -> None:
+    """Paired fine-tune (:mod:`stylemix.train.paired`): from a model file and its encoder, or
+    from a paired run's folder (its generator and pairs); a checkpoint in OUT is resumed."""
+    from ..train import ImageFolder
+    from ..train import paired as pd
+    device = _training_device(args.device)
+    changes = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(pd.PairedConfig)}
+    changes["xflip"] = False if args.no_xflip else None
+    ckpt = pd.read_paired_checkpoint(args.output) if Path(args.output).is_dir() else None
+    start = ckpt if ckpt is not None else (pd.read_paired_checkpoint(args.base)
+                                           if Path(args.base).is_dir() else None)
+    if ckpt is not None:
+        print(f"resuming {args.output} at {ckpt['nimg'] / 1000:g} kimg")
+    elif start is not None:
+        print(f"starting from {args.base}'s generator and pairs (kimg counted from 0 here)")
+    reference = pd.generator_from_checkpoint(ckpt, "G_reference") if ckpt is not None else None
+    if start is not None:
+        G = pd.generator_from_checkpoint(start)
+        latents, flipped = start["pair_latents"], start.get("pair_latents_flipped")
+        config = pd.config_from_checkpoint(start, **changes) if ckpt is not None else \
+            dataclasses.replace(pd.PairedConfig(), **{k: v for k, v in changes.items() if v is not None})
+    else:
+        if Path(args.base).is_dir():
+            raise StylemixError(f"{args.base} is a folder without a paired run's checkpoint.pt")
+        if not args.encoder:
+            raise StylemixError("a paired fine-tune from a model file needs --encoder FILE: that "
+                                "model's encoder (stylemix train-encoder), to find each image's latent")
+        from ..encoder import load_encoder
+        G = formats.load_generator(args.base)
+        encoder = load_encoder(args.encoder, base=G)   # another base's: one-line refusal
+        config = dataclasses.replace(pd.PairedConfig(), **{k: v for k, v in changes.items() if v is not None})
+    data = ImageFolder(args.data, G.img_resolution)
+    for name, why in data.skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    if start is None:
+        latents = pd.invert_pairs(encoder, data.images)
+        flipped = pd.invert_pairs(encoder, data.images.flip(-1))
+        print(f"inverted {len(data)} images (and their mirrors) with {Path(args.encoder).name}")
+    _run_training(pd.PairedObjective(G, data, latents, config, latents_flipped=flipped, device=device,
+                                     reference=reference), args.output, ckpt)
+
+
 def cmd_distill(args) -> None:
     from ..train import distill as ds
     device = _training_device(args.device)
@@ -283,6 +326,43 @@ def configure_finetune(p) -> None:
                          "to the transfer what they meant while it trained)")
 
 
+def configure_finetune_paired(p) -> None:
+    from ..train.paired import PairedConfig
+    d = PairedConfig()
+    p.add_argument("base", help="model file to start from (with --encoder), or a finetune-paired output "
+                                "folder (its generator and its pairs: e.g. phase 2 from phase 1)")
+    p.add_argument("data", help="folder of images of the new domain, aligned like the base's faces")
+    p.add_argument("--encoder", default=None, help="the base's encoder (.safetensors): finds each "
+                                                   "image's W+ latent (a new run from a model file)")
+    p.add_argument("--kimg", type=float, default=None, help=f"train until this many thousand images were "
+                                                           f"shown (default {d.kimg:g})")
+    p.add_argument("--batch", type=int, default=None, help=f"minibatch size (default {d.batch})")
+    p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default {d.lr:g})")
+    p.add_argument("--mixing", type=float, default=None,
+                   help=f"share of samples whose latents from --mix-from px up are a random face's, the "
+                        f"target unchanged: any face gets the style (default {d.mixing:g})")
+    p.add_argument("--mix-from", type=int, default=None, metavar="RES",
+                   help="lowest resolution whose latents are mixed (default 64, or the top block of a smaller model)")
+    p.add_argument("--freeze-g-above", type=int, default=None, metavar="RES",
+                   help="keep the synthesis blocks above RES px fixed: the low blocks learn the new "
+                        "domain's structure (phase 1)")
+    p.add_argument("--freeze-g-upto", type=int, default=None, metavar="RES",
+                   help="keep the blocks at and below RES px fixed: the high blocks learn its "
+                        "rendering (phase 2, started from phase 1's folder)")
+    p.add_argument("--grey-pairs", action="store_true", default=None,
+                   help="compare each image's standardised grey only (light and dark, not colour): "
+                        "a structure phase, with --keep-colour")
+    p.add_argument("--keep-colour", type=float, default=None, metavar="WEIGHT",
+                   help="hold each sample's colour (mean, 8×8 chroma) to the start model's at the same "
+                        "latent, so the low blocks learn shape, not colour (phase 1)")
+    p.add_argument("--no-xflip", action="store_true", help="do not also learn the mirrored images")
+    p.add_argument("--seed", type=int, default=None, help="seed of the data order (default 0)")
+    p.add_argument("--snapshot-kimg", type=float, default=None, help=f"default {d.snapshot_kimg:g}")
+    add_batch_gpu_option(p)
+    add_device_option(p)
+    p.add_argument("-o", "--output", required=True, help="output folder; a checkpoint there is resumed")
+
+
 def configure_distill(p) -> None:
     p.add_argument("pairs", help="folder of teacher pairs (chunk_*.npz, or a folder with train/ and val/)")
     p.add_argument("--mapping", help="file holding the teacher's mapping network (copied, frozen)")
@@ -338,6 +418,9 @@ COMMANDS = [
     Command("finetune", "fine-tune a model on a (small) folder of images: "
                                          "the transferred model of a blend pair",
             configure_finetune, cmd_finetune),
+    Command("finetune-paired", "fine-tune a transfer from stylised images and their latents "
+                               "(JoJoGAN-style; fast on a CPU); resumes OUT",
+            configure_finetune_paired, cmd_finetune_paired),
     Command("distill", "train a generator to redraw a teacher's faces for each w "
                                         "(how the default base was made); resumes OUT",
             configure_distill, cmd_distill),

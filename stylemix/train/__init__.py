@@ -1,6 +1,7 @@
 """Training: one resumable loop (:mod:`.loop`) and the objectives that plug into it —
-adversarial training / fine-tuning (:mod:`.gan`), distillation from a teacher (:mod:`.distill`)
-and the latent encoder (:mod:`.encoder`)."""
+adversarial training / fine-tuning (:mod:`.gan`), paired fine-tuning from stylised images and
+their latents (:mod:`.paired`), distillation from a teacher (:mod:`.distill`) and the latent
+encoder (:mod:`.encoder`)."""
 
 from .augment import diff_augment, parse_policy
 from .dataset import DatasetError, ImageFolder, TeacherPairs

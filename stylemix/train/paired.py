@@ -1,0 +1,233 @@
+"""The paired objective: fine-tune a transfer from stylised images *and their latents*.
+
+An adversarial fine-tune on a few hundred images, on a CPU, learns a domain slowly: after 10
+kimg the default pair's transfer still drew photo faces with painted-on eyes. Here each
+stylised image is first inverted into the base's W+ with the base's encoder, and G learns to
+draw the image at its latent: a plain regression (L1 + pooled SSIM + L1 at quarter
+resolution), so every step says exactly what the cartoon of that face looks like. This is the
+idea of JoJoGAN (Chong & Forsyth, "JoJoGAN: One Shot Face Stylization", ECCV 2022), written
+here for many references and without a perceptual network (none ships).
+
+Two settings make the result a blend pair rather than a lookup table:
+
+- ``mixing``: for that share of samples the latents of the blocks from ``mix_from`` px up are
+  replaced by a random face's, and the target stays the same; G learns to draw the cartoon
+  whatever those layers say, so any face (a toonified photo's latent) gets the style.
+- ``freeze_g_above`` / ``freeze_g_upto`` (as in :mod:`.gan`): a first run with the high blocks
+  fixed makes the low blocks learn the cartoon's structure (head shape, eye size and place),
+  the layer swap's structure side; a second run from it with the low blocks fixed learns the
+  rendering above them.
+- ``grey_pairs`` with ``keep_colour`` (the structure phase): the paired terms compare each
+  image's grey, standardised (light and dark, not brightness or colour), and the keep term
+  holds the colour to the start model's at the same latent. Without it, mixing teaches the low
+  blocks to paint the cartoon's colours whatever the high layers say, and a swap's colour no
+  longer comes from the base.
+
+The mapping network is never trained (the blend's latents come from the base's mapping).
+Pairs are computed once, when a run starts from a model file, and kept in the checkpoint: a
+run started from a paired run's folder reuses them, as its generator is no longer the base
+the encoder was made for.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import StylemixError
+from ..formats import native
+from ..networks import Generator
+from ..project import pooled_ssim_loss
+from .dataset import ImageFolder
+from .keep import keep_loss
+from .gan import GENERATOR_NAME, block_frozen, frozen_generator_parameters
+from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
+
+CHECKPOINT_TAG = "stylemix-paired-trainer"
+DEFAULT_MIX_FROM = 64   # px: at 128 px the top two blocks, about JoJoGAN's share of a 1024 px W+
+
+
+@dataclass
+class PairedConfig(LoopConfig):
+    batch: int = 8
+    kimg: float = 3.2
+    lr: float = 0.002
+    mixing: float = 0.5                 # share of samples whose latents from mix_from px up are a random face's
+    mix_from: int | None = None         # the lowest resolution whose latents get mixed (None: 64 px, or the top block below that)
+    ssim_weight: float = 1.0            # weight of 1 − SSIM over pooled scales (L1 has 1)
+    coarse_weight: float = 2.0          # weight of the L1 at quarter resolution (shape over detail)
+    xflip: bool = True                  # also learn each image mirrored (at its mirror's latent)
+    freeze_g_above: int | None = None
+    freeze_g_upto: int | None = None
+    freeze_noise: bool = True
+    grey_pairs: bool = False            # compare standardised grey only: structure, not colour
+    keep_colour: float = 0.0            # weight: each sample's colour stays the start model's (:mod:`.keep`)
+    snapshot_kimg: float = 0.8
+    log_every: int = 10
+
+
+def latent_layers(G: Generator, resolution: int) -> int:
+    """Index of the first W+ layer the synthesis block at ``resolution`` px takes (each block
+    takes its convs' latents; toRGB shares the next conv's)."""
+    first = 0
+    for res in G.synthesis.block_resolutions:
+        if res == resolution:
+            return first
+        first += getattr(G.synthesis, f"b{res}").num_conv
+    raise StylemixError(f"{resolution} px is not one of the generator's resolutions")
+
+
+def standardised_grey(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) → (N, 1, H, W): each image's grey with its mean 0 and spread 0.5 (about
+    the [-1, 1] range SSIM's constants assume): light and dark, not brightness or colour."""
+    grey = images.mean(dim=1, keepdim=True)
+    grey = grey - grey.mean(dim=(2, 3), keepdim=True)
+    return 0.5 * grey / (grey.std(dim=(2, 3), keepdim=True) + 1e-4)
+
+
+@torch.no_grad()
+def invert_pairs(encoder, images: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+    """W+ latents (N, num_ws, w_dim) of uint8 images (N, C, R, R), in chunks."""
+    x = images.float().div(127.5).sub(1)
+    return torch.cat([encoder.encode(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+
+
+class PairedObjective(Objective):
+    """G draws each stylised image at its latent; one phase (G)."""
+
+    tag, config_key = CHECKPOINT_TAG, "paired_config"
+
+    def __init__(self, G: Generator, data: ImageFolder, latents: torch.Tensor, config: PairedConfig,
+                 latents_flipped: torch.Tensor | None = None, device: str = "cpu",
+                 reference: Generator | None = None):
+        """``latents`` (N, num_ws, w_dim): the base's W+ of ``data``'s images, in order;
+        ``latents_flipped`` those of the mirrored images (needed when ``config.xflip``);
+        ``reference``: the model keep_colour holds to (default: G as it starts here)."""
+        if data.resolution != G.img_resolution:
+            raise StylemixError(f"data is {data.resolution} px but the generator makes {G.img_resolution} px")
+        expected = (len(data), G.num_ws, G.w_dim)
+        for name, lat in (("latents", latents), ("mirrored latents", latents_flipped)):
+            if lat is not None and tuple(lat.shape) != expected:
+                raise StylemixError(f"{name} have shape {list(lat.shape)}, not {list(expected)} (one W+ "
+                                    "per training image): the folder changed since the pairs were made")
+        if config.xflip and latents_flipped is None:
+            raise StylemixError("xflip needs the mirrored images' latents")
+        for option, res in (("--freeze-g-above", config.freeze_g_above), ("--freeze-g-upto", config.freeze_g_upto),
+                            ("--mix-from", config.mix_from)):
+            if res is not None and res not in G.synthesis.block_resolutions:
+                raise StylemixError(f"{option} {res} is not one of the generator's "
+                                    f"resolutions {list(G.synthesis.block_resolutions)}")
+        if all(block_frozen(r, config.freeze_g_above, config.freeze_g_upto) for r in G.synthesis.block_resolutions):
+            raise StylemixError(f"--freeze-g-above {config.freeze_g_above} with --freeze-g-upto "
+                                f"{config.freeze_g_upto} leaves no synthesis block to train")
+        if not config.keep_colour >= 0:
+            raise StylemixError(f"--keep-colour {config.keep_colour:g} is not a weight: give 0 (off) or more")
+        if not 0 <= config.mixing <= 1:
+            raise StylemixError(f"--mixing {config.mixing:g} is not a share between 0 and 1")
+        if config.mix_from is None:
+            config = dataclasses.replace(config, mix_from=min(DEFAULT_MIX_FROM, G.img_resolution))
+        self.config, self.data, self.device = config, data, device
+        self.G = G.to(device).train().requires_grad_(False)
+        self.G.source, self.G.blend_info = None, None
+        self.latents = latents.float().cpu()
+        self.latents_flipped = latents_flipped.float().cpu() if latents_flipped is not None else None
+        self.G_opt = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(0.0, 0.99), eps=1e-8)
+        frozen = frozen_generator_parameters(self.G, config.freeze_g_above, True, config.freeze_g_upto,
+                                             config.freeze_noise)
+        self._phases = [Phase("G", self.G, self.G_opt, frozen)]
+        self._mixed = torch.arange(G.num_ws) >= latent_layers(G, config.mix_from)
+        self.reference = None
+        if config.keep_colour:
+            self.reference = (reference if reference is not None else copy.deepcopy(self.G)).to(device)
+            self.reference.eval().requires_grad_(False)
+
+    def networks(self):
+        nets = {"G": self.G}
+        if self.reference is not None:
+            nets["G_reference"] = self.reference
+        return nets
+
+    def optimizers(self):
+        return {"G": self.G_opt}
+
+    def phases(self, state):
+        return self._phases
+
+    def describe(self) -> str:
+        cfg = self.config
+        frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
+                          f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else ""])
+        return (f"paired fine-tune at {self.G.img_resolution} px on {len(self.data)} images and their "
+                f"latents ({cfg.mixing:.0%} with random latents from {cfg.mix_from} px up{frozen})")
+
+    def accumulate_gradients(self, phase: str, state: RunState, rng: torch.Generator,
+                             size: int) -> dict[str, float]:
+        cfg = self.config
+        idx = torch.randint(len(self.data), (size,), generator=rng)
+        target = self.data.images[idx].float().div(127.5).sub(1)
+        ws = self.latents[idx].clone()
+        if cfg.xflip:
+            flip = torch.rand(size, generator=rng) < 0.5
+            target[flip] = target[flip].flip(-1)
+            ws[flip] = self.latents_flipped[idx[flip]]
+        z = torch.randn(size, self.G.z_dim, generator=rng)
+        mix = (torch.rand(size, generator=rng) < cfg.mixing).view(-1, 1) & self._mixed.view(1, -1)
+        target, ws, z, mix = (t.to(self.device) for t in (target, ws, z, mix))
+        with torch.no_grad():
+            ws = torch.where(mix.unsqueeze(-1), self.G.mapping(z), ws)
+        image = self.G.synthesis(ws, noise_mode="const")
+        drawn, wanted = (standardised_grey(image), standardised_grey(target)) if cfg.grey_pairs else (image, target)
+        l1 = (drawn - wanted).abs().mean()
+        ssim = pooled_ssim_loss(drawn, wanted)
+        coarse = (F.avg_pool2d(drawn, 4) - F.avg_pool2d(wanted, 4)).abs().mean()
+        loss = l1 + cfg.ssim_weight * ssim + cfg.coarse_weight * coarse
+        stats = {"L1": l1.item(), "SSIM_loss": ssim.item(), "coarse_L1": coarse.item()}
+        if self.reference is not None:
+            with torch.no_grad():
+                ref = self.reference.synthesis(ws, noise_mode="const")
+            keep, keep_stats = keep_loss(image, ref, colour=cfg.keep_colour)
+            loss, stats = loss + keep, {**stats, **keep_stats}
+        loss.backward()
+        return stats
+
+    def checkpoint_extras(self) -> dict:
+        extras = {"G_config": self.G.config.to_dict(), "pair_latents": self.latents}
+        if self.latents_flipped is not None:
+            extras["pair_latents_flipped"] = self.latents_flipped
+        return extras
+
+    def write_artifacts(self, out_dir: Path, state: RunState) -> None:
+        """generator.safetensors (G) and samples.png (G on seeds 0-31, ψ=1)."""
+        from ..render import make_grid, render_seeds, save_png, to_uint8
+        self.G.eval()
+        native.save(self.G, out_dir / GENERATOR_NAME)
+        images = to_uint8(render_seeds(self.G, list(range(32)), psi=1.0))
+        self.G.train()
+        save_png(make_grid(images, columns=8), out_dir / "samples.png",
+                 scale=max(1, 128 // self.G.img_resolution))
+
+
+def read_paired_checkpoint(path) -> dict | None:
+    """The checkpoint dict if ``path`` (or ``path``/checkpoint.pt) is a paired run's."""
+    return read_checkpoint(path, CHECKPOINT_TAG)
+
+
+def generator_from_checkpoint(ckpt: dict, name: str = "G", device: str = "cpu") -> Generator | None:
+    """The checkpoint's generator ``name`` (``G``, or ``G_reference`` when the run had one)."""
+    from ..networks import GeneratorConfig
+    if name not in ckpt:
+        return None
+    G = Generator(GeneratorConfig.from_dict(ckpt["G_config"]))
+    G.load_state_dict(ckpt[name])
+    return G.to(device)
+
+
+def config_from_checkpoint(ckpt: dict, **changes) -> PairedConfig:
+    """The run's config, with the options given again (not None) replacing its values."""
+    config = PairedConfig(**ckpt["paired_config"])
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,156 @@
+"""The paired fine-tune: G learns to draw each stylised image at its latent, where it is told to."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import stylemix
+from conftest import random_generator
+from stylemix.cli import main as cli
+from stylemix.encoder import encoder_for, generator_fingerprint, save_encoder
+from stylemix.formats import native
+from stylemix.train import ImageFolder, TrainingLoop
+from stylemix.train.paired import (PairedConfig, PairedObjective, invert_pairs, latent_layers,
+                                   read_paired_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def base():
+    return random_generator(5, img_resolution=32)
+
+
+def _style_folder(path, count=6, size=32, seed=0):
+    """Flat-coloured discs on a flat background: a 'domain' a random generator does not draw."""
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(count):
+        img = np.empty((size, size, 3), np.uint8)
+        img[:] = rng.integers(0, 256, 3)
+        disc = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2
+        img[disc] = rng.integers(0, 256, 3)
+        Image.fromarray(img).save(path / f"{i}.png")
+    return path
+
+
+def _objective(base, folder, **overrides):
+    data = ImageFolder(folder, 32)
+    E = encoder_for(base, width=8, samples=500)
+    settings = dict(batch=4, kimg=1.0, log_every=1000, snapshot_kimg=1000)
+    settings.update(overrides)
+    G = random_generator(5, img_resolution=32).train()
+    return PairedObjective(G, data, invert_pairs(E, data.images), PairedConfig(**settings),
+                           latents_flipped=invert_pairs(E, data.images.flip(-1)))
+
+
+def _pair_error(obj) -> float:
+    with torch.no_grad():
+        images = obj.G.synthesis(obj.latents, noise_mode="const")
+    return (images - obj.data.images.float().div(127.5).sub(1)).abs().mean().item()
+
+
+def test_latent_layers_follow_the_blocks_w_plus_layout(base):
+    # 32 px: b4 takes w0, b8 w1-2, b16 w3-4, b32 w5-6 (+ toRGB w7)
+    assert [latent_layers(base, r) for r in (4, 8, 16, 32)] == [0, 1, 3, 5]
+    with pytest.raises(stylemix.StylemixError, match="12 px is not one of"):
+        latent_layers(base, 12)
+
+
+def test_training_draws_the_images_at_their_latents_and_moves_only_the_free_blocks(base, tmp_path):
+    obj = _objective(base, _style_folder(tmp_path / "style"), freeze_g_above=16, mix_from=32)
+    start = {k: v.clone() for k, v in obj.G.named_parameters()}
+    loop = TrainingLoop(obj, tmp_path / "run", log=lambda line: None)
+    before = _pair_error(obj)
+    for _ in range(40):
+        loop.step()
+    assert _pair_error(obj) < 0.6 * before
+    moved = {k for k, v in obj.G.named_parameters() if not torch.equal(v, start[k])}
+    assert moved and all(k.startswith(("synthesis.b4.", "synthesis.b8.", "synthesis.b16.")) for k in moved)
+    assert not any(k.endswith("noise_strength") for k in moved)   # and the mapping never trains
+
+
+def test_mixing_makes_the_style_hold_whatever_the_mixed_layers_say(base, tmp_path):
+    folder = _style_folder(tmp_path / "style")
+    errors = {}
+    for mixing in (0.0, 1.0):
+        obj = _objective(base, folder, mixing=mixing, mix_from=16, xflip=False)
+        loop = TrainingLoop(obj, tmp_path / f"run{mixing}", log=lambda line: None)
+        for _ in range(40):
+            loop.step()
+        # Draw each image with its 16 px and higher latents replaced by another image's.
+        ws = obj.latents.clone()
+        first = latent_layers(obj.G, 16)
+        ws[:, first:] = obj.latents.roll(1, 0)[:, first:]
+        with torch.no_grad():
+            images = obj.G.synthesis(ws, noise_mode="const")
+        errors[mixing] = (images - obj.data.images.float().div(127.5).sub(1)).abs().mean().item()
+    assert errors[1.0] < errors[0.0]
+
+
+def test_bad_settings_are_named(base, tmp_path):
+    folder = _style_folder(tmp_path / "style")
+    with pytest.raises(stylemix.StylemixError, match="--mix-from 12 is not one of"):
+        _objective(base, folder, mix_from=12)
+    with pytest.raises(stylemix.StylemixError, match="leaves no synthesis block"):
+        _objective(base, folder, freeze_g_above=8, freeze_g_upto=8)
+    data = ImageFolder(folder, 32)
+    with pytest.raises(stylemix.StylemixError, match="the folder changed since the pairs were made"):
+        PairedObjective(random_generator(5, img_resolution=32), data, torch.zeros(2, base.num_ws, base.w_dim),
+                        PairedConfig(xflip=False))
+
+
+def test_cli_two_phases_then_resume_and_blend(base, tmp_path, capsys):
+    folder = _style_folder(tmp_path / "style")
+    native.save(base, tmp_path / "base.safetensors")
+    E = encoder_for(base, width=8, samples=500)
+    save_encoder(E, tmp_path / "enc.safetensors", generator_fingerprint(base), "base.safetensors")
+    one, two = tmp_path / "phase1", tmp_path / "phase2"
+    common = ["--batch", "4", "--snapshot-kimg", "1"]
+    assert cli(["finetune-paired", str(tmp_path / "base.safetensors"), str(folder), "--freeze-g-above", "16",
+                "--kimg", "0.008", *common, "-o", str(one)]) == 1
+    assert "needs --encoder" in capsys.readouterr().err
+    assert cli(["finetune-paired", str(tmp_path / "base.safetensors"), str(folder), "--encoder",
+                str(tmp_path / "enc.safetensors"), "--freeze-g-above", "16", "--kimg", "0.008", *common,
+                "-o", str(one)]) == 0
+    assert "inverted 6 images" in capsys.readouterr().out
+    assert cli(["finetune-paired", str(one), str(folder), "--freeze-g-upto", "16", "--kimg", "0.008",
+                *common, "-o", str(two)]) == 0
+    assert "starting from" in capsys.readouterr().out
+    p1, p2 = (stylemix.load_generator(d / "generator.safetensors") for d in (one, two))
+    p2_weights = dict(p2.synthesis.named_parameters())
+    for name, tensor in p1.synthesis.named_parameters():   # phase 2 left phase 1's low blocks
+        if not name.endswith("noise_strength"):            # (kept in both phases)
+            same = torch.equal(tensor, p2_weights[name])
+            assert same == name.startswith(("b4.", "b8.", "b16.")), name
+    assert torch.equal(read_paired_checkpoint(one)["pair_latents"], read_paired_checkpoint(two)["pair_latents"])
+    assert cli(["finetune-paired", str(one), str(folder), "--kimg", "0.012", *common, "-o", str(two)]) == 0
+    assert "resuming" in capsys.readouterr().out and read_paired_checkpoint(two)["nimg"] == 12
+    stylemix.check_compatible(base, stylemix.load_generator(two / "generator.safetensors"))
+    other = random_generator(6, img_resolution=32)
+    native.save(other, tmp_path / "other.safetensors")
+    assert cli(["finetune-paired", str(tmp_path / "other.safetensors"), str(folder), "--encoder",
+                str(tmp_path / "enc.safetensors"), "-o", str(tmp_path / "x")]) == 1
+    assert "another base" in capsys.readouterr().err
+
+
+def test_a_grey_structure_phase_leaves_the_colour_to_the_start_model(base, tmp_path):
+    from stylemix.train.keep import chroma_layout, mean_colour
+    folder = _style_folder(tmp_path / "style")
+    drift, grey_change = {}, {}
+    for kind, settings in (("plain", {}), ("grey", dict(grey_pairs=True, keep_colour=10.0))):
+        obj = _objective(base, folder, mix_from=16, **settings)
+        start = random_generator(5, img_resolution=32)
+        loop = TrainingLoop(obj, tmp_path / kind, log=lambda line: None)
+        for _ in range(40):
+            loop.step()
+        ws = obj.latents
+        with torch.no_grad():
+            now, before = obj.G.synthesis(ws), start.synthesis(ws)
+        drift[kind] = ((mean_colour(now) - mean_colour(before)).abs().mean()
+                       + (chroma_layout(now) - chroma_layout(before)).abs().mean()).item()
+        grey_change[kind] = (now.mean(1) - before.mean(1)).abs().mean().item()
+    assert drift["grey"] < 0.5 * drift["plain"]
+    assert grey_change["grey"] > 0.02           # it still learnt: light and dark moved
