@@ -108,6 +108,8 @@ class PairedObjective(Objective):
         """``latents`` (N, num_ws, w_dim): the base's W+ of ``data``'s images, in order;
         ``latents_flipped`` those of the mirrored images (needed when ``config.xflip``);
         ``reference``: the model keep_colour holds to (default: G as it starts here)."""
+        if G.config.c_dim:
+            raise StylemixError("training conditional generators is not supported")
         if data.resolution != G.img_resolution:
             raise StylemixError(f"data is {data.resolution} px but the generator makes {G.img_resolution} px")
         expected = (len(data), G.num_ws, G.w_dim)
@@ -161,7 +163,9 @@ class PairedObjective(Objective):
     def describe(self) -> str:
         cfg = self.config
         frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
-                          f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else ""])
+                          f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else "",
+                          ", grey pairs" if cfg.grey_pairs else "",
+                          f", keep colour {cfg.keep_colour:g}" if cfg.keep_colour else ""])
         return (f"paired fine-tune at {self.G.img_resolution} px on {len(self.data)} images and their "
                 f"latents ({cfg.mixing:.0%} with random latents from {cfg.mix_from} px up{frozen})")
 
