@@ -65,6 +65,10 @@ def compare_blends(toonifier, rows, faces, default, config) -> None:
               f"default ({default.describe()})": default,
               f"smooth {r}, 0.5 octave": stylemix.BlendSpec.smooth(r, 0.5),
               f"smooth {r}, 1 octave": stylemix.BlendSpec.smooth(r, 1.0)}
+    if 2 * r in toonifier.G_base.block_resolutions:   # the octave above: where a cartoon's eyes are drawn at 128 px
+        blends[f"swap {2 * r} half-blended"] = stylemix.BlendSpec.per_resolution(
+            {**{q: 1.0 for q in toonifier.G_base.block_resolutions if q < 2 * r}, 2 * r: 0.5})
+        blends[f"swap {2 * r}"] = stylemix.BlendSpec.swap(2 * r)
     own = {row.name: face_descriptor(faces[row.name]) for row in rows}
     print("\n| blend (same projections) | toon is a face | toon ↔ own photo, mean over found | "
           "toon grain | toon stains | toon blotch |")
@@ -107,7 +111,7 @@ def main() -> None:
                              "mean: optimise from the mean w")
     parser.add_argument("--compare", action="store_true",
                         help="also render the same projections with other blends around the default "
-                             "(hard swaps at r_swap/2 and r_swap, smooth ramps at r_swap) and report "
+                             "(hard swaps at r_swap/2, r_swap and 2·r_swap, smooth ramps at r_swap, 2·r_swap half-blended) and report "
                              "how many toonified images dlib finds as faces, and their distance")
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
