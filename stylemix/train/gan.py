@@ -98,6 +98,28 @@ def block_frozen(resolution: int, above: int | None, upto: int | None) -> bool:
     return (above is not None and resolution > above) or (upto is not None and resolution <= upto)
 
 
+def check_block_options(G: Generator, above: int | None, upto: int | None, **more: int | None) -> None:
+    """Raise StylemixError unless ``above``/``upto`` (and any ``more`` option: its value) name
+    resolutions of G's blocks and leave at least one block to train."""
+    options = {"--freeze-g-above": above, "--freeze-g-upto": upto, **more}
+    for option, res in options.items():
+        if res is not None and res not in G.synthesis.block_resolutions:
+            raise StylemixError(f"{option} {res} is not one of the generator's "
+                                f"resolutions {list(G.synthesis.block_resolutions)}")
+    if all(block_frozen(r, above, upto) for r in G.synthesis.block_resolutions):
+        raise StylemixError(f"--freeze-g-above {above} with --freeze-g-upto {upto} leaves no "
+                            "synthesis block to train")
+
+
+def write_generator(G: Generator, out_dir: Path) -> None:
+    """A snapshot's generator.safetensors and samples.png (G on seeds 0-31, ψ=1)."""
+    from ..render import make_grid, render_seeds, save_png, to_uint8
+    G.blend_info = None
+    native.save(G, out_dir / GENERATOR_NAME)
+    images = to_uint8(render_seeds(G, list(range(32)), psi=1.0))
+    save_png(make_grid(images, columns=8), out_dir / "samples.png", scale=max(1, 128 // G.img_resolution))
+
+
 def frozen_generator_parameters(G: Generator, above: int | None, mapping: bool = False,
                                 upto: int | None = None, noise: bool = False) -> tuple[torch.nn.Parameter, ...]:
     """Synthesis parameters of the blocks ``b{r}`` with r > ``above`` or r ≤ ``upto`` (None:
@@ -137,13 +159,7 @@ class GanObjective(Objective):
                                 f"{G.img_resolution} px")
         if config.batch % 4 or (config.batch_gpu or 4) % 4:
             raise StylemixError("batch (and batch per device) must be a multiple of 4 (minibatch-stddev groups of 4)")
-        for option, res in (("--freeze-g-above", config.freeze_g_above), ("--freeze-g-upto", config.freeze_g_upto)):
-            if res is not None and res not in G.synthesis.block_resolutions:
-                raise StylemixError(f"{option} {res} is not one of the generator's "
-                                    f"resolutions {list(G.synthesis.block_resolutions)}")
-        if all(block_frozen(r, config.freeze_g_above, config.freeze_g_upto) for r in G.synthesis.block_resolutions):
-            raise StylemixError(f"--freeze-g-above {config.freeze_g_above} with --freeze-g-upto "
-                                f"{config.freeze_g_upto} leaves no synthesis block to train")
+        check_block_options(G, config.freeze_g_above, config.freeze_g_upto)
         for option, weight in (("--keep-colour", config.keep_colour), ("--keep-layout", config.keep_layout)):
             if not weight >= 0:
                 raise StylemixError(f"{option} {weight:g} is not a weight: give 0 (off) or more")
@@ -248,12 +264,7 @@ class GanObjective(Objective):
 
     def write_artifacts(self, out_dir: Path, state: RunState) -> None:
         """generator.safetensors (G_ema) and samples.png (G_ema on seeds 0-31, ψ=1)."""
-        from ..render import make_grid, render_seeds, save_png, to_uint8
-        self.G_ema.blend_info = None
-        native.save(self.G_ema, out_dir / GENERATOR_NAME)
-        images = to_uint8(render_seeds(self.G_ema, list(range(32)), psi=1.0))
-        save_png(make_grid(images, columns=8), out_dir / "samples.png",
-                 scale=max(1, 128 // self.G_ema.img_resolution))
+        write_generator(self.G_ema, out_dir)
 
 
 def read_trainer_checkpoint(path: str | os.PathLike) -> dict | None:

@@ -40,12 +40,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import StylemixError
-from ..formats import native
 from ..networks import Generator
 from ..project import pooled_ssim_loss
 from .dataset import ImageFolder
 from .keep import keep_loss
-from .gan import GENERATOR_NAME, block_frozen, frozen_generator_parameters
+from .gan import check_block_options, frozen_generator_parameters, write_generator
 from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
 
 CHECKPOINT_TAG = "stylemix-paired-trainer"
@@ -119,14 +118,7 @@ class PairedObjective(Objective):
                                     "per training image): the folder changed since the pairs were made")
         if config.xflip and latents_flipped is None:
             raise StylemixError("xflip needs the mirrored images' latents")
-        for option, res in (("--freeze-g-above", config.freeze_g_above), ("--freeze-g-upto", config.freeze_g_upto),
-                            ("--mix-from", config.mix_from)):
-            if res is not None and res not in G.synthesis.block_resolutions:
-                raise StylemixError(f"{option} {res} is not one of the generator's "
-                                    f"resolutions {list(G.synthesis.block_resolutions)}")
-        if all(block_frozen(r, config.freeze_g_above, config.freeze_g_upto) for r in G.synthesis.block_resolutions):
-            raise StylemixError(f"--freeze-g-above {config.freeze_g_above} with --freeze-g-upto "
-                                f"{config.freeze_g_upto} leaves no synthesis block to train")
+        check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
         if not config.keep_colour >= 0:
             raise StylemixError(f"--keep-colour {config.keep_colour:g} is not a weight: give 0 (off) or more")
         if not 0 <= config.mixing <= 1:
@@ -207,13 +199,9 @@ class PairedObjective(Objective):
 
     def write_artifacts(self, out_dir: Path, state: RunState) -> None:
         """generator.safetensors (G) and samples.png (G on seeds 0-31, ψ=1)."""
-        from ..render import make_grid, render_seeds, save_png, to_uint8
         self.G.eval()
-        native.save(self.G, out_dir / GENERATOR_NAME)
-        images = to_uint8(render_seeds(self.G, list(range(32)), psi=1.0))
+        write_generator(self.G, out_dir)
         self.G.train()
-        save_png(make_grid(images, columns=8), out_dir / "samples.png",
-                 scale=max(1, 128 // self.G.img_resolution))
 
 
 def read_paired_checkpoint(path) -> dict | None:
