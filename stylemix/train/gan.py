@@ -111,6 +111,12 @@ def check_block_options(G: Generator, above: int | None, upto: int | None, **mor
                             "synthesis block to train")
 
 
+def frozen_blocks_phrase(above: int | None, upto: int | None) -> str:
+    """", G frozen above 32 px, G frozen up to 16 px" (what a run's opening line says)."""
+    return "".join([f", G frozen above {above} px" if above else "",
+                    f", G frozen up to {upto} px" if upto else ""])
+
+
 def write_generator(G: Generator, out_dir: Path) -> None:
     """A snapshot's generator.safetensors and samples.png (G on seeds 0-31, ψ=1)."""
     from ..render import make_grid, render_seeds, save_png, to_uint8
@@ -198,8 +204,7 @@ class GanObjective(Objective):
 
     def describe(self) -> str:
         cfg = self.config
-        frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
-                          f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else "",
+        frozen = "".join([frozen_blocks_phrase(cfg.freeze_g_above, cfg.freeze_g_upto),
                           ", mapping frozen" if cfg.freeze_mapping else "",
                           ", noise strengths frozen" if cfg.freeze_noise else "",
                           f", D's first {cfg.freeze_d} blocks frozen" if cfg.freeze_d else "",

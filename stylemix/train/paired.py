@@ -44,7 +44,7 @@ from ..networks import Generator
 from ..project import pooled_ssim_loss
 from .dataset import ImageFolder
 from .keep import keep_loss
-from .gan import check_block_options, frozen_generator_parameters, write_generator
+from .gan import check_block_options, frozen_blocks_phrase, frozen_generator_parameters, write_generator
 from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
 
 CHECKPOINT_TAG = "stylemix-paired-trainer"
@@ -154,8 +154,7 @@ class PairedObjective(Objective):
 
     def describe(self) -> str:
         cfg = self.config
-        frozen = "".join([f", G frozen above {cfg.freeze_g_above} px" if cfg.freeze_g_above else "",
-                          f", G frozen up to {cfg.freeze_g_upto} px" if cfg.freeze_g_upto else "",
+        frozen = "".join([frozen_blocks_phrase(cfg.freeze_g_above, cfg.freeze_g_upto),
                           ", grey pairs" if cfg.grey_pairs else "",
                           f", keep colour {cfg.keep_colour:g}" if cfg.keep_colour else ""])
         return (f"paired fine-tune at {self.G.img_resolution} px on {len(self.data)} images and their "
