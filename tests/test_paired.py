@@ -129,6 +129,13 @@ def test_cli_two_phases_then_resume_and_blend(base, tmp_path, capsys):
     assert cli(["finetune-paired", str(one), str(folder), "--kimg", "0.012", *common, "-o", str(two)]) == 0
     assert "resuming" in capsys.readouterr().out and read_paired_checkpoint(two)["nimg"] == 12
     stylemix.check_compatible(base, stylemix.load_generator(two / "generator.safetensors"))
+    # Other images in the same number: refused, not paired with the wrong latents.
+    others = _style_folder(tmp_path / "other_style", seed=9)
+    assert cli(["finetune-paired", str(one), str(others), "-o", str(tmp_path / "wrong")]) == 1
+    assert "does not hold the images this run's pairs were made from" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert cli(["finetune-paired", str(one), str(folder), "-o", str(tmp_path / "afile")]) == 1
+    assert "is a file" in capsys.readouterr().err and not (tmp_path / "wrong").exists()
     other = random_generator(6, img_resolution=32)
     native.save(other, tmp_path / "other.safetensors")
     assert cli(["finetune-paired", str(tmp_path / "other.safetensors"), str(folder), "--encoder",

@@ -91,6 +91,13 @@ def _run_training(objective, out_dir: str, ckpt: dict | None, artefact: str = "g
     ranks.finish()
 
 
+def _check_output_folder(out_dir: str) -> None:
+    """Refuse, before any work, an output that is a file (a run writes a folder there)."""
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise StylemixError(f"-o {out_dir} is a file: a training run writes a folder (checkpoint.pt, "
+                            "generator.safetensors, samples.png); give a folder")
+
+
 def _resume_checkpoint(out_dir: str) -> dict | None:
     """The checkpoint already in OUT (to continue an interrupted run), if any."""
     from ..train import read_trainer_checkpoint
@@ -101,6 +108,7 @@ def cmd_train(args) -> None:
     from ..networks.discriminator import Discriminator
     from ..train import (GanObjective, ImageFolder, matching_discriminator_config,
                         networks_from_checkpoint, small_generator_config)
+    _check_output_folder(args.output)
     device = _training_device(args.device)
     data = ImageFolder(args.data, args.resolution)
     for name, why in data.skipped:
@@ -158,6 +166,7 @@ def _pretrained(path: str):
 
 def cmd_finetune(args) -> None:
     from ..train import GanObjective, ImageFolder, networks_from_checkpoint, reference_from_checkpoint
+    _check_output_folder(args.output)
     device = _training_device(args.device)
     ckpt = _resume_checkpoint(args.output)
     reference = None
@@ -179,6 +188,7 @@ def cmd_finetune_paired(args) -> None:
     from a paired run's folder (its generator and pairs); a checkpoint in OUT is resumed."""
     from ..train import ImageFolder
     from ..train import paired as pd
+    _check_output_folder(args.output)
     device = _training_device(args.device)
     changes = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(pd.PairedConfig)}
     changes["xflip"] = False if args.no_xflip else None
@@ -208,16 +218,24 @@ def cmd_finetune_paired(args) -> None:
     data = ImageFolder(args.data, G.img_resolution)
     for name, why in data.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
+    if start is not None and args.encoder:
+        print(f"--encoder is not used: the pairs come from {args.base if ckpt is None else args.output}",
+              file=sys.stderr)
+    from ..train.gan import check_block_options
+    check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
     if start is None:
         latents = pd.invert_pairs(encoder, data.images)
         flipped = pd.invert_pairs(encoder, data.images.flip(-1))
         print(f"inverted {len(data)} images (and their mirrors) with {Path(args.encoder).name}")
+    else:
+        pd.check_same_images(start, data, args.data)
     _run_training(pd.PairedObjective(G, data, latents, config, latents_flipped=flipped, device=device,
                                      reference=reference), args.output, ckpt)
 
 
 def cmd_distill(args) -> None:
     from ..train import distill as ds
+    _check_output_folder(args.output)
     device = _training_device(args.device)
     ckpt = ds.read_distill_checkpoint(args.output) if Path(args.output).is_dir() else None
     if ckpt is not None:
@@ -330,7 +348,8 @@ def configure_finetune_paired(p) -> None:
     from ..train.paired import PairedConfig
     d = PairedConfig()
     p.add_argument("base", help="model file to start from (with --encoder), or a finetune-paired output "
-                                "folder (its generator and its pairs: e.g. phase 2 from phase 1)")
+                                "folder (its generator and its pairs, for the same images: e.g. the "
+                                "eyes phase from the head phase)")
     p.add_argument("data", help="folder of images of the new domain, aligned like the base's faces")
     p.add_argument("--encoder", default=None, help="the base's encoder (.safetensors): finds each "
                                                    "image's W+ latent (a new run from a model file)")
@@ -347,20 +366,24 @@ def configure_finetune_paired(p) -> None:
                    help="keep the synthesis blocks above RES px fixed: the low blocks learn the new "
                         "domain's structure (phase 1)")
     p.add_argument("--freeze-g-upto", type=int, default=None, metavar="RES",
-                   help="keep the blocks at and below RES px fixed: the high blocks learn its "
-                        "rendering (phase 2, started from phase 1's folder)")
+                   help="keep the blocks at and below RES px fixed: what is learnt goes above (with "
+                        "--freeze-g-above: one block, e.g. the eyes at 32 px after the head at ≤ 16)")
     p.add_argument("--grey-pairs", action="store_true", default=None,
                    help="compare each image's standardised grey only (light and dark, not colour): "
                         "a structure phase, with --keep-colour")
     p.add_argument("--keep-colour", type=float, default=None, metavar="WEIGHT",
                    help="hold each sample's colour (mean, 8×8 chroma) to the start model's at the same "
-                        "latent, so the low blocks learn shape, not colour (phase 1)")
+                        "latent, so a structure phase learns shape, not colour")
     p.add_argument("--no-xflip", action="store_true", help="do not also learn the mirrored images")
     p.add_argument("--seed", type=int, default=None, help="seed of the data order (default 0)")
-    p.add_argument("--snapshot-kimg", type=float, default=None, help=f"default {d.snapshot_kimg:g}")
+    p.add_argument("--snapshot-kimg", type=float, default=None,
+                   help=f"write checkpoint.pt, generator.safetensors and samples.png every this many kimg "
+                        f"(default {d.snapshot_kimg:g})")
     add_batch_gpu_option(p)
     add_device_option(p)
-    p.add_argument("-o", "--output", required=True, help="output folder; a checkpoint there is resumed")
+    p.add_argument("-o", "--output", required=True,
+                   help="output folder; a checkpoint there is resumed, with its settings except the "
+                        "options given again (its pairs and images must be the same)")
 
 
 def configure_distill(p) -> None:

@@ -129,6 +129,7 @@ class PairedObjective(Objective):
         self.G = G.to(device).train().requires_grad_(False)
         self.G.source, self.G.blend_info = None, None
         self.latents = latents.float().cpu()
+        self.images_sha256 = images_fingerprint(data.images)
         self.latents_flipped = latents_flipped.float().cpu() if latents_flipped is not None else None
         self.G_opt = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(0.0, 0.99), eps=1e-8)
         frozen = frozen_generator_parameters(self.G, config.freeze_g_above, True, config.freeze_g_upto,
@@ -191,7 +192,8 @@ class PairedObjective(Objective):
         return stats
 
     def checkpoint_extras(self) -> dict:
-        extras = {"G_config": self.G.config.to_dict(), "pair_latents": self.latents}
+        extras = {"G_config": self.G.config.to_dict(), "pair_latents": self.latents,
+                  "images_sha256": self.images_sha256}
         if self.latents_flipped is not None:
             extras["pair_latents_flipped"] = self.latents_flipped
         return extras
@@ -201,6 +203,22 @@ class PairedObjective(Objective):
         self.G.eval()
         write_generator(self.G, out_dir)
         self.G.train()
+
+
+def images_fingerprint(images: torch.Tensor) -> str:
+    """SHA-256 (hex) of a folder's decoded images (uint8, in file order): pairs belong to them."""
+    import hashlib
+    return hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()
+
+
+def check_same_images(ckpt: dict, data: ImageFolder, folder) -> None:
+    """Raise StylemixError unless ``data`` holds the images the checkpoint's pairs were made from
+    (a run that predates the fingerprint is checked by count only, in PairedObjective)."""
+    made_from = ckpt.get("images_sha256")
+    if made_from is not None and made_from != images_fingerprint(data.images):
+        raise StylemixError(f"{folder} does not hold the images this run's pairs were made from "
+                            "(same folder, same files, unchanged): give that folder, or start a new "
+                            "run from a model file with --encoder")
 
 
 def read_paired_checkpoint(path) -> dict | None:
