@@ -8,7 +8,7 @@ resolution), so every step says exactly what the cartoon of that face looks like
 idea of JoJoGAN (Chong & Forsyth, "JoJoGAN: One Shot Face Stylization", ECCV 2022), written
 here for many references and without a perceptual network (none ships).
 
-Two settings make the result a blend pair rather than a lookup table:
+Three settings make the result a blend pair rather than a lookup table:
 
 - ``mixing``: for that share of samples the latents of the blocks from ``mix_from`` px up are
   replaced by a random face's, and the target stays the same; G learns to draw the cartoon
@@ -21,7 +21,9 @@ Two settings make the result a blend pair rather than a lookup table:
   image's grey, standardised (light and dark, not brightness or colour), and the keep term
   holds the colour to the start model's at the same latent. Without it, mixing teaches the low
   blocks to paint the cartoon's colours whatever the high layers say, and a swap's colour no
-  longer comes from the base.
+  longer comes from the base. The colour kept is the whole image's, so learn one side of each
+  swap you care about per run (≤ 16 px, then 32 px alone): trained together, the 32 px block
+  corrects what the lower ones tinted, and the swap at 16 px drops the correction.
 
 The mapping network is never trained (the blend's latents come from the base's mapping).
 Pairs are computed once, when a run starts from a model file, and kept in the checkpoint: a
@@ -48,11 +50,13 @@ from .gan import check_block_options, frozen_blocks_phrase, frozen_generator_par
 from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
 
 CHECKPOINT_TAG = "stylemix-paired-trainer"
-DEFAULT_MIX_FROM = 64   # px: at 128 px the top two blocks, about JoJoGAN's share of a 1024 px W+
+DEFAULT_MIX_FROM = 64   # px: at 128 px the top two blocks (the default pair's setting)
 
 
 @dataclass
 class PairedConfig(LoopConfig):
+    """Paired settings (kimg: thousands of images shown; images and latents as the loop's);
+    the defaults are the default pair's phases at 128 px on a CPU."""
     batch: int = 8
     kimg: float = 3.2
     lr: float = 0.002
