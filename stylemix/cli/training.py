@@ -188,6 +188,7 @@ def cmd_finetune_paired(args) -> None:
     from a paired run's folder (its generator and pairs); a checkpoint in OUT is resumed."""
     from ..train import ImageFolder
     from ..train import paired as pd
+    from ..train.gan import check_block_options, generator_from_checkpoint
     _check_output_folder(args.output)
     device = _training_device(args.device)
     changes = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(pd.PairedConfig)}
@@ -199,12 +200,11 @@ def cmd_finetune_paired(args) -> None:
         print(f"resuming {args.output} at {ckpt['nimg'] / 1000:g} kimg")
     elif start is not None:
         print(f"starting from {args.base}'s generator and pairs (kimg counted from 0 here)")
-    reference = pd.generator_from_checkpoint(ckpt, "G_reference") if ckpt is not None else None
+    reference = generator_from_checkpoint(ckpt, "G_reference") if ckpt is not None else None
+    config = pd.config_with(changes, ckpt)
     if start is not None:
-        G = pd.generator_from_checkpoint(start)
+        G = generator_from_checkpoint(start, "G")
         latents, flipped = start["pair_latents"], start.get("pair_latents_flipped")
-        config = pd.config_from_checkpoint(start, **changes) if ckpt is not None else \
-            dataclasses.replace(pd.PairedConfig(), **{k: v for k, v in changes.items() if v is not None})
     else:
         if Path(args.base).is_dir():
             raise StylemixError(f"{args.base} is a folder without a paired run's checkpoint.pt")
@@ -214,23 +214,20 @@ def cmd_finetune_paired(args) -> None:
         from ..encoder import load_encoder
         G = formats.load_generator(args.base)
         encoder = load_encoder(args.encoder, base=G)   # another base's: one-line refusal
-        config = dataclasses.replace(pd.PairedConfig(), **{k: v for k, v in changes.items() if v is not None})
     data = ImageFolder(args.data, G.img_resolution)
     for name, why in data.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
     if start is not None and args.encoder:
         print(f"--encoder is not used: the pairs come from {args.base if ckpt is None else args.output}",
               file=sys.stderr)
-    from ..train.gan import check_block_options
-    check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
-    if start is None:
+    if start is None:   # checked again by the objective; here before the inversion's minutes
+        check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
         latents = pd.invert_pairs(encoder, data.images)
         flipped = pd.invert_pairs(encoder, data.images.flip(-1))
         print(f"inverted {len(data)} images (and their mirrors) with {Path(args.encoder).name}")
-    else:
-        pd.check_same_images(start, data, args.data)
+    made_from = start.get("images_sha256") if start is not None else None
     _run_training(pd.PairedObjective(G, data, latents, config, latents_flipped=flipped, device=device,
-                                     reference=reference), args.output, ckpt)
+                                     reference=reference, made_from=made_from), args.output, ckpt)
 
 
 def cmd_distill(args) -> None:

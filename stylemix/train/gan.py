@@ -293,14 +293,20 @@ def networks_from_checkpoint(ckpt: dict, device: str = "cpu"):
     return G.to(device), D.to(device), G_ema.to(device)
 
 
+def generator_from_checkpoint(ckpt: dict, name: str, device: str = "cpu") -> Generator | None:
+    """The generator ``name`` (``G``, ``G_reference``…) a checkpoint holds, built from its
+    ``G_config``; None if it has none. A state that does not fit the config is a ModelLoadError."""
+    if name not in ckpt:
+        return None
+    G = Generator(GeneratorConfig.from_dict(ckpt["G_config"]))
+    try:
+        G.load_state_dict(ckpt[name])
+    except RuntimeError as exc:
+        raise ModelLoadError(f"{ckpt.get('format', 'the')} checkpoint's {name} does not match its config "
+                             f"({first_line(exc)})") from None
+    return G.to(device)
+
+
 def reference_from_checkpoint(ckpt: dict, device: str = "cpu") -> Generator | None:
     """The keep terms' reference generator a trainer checkpoint holds (None if it has none)."""
-    if "G_reference" not in ckpt:
-        return None
-    G_ref = Generator(GeneratorConfig.from_dict(ckpt["G_config"]))
-    try:
-        G_ref.load_state_dict(ckpt["G_reference"])
-    except RuntimeError as exc:
-        raise ModelLoadError(f"trainer checkpoint's reference generator does not match its config "
-                             f"({first_line(exc)})") from None
-    return G_ref.to(device)
+    return generator_from_checkpoint(ckpt, "G_reference", device)

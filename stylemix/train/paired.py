@@ -107,10 +107,12 @@ class PairedObjective(Objective):
 
     def __init__(self, G: Generator, data: ImageFolder, latents: torch.Tensor, config: PairedConfig,
                  latents_flipped: torch.Tensor | None = None, device: str = "cpu",
-                 reference: Generator | None = None):
+                 reference: Generator | None = None, made_from: str | None = None):
         """``latents`` (N, num_ws, w_dim): the base's W+ of ``data``'s images, in order;
         ``latents_flipped`` those of the mirrored images (needed when ``config.xflip``);
-        ``reference``: the model keep_colour holds to (default: G as it starts here)."""
+        ``reference``: the model keep_colour holds to (default: G as it starts here);
+        ``made_from``: the :func:`images_fingerprint` of the images the latents were made from
+        (a checkpoint's ``images_sha256``): other images are refused, even in the same number."""
         if G.config.c_dim:
             raise StylemixError("training conditional generators is not supported")
         if data.resolution != G.img_resolution:
@@ -132,8 +134,12 @@ class PairedObjective(Objective):
         self.config, self.data, self.device = config, data, device
         self.G = G.to(device).train().requires_grad_(False)
         self.G.source, self.G.blend_info = None, None
-        self.latents = latents.float().cpu()
         self.images_sha256 = images_fingerprint(data.images)
+        if made_from is not None and made_from != self.images_sha256:
+            raise StylemixError(f"{data.folder} does not hold the images this run's pairs were made from "
+                                "(same folder, same files, unchanged): give that folder, or start a new "
+                                "run from a model file with --encoder")
+        self.latents = latents.float().cpu()
         self.latents_flipped = latents_flipped.float().cpu() if latents_flipped is not None else None
         self.G_opt = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=(0.0, 0.99), eps=1e-8)
         frozen = frozen_generator_parameters(self.G, config.freeze_g_above, True, config.freeze_g_upto,
@@ -215,32 +221,13 @@ def images_fingerprint(images: torch.Tensor) -> str:
     return hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()
 
 
-def check_same_images(ckpt: dict, data: ImageFolder, folder) -> None:
-    """Raise StylemixError unless ``data`` holds the images the checkpoint's pairs were made from
-    (a run that predates the fingerprint is checked by count only, in PairedObjective)."""
-    made_from = ckpt.get("images_sha256")
-    if made_from is not None and made_from != images_fingerprint(data.images):
-        raise StylemixError(f"{folder} does not hold the images this run's pairs were made from "
-                            "(same folder, same files, unchanged): give that folder, or start a new "
-                            "run from a model file with --encoder")
-
-
 def read_paired_checkpoint(path) -> dict | None:
     """The checkpoint dict if ``path`` (or ``path``/checkpoint.pt) is a paired run's."""
     return read_checkpoint(path, CHECKPOINT_TAG)
 
 
-def generator_from_checkpoint(ckpt: dict, name: str = "G", device: str = "cpu") -> Generator | None:
-    """The checkpoint's generator ``name`` (``G``, or ``G_reference`` when the run had one)."""
-    from ..networks import GeneratorConfig
-    if name not in ckpt:
-        return None
-    G = Generator(GeneratorConfig.from_dict(ckpt["G_config"]))
-    G.load_state_dict(ckpt[name])
-    return G.to(device)
-
-
-def config_from_checkpoint(ckpt: dict, **changes) -> PairedConfig:
-    """The run's config, with the options given again (not None) replacing its values."""
-    config = PairedConfig(**ckpt["paired_config"])
+def config_with(changes: dict, ckpt: dict | None = None) -> PairedConfig:
+    """A run's config: the checkpoint's (a resumed run) or the defaults, with every option given
+    (not None in ``changes``) replacing its value."""
+    config = PairedConfig(**ckpt["paired_config"]) if ckpt is not None else PairedConfig()
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
