@@ -161,3 +161,30 @@ def test_a_grey_structure_phase_leaves_the_colour_to_the_start_model(base, tmp_p
         grey_change[kind] = (now.mean(1) - before.mean(1)).abs().mean().item()
     assert drift["grey"] < 0.5 * drift["plain"]
     assert grey_change["grey"] > 0.02           # it still learnt: light and dark moved
+
+
+def test_the_swap_image_is_the_blend_of_the_start_model_and_g(base, tmp_path):
+    obj = _objective(base, _style_folder(tmp_path / "style"), grey_pairs=True, keep_colour=10.0,
+                     keep_colour_swaps=(8,))
+    loop = TrainingLoop(obj, tmp_path / "run", log=lambda line: None)
+    for _ in range(3):
+        loop.step()
+    swapped = stylemix.blend(obj.reference, obj.G, stylemix.BlendSpec.swap(8))
+    with torch.no_grad():
+        ours = obj._swap_with_reference(obj.latents, 8)
+        theirs = swapped.synthesis(obj.latents, noise_mode="const")
+        whole = obj.G.synthesis(obj.latents, noise_mode="const")
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert not torch.allclose(ours, whole, atol=1e-3)     # G's blocks above 8 px did move
+
+
+def test_a_swaps_colour_term_is_logged_and_checked(base, tmp_path):
+    folder = _style_folder(tmp_path / "style")
+    obj = _objective(base, folder, grey_pairs=True, keep_colour=10.0, keep_colour_swaps=(8, 16))
+    stats = TrainingLoop(obj, tmp_path / "run", log=lambda line: None).step()
+    assert stats["keep_colour_swap8"] > 0 and stats["keep_colour_swap16"] > 0, stats
+    assert "and the swap at 8 px's and the swap at 16 px's" in obj.describe()
+    with pytest.raises(stylemix.StylemixError, match="--keep-colour-swap 12 is not one of"):
+        _objective(base, folder, keep_colour=1.0, keep_colour_swaps=(12,))
+    with pytest.raises(stylemix.StylemixError, match="needs --keep-colour"):
+        _objective(base, folder, keep_colour_swaps=(8,))

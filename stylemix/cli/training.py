@@ -371,6 +371,11 @@ def configure_finetune_paired(p) -> None:
     p.add_argument("--keep-colour", type=float, default=None, metavar="WEIGHT",
                    help="hold each sample's colour (mean, 8×8 chroma) to the start model's at the same "
                         "latent, so a structure phase learns shape, not colour")
+    p.add_argument("--keep-colour-swap", type=int, action="append", default=None, metavar="RES",
+                   dest="keep_colour_swaps",
+                   help="with --keep-colour: also hold the colour of the layer swap at RES px (these "
+                        "blocks up to RES, the start model's above), so blocks learnt together leave "
+                        "that swap's colour to the base (repeatable)")
     p.add_argument("--no-xflip", action="store_true", help="do not also learn the mirrored images")
     p.add_argument("--seed", type=int, default=None, help="seed of the data order (default 0)")
     p.add_argument("--snapshot-kimg", type=float, default=None,

@@ -23,7 +23,10 @@ Three settings make the result a blend pair rather than a lookup table:
   blocks to paint the cartoon's colours whatever the high layers say, and a swap's colour no
   longer comes from the base. The colour kept is the whole image's, so learn one side of each
   swap you care about per run (≤ 16 px, then 32 px alone): trained together, the 32 px block
-  corrects what the lower ones tinted, and the swap at 16 px drops the correction.
+  corrects what the lower ones tinted, and the swap at 16 px drops the correction — or keep
+  the colour of that swap too (``keep_colour_swaps``: the image of G's blocks up to r px with
+  the start model's above, held to the start model's colour), so blocks learnt together leave
+  each swap's colour to the base.
 
 The mapping network is never trained (the blend's latents come from the base's mapping).
 Pairs are computed once, when a run starts from a model file, and kept in the checkpoint: a
@@ -70,6 +73,7 @@ class PairedConfig(LoopConfig):
     freeze_noise: bool = True
     grey_pairs: bool = False            # compare standardised grey only: structure, not colour
     keep_colour: float = 0.0            # weight: each sample's colour stays the start model's (:mod:`.keep`)
+    keep_colour_swaps: tuple = ()       # px: also keep the colour of the swap at each (G up to it, start model above)
     snapshot_kimg: float = 0.8
     log_every: int = 10
 
@@ -129,6 +133,10 @@ class PairedObjective(Objective):
             raise StylemixError(f"--keep-colour {config.keep_colour:g} is not a weight: give 0 (off) or more")
         if not 0 <= config.mixing <= 1:
             raise StylemixError(f"--mixing {config.mixing:g} is not a share between 0 and 1")
+        for res in config.keep_colour_swaps:
+            check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--keep-colour-swap": res})
+            if not config.keep_colour:
+                raise StylemixError("--keep-colour-swap needs --keep-colour (its weight)")
         if config.mix_from is None:
             config = dataclasses.replace(config, mix_from=min(DEFAULT_MIX_FROM, G.img_resolution))
         self.config, self.data, self.device = config, data, device
@@ -165,9 +173,10 @@ class PairedObjective(Objective):
 
     def describe(self) -> str:
         cfg = self.config
+        swaps = "".join(f" and the swap at {r} px's" for r in cfg.keep_colour_swaps)
         frozen = "".join([frozen_blocks_phrase(cfg.freeze_g_above, cfg.freeze_g_upto),
                           ", grey pairs" if cfg.grey_pairs else "",
-                          f", keep colour {cfg.keep_colour:g}" if cfg.keep_colour else ""])
+                          f", keep colour {cfg.keep_colour:g}{swaps}" if cfg.keep_colour else ""])
         return (f"paired fine-tune at {self.G.img_resolution} px on {len(self.data)} images and their "
                 f"latents ({cfg.mixing:.0%} with random latents from {cfg.mix_from} px up{frozen})")
 
@@ -198,8 +207,21 @@ class PairedObjective(Objective):
                 ref = self.reference.synthesis(ws, noise_mode="const")
             keep, keep_stats = keep_loss(image, ref, colour=cfg.keep_colour)
             loss, stats = loss + keep, {**stats, **keep_stats}
+            for res in cfg.keep_colour_swaps:
+                swapped = self._swap_with_reference(ws, res)
+                keep, keep_stats = keep_loss(swapped, ref, colour=cfg.keep_colour)
+                loss, stats[f"keep_colour_swap{res}"] = loss + keep, keep_stats["keep_colour"]
         loss.backward()
         return stats
+
+    def _swap_with_reference(self, ws: torch.Tensor, r_swap: int) -> torch.Tensor:
+        """The layer swap at ``r_swap`` drawn at ``ws``: G's synthesis blocks up to r_swap px
+        (trained), the reference's above (fixed)."""
+        own = {f"b{r}." for r in self.G.synthesis.block_resolutions if r <= r_swap}
+        tensors = {**dict(self.reference.synthesis.named_parameters()), **dict(self.reference.synthesis.named_buffers())}
+        tensors.update({n: t for n, t in [*self.G.synthesis.named_parameters(), *self.G.synthesis.named_buffers()]
+                        if n.split(".")[0] + "." in own})
+        return torch.func.functional_call(self.G.synthesis, tensors, (ws,), {"noise_mode": "const"})
 
     def checkpoint_extras(self) -> dict:
         extras = {"G_config": self.G.config.to_dict(), "pair_latents": self.latents,
