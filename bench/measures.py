@@ -89,6 +89,17 @@ def blotch(images: torch.Tensor, references: torch.Tensor, cells: int = 8) -> to
     return change.flatten(1).max(dim=1).values * LEVELS
 
 
+def toward_transfer(images: torch.Tensor, base_images: torch.Tensor, transfer_images: torch.Tensor,
+                    size: int = 32) -> torch.Tensor:
+    """[N, 3, H, W] three times, in [-1, 1] → [N]: where each image's light/dark layout at
+    ``size``×``size`` (:func:`coarse`) lies between the same latent drawn by base (0) and by the
+    transfer (1): d(image, base) / (d(image, base) + d(image, transfer)). A toon's structure:
+    0.5 is halfway to the cartoon's head, eyes and mouth."""
+    to_base = (coarse(images, size) - coarse(base_images, size)).square().mean(1).sqrt()
+    to_transfer = (coarse(images, size) - coarse(transfer_images, size)).square().mean(1).sqrt()
+    return to_base / (to_base + to_transfer + 1e-8)
+
+
 def _distance(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return (a - b).flatten(1).square().mean(1).sqrt().numpy()
 

@@ -29,7 +29,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import stylemix  # noqa: E402
-from measures import blotch, grain, measure_toonify_identity, stains  # noqa: E402
+from measures import blotch, grain, measure_toonify_identity, stains, toward_transfer  # noqa: E402
 from stylemix.identity import SAME_PERSON, distance, face_descriptor  # noqa: E402
 from stylemix.project import ProjectionConfig, image_to_tensor  # noqa: E402
 from stylemix.default_pair import encoder_beside  # noqa: E402
@@ -58,21 +58,32 @@ def photos(heldout: Path | None, count: int, first: int = 0) -> dict[str, Image.
     return {k: out[k] for k in names}
 
 
+def half_blended(G_base, r: int) -> stylemix.BlendSpec:
+    """Blocks below ``r`` from the transfer, ``r`` itself half (the default's shape at r)."""
+    return stylemix.BlendSpec.per_resolution({**{q: 1.0 for q in G_base.block_resolutions if q < r}, r: 0.5})
+
+
 def compare_blends(toonifier, rows, faces, default, config) -> None:
-    """Toon found / distance for blends around the default, from the same (cached) projections."""
-    r = toonify_r_swap(toonifier.G_base)
-    blends = {f"swap {r // 2}": stylemix.BlendSpec.swap(r // 2), f"swap {r}": stylemix.BlendSpec.swap(r),
-              f"default ({default.describe()})": default,
-              f"smooth {r}, 0.5 octave": stylemix.BlendSpec.smooth(r, 0.5),
-              f"smooth {r}, 1 octave": stylemix.BlendSpec.smooth(r, 1.0)}
-    if 2 * r in toonifier.G_base.block_resolutions:   # the octave above: where a cartoon's eyes are drawn at 128 px
-        blends[f"swap {2 * r} half-blended"] = stylemix.BlendSpec.per_resolution(
-            {**{q: 1.0 for q in toonifier.G_base.block_resolutions if q < 2 * r}, 2 * r: 0.5})
-        blends[f"swap {2 * r}"] = stylemix.BlendSpec.swap(2 * r)
+    """Toon found / distance / cleanliness / structure for blends around the default, from the
+    same (cached) projections: hard and half-blended swaps an octave either side of r_swap."""
+    r, groups = toonify_r_swap(toonifier.G_base), toonifier.G_base.block_resolutions
+    blends = {}
+    for q in (r // 2, r, 2 * r):
+        if q in groups:
+            blends[f"swap {q}"] = stylemix.BlendSpec.swap(q)
+            blends[f"swap {q} half-blended"] = half_blended(toonifier.G_base, q)
+    blends[f"smooth {r}, 0.5 octave"] = stylemix.BlendSpec.smooth(r, 0.5)
+    blends[f"smooth {r}, 1 octave"] = stylemix.BlendSpec.smooth(r, 1.0)
+    for label, spec in list(blends.items()):
+        if spec.alphas(groups) == default.alphas(groups):
+            del blends[label]
+            blends = {f"**default** ({label})": default, **blends}
     own = {row.name: face_descriptor(faces[row.name]) for row in rows}
     print("\n| blend (same projections) | toon is a face | toon ↔ own photo, mean over found | "
-          "toon grain | toon stains | toon blotch |")
-    print("|---|---|---|---|---|---|")
+          "toon grain | toon stains | toon blotch | toward the cartoon |")
+    print("|---|---|---|---|---|---|---|")
+    cartoons = torch.cat([image_to_tensor(toonifier.toonify(photo, stylemix.BlendSpec.linear(1.0), config).toon)
+                          for photo in faces.values()])
     for label, spec in blends.items():
         found, distances, toons, recons = 0, [], [], []
         for name, photo in faces.items():
@@ -88,10 +99,13 @@ def compare_blends(toonifier, rows, faces, default, config) -> None:
         toons, recons = torch.cat(toons), torch.cat(recons)
         print(f"| {label} | {found}/{len(faces)} | {np.mean(distances) if distances else float('nan'):.3f} | "
               f"{float(grain(toons).mean()):.2f} | {float(stains(toons).mean()):.2f} | "
-              f"{float(blotch(toons, recons).median()):.1f} |")
+              f"{float(blotch(toons, recons).median()):.1f} | "
+              f"{float(toward_transfer(toons, recons, cartoons).mean()):.2f} |")
     print("(grain, stains: the median pixel's 1-2 px luma / 2-4 px chroma detail in 8-bit levels, "
           "bench/measures.py; the emoji art itself: 0.00. blotch: the median over photos of the "
-          "largest 8×8-cell colour change from the reconstruction, 8-bit levels)")
+          "largest 8×8-cell colour change from the reconstruction, 8-bit levels. toward the cartoon: "
+          "where the toon's 32×32 light/dark layout lies between the latent drawn by base (0) and "
+          "by the transfer alone (1), mean over photos)")
 
 
 def main() -> None:
@@ -111,8 +125,9 @@ def main() -> None:
                              "mean: optimise from the mean w")
     parser.add_argument("--compare", action="store_true",
                         help="also render the same projections with other blends around the default "
-                             "(hard swaps at r_swap/2, r_swap and 2·r_swap, smooth ramps at r_swap, 2·r_swap half-blended) and report "
-                             "how many toonified images dlib finds as faces, and their distance")
+                             "(hard and half-blended swaps at r_swap/2, r_swap and 2·r_swap, smooth ramps at r_swap) and report "
+                             "how many toonified images dlib finds as faces, their distance, cleanliness "
+                             "and how far their structure went toward the cartoon")
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
     spec = stylemix.BlendSpec.swap(args.swap) if args.swap else default_toonify_spec(G_base)
