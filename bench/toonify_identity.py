@@ -35,7 +35,7 @@ from stylemix.project import ProjectionConfig, image_to_tensor  # noqa: E402
 from stylemix.default_pair import encoder_beside  # noqa: E402
 from stylemix.encoder import load_encoder  # noqa: E402
 from stylemix.toonify import (DEFAULT_REFINE_STEPS, Toonifier, default_toonify_spec,  # noqa: E402
-                              refinement_config, toonify_r_swap)
+                              half_blended_swap, refinement_config, toonify_r_swap)
 
 
 def photos(heldout: Path | None, count: int, first: int = 0) -> dict[str, Image.Image]:
@@ -58,11 +58,6 @@ def photos(heldout: Path | None, count: int, first: int = 0) -> dict[str, Image.
     return {k: out[k] for k in names}
 
 
-def half_blended(G_base, r: int) -> stylemix.BlendSpec:
-    """Blocks below ``r`` from the transfer, ``r`` itself half (the default's shape at r)."""
-    return stylemix.BlendSpec.per_resolution({**{q: 1.0 for q in G_base.block_resolutions if q < r}, r: 0.5})
-
-
 def compare_blends(toonifier, rows, faces, default, config) -> None:
     """Toon found / distance / cleanliness / structure for blends around the default, from the
     same (cached) projections: hard and half-blended swaps an octave either side of r_swap."""
@@ -71,13 +66,12 @@ def compare_blends(toonifier, rows, faces, default, config) -> None:
     for q in (r // 2, r, 2 * r):
         if q in groups:
             blends[f"swap {q}"] = stylemix.BlendSpec.swap(q)
-            blends[f"swap {q} half-blended"] = half_blended(toonifier.G_base, q)
+            blends[f"swap {q} half-blended"] = half_blended_swap(toonifier.G_base, q)
     blends[f"smooth {r}, 0.5 octave"] = stylemix.BlendSpec.smooth(r, 0.5)
     blends[f"smooth {r}, 1 octave"] = stylemix.BlendSpec.smooth(r, 1.0)
-    for label, spec in list(blends.items()):
-        if spec.alphas(groups) == default.alphas(groups):
-            del blends[label]
-            blends = {f"**default** ({label})": default, **blends}
+    same = [label for label, spec in blends.items() if spec.alphas(groups) == default.alphas(groups)]
+    default_label = f"**default** ({same[0] if same else default.describe()})"
+    blends = {default_label: default, **{k: v for k, v in blends.items() if k not in same}}
     own = {row.name: face_descriptor(faces[row.name]) for row in rows}
     print("\n| blend (same projections) | toon is a face | toon ↔ own photo, mean over found | "
           "toon grain | toon stains | toon blotch | toward the cartoon |")

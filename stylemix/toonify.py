@@ -166,9 +166,14 @@ def default_toonify_spec(G_base: Generator) -> BlendSpec:
     same distance to the person (bench/RESULTS.md, "Toonify keeps the person"). A pair whose α
     groups do not include r_swap (StyleGAN3) gets the plain swap."""
     r_swap = toonify_r_swap(G_base)
-    groups = G_base.block_resolutions
-    if r_swap not in groups:
+    if r_swap not in G_base.block_resolutions:
         return BlendSpec.swap(r_swap, low="transfer")
-    table = {r: 1.0 for r in groups if r < r_swap}
+    return half_blended_swap(G_base, r_swap)
+
+
+def half_blended_swap(G_base: Generator, r_swap: int) -> BlendSpec:
+    """The layer swap at ``r_swap`` (one of G_base's block resolutions) with that block itself
+    at α = TOP_BLOCK_ALPHA: blocks below from the transfer, above from base."""
+    table = {r: 1.0 for r in G_base.block_resolutions if r < r_swap}
     table[r_swap] = TOP_BLOCK_ALPHA
     return BlendSpec.per_resolution(table)

@@ -217,10 +217,10 @@ class PairedObjective(Objective):
     def _swap_with_reference(self, ws: torch.Tensor, r_swap: int) -> torch.Tensor:
         """The layer swap at ``r_swap`` drawn at ``ws``: G's synthesis blocks up to r_swap px
         (trained), the reference's above (fixed)."""
-        own = {f"b{r}." for r in self.G.synthesis.block_resolutions if r <= r_swap}
+        own = {f"b{r}" for r in self.G.synthesis.block_resolutions if r <= r_swap}
         tensors = {**dict(self.reference.synthesis.named_parameters()), **dict(self.reference.synthesis.named_buffers())}
         tensors.update({n: t for n, t in [*self.G.synthesis.named_parameters(), *self.G.synthesis.named_buffers()]
-                        if n.split(".")[0] + "." in own})
+                        if n.split(".")[0] in own})
         return torch.func.functional_call(self.G.synthesis, tensors, (ws,), {"noise_mode": "const"})
 
     def checkpoint_extras(self) -> dict:
