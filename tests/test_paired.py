@@ -188,3 +188,39 @@ def test_a_swaps_colour_term_is_logged_and_checked(base, tmp_path):
         _objective(base, folder, keep_colour=1.0, keep_colour_swaps=(12,))
     with pytest.raises(stylemix.StylemixError, match="needs --keep-colour"):
         _objective(base, folder, keep_colour_swaps=(8,))
+
+
+def test_pairs_from_a_run_serve_a_model_that_is_not_the_base(base, tmp_path, capsys):
+    """A paired phase after an adversarial one: the model is not the encoder's base, so its
+    pairs come from an earlier paired run of the same images."""
+    folder = _style_folder(tmp_path / "style")
+    native.save(base, tmp_path / "base.safetensors")
+    E = encoder_for(base, width=8, samples=500)
+    save_encoder(E, tmp_path / "enc.safetensors", generator_fingerprint(base), "base.safetensors")
+    common = ["--batch", "4", "--snapshot-kimg", "1", "--kimg", "0.008"]
+    one = tmp_path / "phase1"
+    assert cli(["finetune-paired", str(tmp_path / "base.safetensors"), str(folder), "--encoder",
+                str(tmp_path / "enc.safetensors"), *common, "-o", str(one)]) == 0
+    adversarial = random_generator(7, img_resolution=32)   # stands in for a finetune output
+    native.save(adversarial, tmp_path / "adv.safetensors")
+    later = tmp_path / "phase3"
+    assert cli(["finetune-paired", str(tmp_path / "adv.safetensors"), str(folder), "--pairs-from", str(one),
+                "--freeze-g-upto", "16", *common, "-o", str(later)]) == 0
+    assert "with " + str(one) + "'s pairs" in capsys.readouterr().out
+    ckpt = read_paired_checkpoint(later)
+    assert torch.equal(ckpt["pair_latents"], read_paired_checkpoint(one)["pair_latents"])
+    trained = stylemix.load_generator(later / "generator.safetensors")
+    low = {n: t for n, t in adversarial.synthesis.named_parameters() if n.startswith(("b4.", "b8.", "b16."))}
+    for name, tensor in trained.synthesis.named_parameters():   # started from adv, not from phase 1
+        if name in low and not name.endswith("noise_strength"):
+            assert torch.equal(tensor, low[name]), name
+    others = _style_folder(tmp_path / "other_style", seed=9)
+    assert cli(["finetune-paired", str(tmp_path / "adv.safetensors"), str(others), "--pairs-from", str(one),
+                *common, "-o", str(tmp_path / "wrong")]) == 1
+    assert "does not hold the images this run's pairs were made from" in capsys.readouterr().err
+    assert cli(["finetune-paired", str(tmp_path / "adv.safetensors"), str(folder), "--pairs-from",
+                str(tmp_path / "style"), *common, "-o", str(tmp_path / "wrong2")]) == 1
+    assert "not a finetune-paired output folder" in capsys.readouterr().err
+    assert cli(["finetune-paired", str(one), str(folder), "--pairs-from", str(one), *common,
+                "-o", str(tmp_path / "wrong3")]) == 1
+    assert "has its own" in capsys.readouterr().err

@@ -202,9 +202,23 @@ def cmd_finetune_paired(args) -> None:
         print(f"starting from {args.base}'s generator and pairs (kimg counted from 0 here)")
     reference = generator_from_checkpoint(ckpt, "G_reference") if ckpt is not None else None
     config = pd.config_with(changes, ckpt)
+    pairs_run = None
+    if args.pairs_from and ckpt is None:
+        if start is not None:
+            raise StylemixError(f"--pairs-from takes the pairs for a model file; {args.base} is a paired "
+                                "run's folder, which has its own")
+        pairs_run = pd.read_paired_checkpoint(args.pairs_from)
+        if pairs_run is None:
+            raise StylemixError(f"--pairs-from {args.pairs_from}: not a finetune-paired output folder "
+                                "(no paired checkpoint.pt there)")
     if start is not None:
         G = generator_from_checkpoint(start, "G")
         latents, flipped = start["pair_latents"], start.get("pair_latents_flipped")
+    elif pairs_run is not None:   # e.g. a paired phase after an adversarial one
+        G = formats.load_generator(args.base)
+        latents, flipped = pairs_run["pair_latents"], pairs_run.get("pair_latents_flipped")
+        start = {"images_sha256": pairs_run.get("images_sha256")}
+        print(f"starting from {args.base} with {args.pairs_from}'s pairs (kimg counted from 0 here)")
     else:
         if Path(args.base).is_dir():
             raise StylemixError(f"{args.base} is a folder without a paired run's checkpoint.pt")
@@ -218,8 +232,8 @@ def cmd_finetune_paired(args) -> None:
     for name, why in data.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
     if start is not None and args.encoder:
-        print(f"--encoder is not used: the pairs come from {args.base if ckpt is None else args.output}",
-              file=sys.stderr)
+        source = args.output if ckpt is not None else (args.pairs_from if pairs_run is not None else args.base)
+        print(f"--encoder is not used: the pairs come from {source}", file=sys.stderr)
     if start is None:   # checked again by the objective; here before the inversion's minutes
         check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
         latents = pd.invert_pairs(encoder, data.images)
@@ -350,6 +364,10 @@ def configure_finetune_paired(p) -> None:
     p.add_argument("data", help="folder of images of the new domain, aligned like the base's faces")
     p.add_argument("--encoder", default=None, help="the base's encoder (.safetensors): finds each "
                                                    "image's W+ latent (a new run from a model file)")
+    p.add_argument("--pairs-from", default=None, metavar="RUN",
+                   help="a finetune-paired output folder whose pairs (the images' latents in the base) "
+                        "to reuse for a model file that is not the base, e.g. a paired phase after an "
+                        "adversarial one")
     p.add_argument("--kimg", type=float, default=None, help=f"train until this many thousand images were "
                                                            f"shown (default {d.kimg:g})")
     p.add_argument("--batch", type=int, default=None, help=f"minibatch size (default {d.batch})")
