@@ -1,6 +1,6 @@
 """Toonify real and held-out faces with a pair and check that the person survives.
 
-    python bench/toonify_identity.py [BASE TRANSFER] [--swap R] [--steps N] [--heldout DIR] [--compare]
+    python bench/toonify_identity.py [BASE TRANSFER] [--swap R] [--steps N] [--heldout DIR] [--compare [--alphas TABLE]…]
         [--init {auto,mean}]
 
 Photos: scikit-image's astronaut (a real photo) and held-out teacher faces (seeds the base never
@@ -32,6 +32,7 @@ import stylemix  # noqa: E402
 from measures import blotch, grain, measure_toonify_identity, stains, toward_transfer  # noqa: E402
 from stylemix.identity import SAME_PERSON, distance, face_descriptor  # noqa: E402
 from stylemix.project import ProjectionConfig, image_to_tensor  # noqa: E402
+from stylemix.cli.common import parse_alpha_table  # noqa: E402
 from stylemix.default_pair import encoder_beside  # noqa: E402
 from stylemix.encoder import load_encoder  # noqa: E402
 from stylemix.toonify import (DEFAULT_REFINE_STEPS, Toonifier, default_toonify_spec,  # noqa: E402
@@ -58,9 +59,10 @@ def photos(heldout: Path | None, count: int, first: int = 0) -> dict[str, Image.
     return {k: out[k] for k in names}
 
 
-def compare_blends(toonifier, rows, faces, default, config) -> None:
+def compare_blends(toonifier, rows, faces, default, config, extra=()) -> None:
     """Toon found / distance / cleanliness / structure for blends around the default, from the
-    same (cached) projections: hard and half-blended swaps an octave either side of r_swap."""
+    same (cached) projections: hard and half-blended swaps an octave either side of r_swap, and
+    the ``extra`` α tables (``{resolution: α}``)."""
     r, groups = toonify_r_swap(toonifier.G_base), toonifier.G_base.block_resolutions
     blends = {}
     for q in (r // 2, r, 2 * r):
@@ -69,6 +71,9 @@ def compare_blends(toonifier, rows, faces, default, config) -> None:
             blends[f"swap {q} half-blended"] = half_blended_swap(toonifier.G_base, q)
     blends[f"smooth {r}, 0.5 octave"] = stylemix.BlendSpec.smooth(r, 0.5)
     blends[f"smooth {r}, 1 octave"] = stylemix.BlendSpec.smooth(r, 1.0)
+    for table in extra:
+        spec = stylemix.BlendSpec.per_resolution(table)
+        blends[spec.describe()] = spec
     same = [label for label, spec in blends.items() if spec.alphas(groups) == default.alphas(groups)]
     default_label = f"**default** ({same[0] if same else default.describe()})"
     blends = {default_label: default, **{k: v for k, v in blends.items() if k not in same}}
@@ -122,6 +127,9 @@ def main() -> None:
                              "(hard and half-blended swaps at r_swap/2, r_swap and 2·r_swap, smooth ramps at r_swap) and report "
                              "how many toonified images dlib finds as faces, their distance, cleanliness "
                              "and how far their structure went toward the cartoon")
+    parser.add_argument("--alphas", action="append", default=[], metavar="TABLE",
+                        help="with --compare: one more blend, α per resolution as the CLI takes it "
+                             "(e.g. 4:1,8:1,16:1,32:0.25; repeatable)")
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
     spec = stylemix.BlendSpec.swap(args.swap) if args.swap else default_toonify_spec(G_base)
@@ -154,7 +162,7 @@ def main() -> None:
               f"{'yes' if row.recognised else 'no'} | {row.toon_distance:.3f} | {baseline:.3f} | "
               f"{row.seconds:.1f} |")
     if args.compare:
-        compare_blends(toonifier, rows, faces, spec, config)
+        compare_blends(toonifier, rows, faces, spec, config, [parse_alpha_table(t) for t in args.alphas])
     n = len(rows)
     print(f"recognised {sum(r.recognised for r in rows)}/{n}; same person (< {SAME_PERSON}) "
           f"{sum(r.own_distance < SAME_PERSON for r in rows)}/{n}; faces found: reconstruction "
