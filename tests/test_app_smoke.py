@@ -402,9 +402,9 @@ def test_mix_tab_opens_like_the_main_sliders_and_blends_several_models(tmp_path,
         rows = mix_row_values(demo)
         main = [b.value for b in demo.blocks.values() if isinstance(b, gr.Slider)
                 and str(getattr(b, "elem_id", "")).startswith("alpha-")]
-        # A 64 px pair opens on toonify's default for its size (the swap at 8 px, the 8 px block
-        # half-blended), in both places.
-        assert len(rows) == MIX_MODELS and rows[0] == main == [1.0, 0.5] + [0.0] * 7
+        # A 64 px pair opens on toonify's default for its size (the swap at 8 px with a soft
+        # edge: the 8 px block at 0.75, the 16 px one at 0.25), in both places.
+        assert len(rows) == MIX_MODELS and rows[0] == main == [1.0, 0.75, 0.25] + [0.0] * 6
         assert stylemix.toonify.toonify_r_swap(nv_pair[0]) == 8
         base_img, mix_img, label = client.predict(5, 0.7, *sum([SWAP16] + [[0] * 9] * 3, []), api_name="/render_mix")
         assert same_picture(pixels(mix_img), shown(stylemix.blend(*nv_pair, stylemix.BlendSpec.swap(16)), 5))
@@ -612,7 +612,7 @@ def test_the_toonify_tab_streams_the_encoding_then_ends_on_the_clis_refinement(t
     demo, client = serve(app.DEFAULT_BASE, app.DEFAULT_TRANSFER)
     try:
         photo = astronaut(tmp_path)
-        sliders = [1, 1, 0.5, 0, 0, 0, 0, 0, 0]  # res4-1_8-1_16-0.5, toonify's default
+        sliders = [1, 1, 0.75, 0.25, 0, 0, 0, 0, 0]  # res4-1_8-1_16-0.75_32-0.25, toonify's default
         client.predict(handle_file(str(photo)), "base", *sliders, api_name="/align_photo")
         job = client.submit(20, "base", *sliders, api_name="/run_toonify")
         job.result()

@@ -145,8 +145,8 @@ def test_cli_toonify_with_no_blend_option_uses_the_default_pair_and_swap(tmp_pat
     out = tmp_path / "toon.png"
     assert main(["toonify", str(photo), "--steps", "20", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "layer swap at 16 px with the 16 px block half-blended" in printed
-    assert default_toonify_spec(stylemix.load_generator(app.DEFAULT_BASE)).alphas([4, 8, 16, 32]) == {
-        4: 1.0, 8: 1.0, 16: 0.5, 32: 0.0}
+    assert "layer swap at 16 px with a soft edge (16 px at α 0.75, 32 px at 0.25)" in printed
+    assert default_toonify_spec(stylemix.load_generator(app.DEFAULT_BASE)).alphas([4, 8, 16, 32, 64]) == {
+        4: 1.0, 8: 1.0, 16: 0.75, 32: 0.25, 64: 0.0}
     image = Image.open(out)
     assert image.format == "PNG" and image.size == (256, 256)

@@ -192,8 +192,10 @@ def cmd_toonify(args) -> None:
             for text in args.channels:
                 spec = spec.with_channels(*parse_channel_option(text))
         r_swap = toonify_r_swap(G_base)
+        alphas = spec.alphas(G_base.block_resolutions)
         shape = ("" if spec.kind == "swap" else
-                 f" with the {r_swap} px block half-blended")
+                 f" with a soft edge ({r_swap} px at α {alphas[r_swap]:g}"
+                 + (f", {2 * r_swap} px at {alphas[2 * r_swap]:g})" if alphas.get(2 * r_swap) else ")"))
         print(f"blend: the paper's layer swap at {r_swap} px{shape}, low resolutions from the "
               f"transfer model ({spec.describe()}; choose another with --swap/--alpha/--smooth/--alphas)")
     encoder = _encoder_for(args, G_base)

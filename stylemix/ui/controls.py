@@ -63,7 +63,7 @@ def slider_values(spec: BlendSpec, resolutions: list[int]) -> list[float]:
 
 def opening_alphas(G) -> list[float]:
     """The sliders a pair opens with (all zero without a pair): toonify's default blend, the
-    paper's swap with its top block half-blended (stylemix.toonify.default_toonify_spec)."""
+    paper's swap with a soft edge (stylemix.toonify.default_toonify_spec)."""
     if G is None:
         return [0.0] * len(ALL_RESOLUTIONS)
     if toonify_swap(G) != toonify_r_swap(G):  # StyleGAN3: a middle α group, a plain swap
