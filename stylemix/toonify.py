@@ -169,19 +169,22 @@ def default_toonify_spec(G_base: Generator) -> BlendSpec:
     groups do not include r_swap (StyleGAN3) gets the plain swap; one with no block above
     r_swap, the r_swap block at 0.75 alone."""
     r_swap = toonify_r_swap(G_base)
-    groups = G_base.block_resolutions
-    if r_swap not in groups:
+    if r_swap not in G_base.block_resolutions:
         return BlendSpec.swap(r_swap, low="transfer")
-    table = {r: 1.0 for r in groups if r < r_swap}
-    table[r_swap] = SOFT_EDGE[0]
-    if 2 * r_swap in groups:
-        table[2 * r_swap] = SOFT_EDGE[1]
-    return BlendSpec.per_resolution(table)
+    return soft_swap(G_base, r_swap, SOFT_EDGE)
 
 
 def half_blended_swap(G_base: Generator, r_swap: int) -> BlendSpec:
     """The layer swap at ``r_swap`` (one of G_base's block resolutions) with that block itself
     at α = TOP_BLOCK_ALPHA: blocks below from the transfer, above from base."""
+    return soft_swap(G_base, r_swap, (TOP_BLOCK_ALPHA,))
+
+
+def soft_swap(G_base: Generator, r_swap: int, edge: tuple[float, ...]) -> BlendSpec:
+    """The layer swap at ``r_swap`` (one of G_base's block resolutions) with its edge spread
+    over blocks: α 1 below r_swap, ``edge[i]`` at r_swap·2^i (blocks the model has), 0 above."""
     table = {r: 1.0 for r in G_base.block_resolutions if r < r_swap}
-    table[r_swap] = TOP_BLOCK_ALPHA
+    for i, alpha in enumerate(edge):
+        if r_swap * 2 ** i in G_base.block_resolutions:
+            table[r_swap * 2 ** i] = alpha
     return BlendSpec.per_resolution(table)

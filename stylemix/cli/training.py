@@ -211,13 +211,13 @@ def cmd_finetune_paired(args) -> None:
         if pairs_run is None:
             raise StylemixError(f"--pairs-from {args.pairs_from}: not a finetune-paired output folder "
                                 "(no paired checkpoint.pt there)")
+    pairs = start if start is not None else pairs_run   # the checkpoint whose pairs are reused
+    if pairs is not None:
+        latents, flipped = pairs["pair_latents"], pairs.get("pair_latents_flipped")
     if start is not None:
         G = generator_from_checkpoint(start, "G")
-        latents, flipped = start["pair_latents"], start.get("pair_latents_flipped")
     elif pairs_run is not None:   # e.g. a paired phase after an adversarial one
         G = formats.load_generator(args.base)
-        latents, flipped = pairs_run["pair_latents"], pairs_run.get("pair_latents_flipped")
-        start = {"images_sha256": pairs_run.get("images_sha256")}
         print(f"starting from {args.base} with {args.pairs_from}'s pairs (kimg counted from 0 here)")
     else:
         if Path(args.base).is_dir():
@@ -231,15 +231,15 @@ def cmd_finetune_paired(args) -> None:
     data = ImageFolder(args.data, G.img_resolution)
     for name, why in data.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
-    if start is not None and args.encoder:
+    if pairs is not None and args.encoder:
         source = args.output if ckpt is not None else (args.pairs_from if pairs_run is not None else args.base)
         print(f"--encoder is not used: the pairs come from {source}", file=sys.stderr)
-    if start is None:   # checked again by the objective; here before the inversion's minutes
+    if pairs is None:   # checked again by the objective; here before the inversion's minutes
         check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
         latents = pd.invert_pairs(encoder, data.images)
         flipped = pd.invert_pairs(encoder, data.images.flip(-1))
         print(f"inverted {len(data)} images (and their mirrors) with {Path(args.encoder).name}")
-    made_from = start.get("images_sha256") if start is not None else None
+    made_from = pairs.get("images_sha256") if pairs is not None else None
     _run_training(pd.PairedObjective(G, data, latents, config, latents_flipped=flipped, device=device,
                                      reference=reference, made_from=made_from), args.output, ckpt)
 
