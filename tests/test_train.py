@@ -239,6 +239,35 @@ def test_emoji_builder_finds_eyes_and_puts_them_where_ffhq_has_them():
     assert np.allclose(heads.eyes_by_glyph(renders)["1f468-1f3fb"], [90, 130, 170, 130], atol=0.5)
 
 
+def test_open_smile_is_cut_from_a_smiley_and_pasted_over_the_heads_own_smile():
+    """--open-smiles: a smiley's magenta-and-white mouth, crimson now, lands on the head's lips."""
+    heads = _tool("build_emoji_heads")
+    smiley = np.zeros((256, 256, 4), np.uint8)
+    smiley[20:236, 20:236] = (250, 200, 30, 255)         # a yellow face
+    smiley[150:190, 70:186] = (210, 30, 180, 255)        # the mouth's magenta inside
+    smiley[150:158, 80:176] = (255, 255, 255, 255)       # top teeth
+    smiley[60:90, 80:100] = (255, 255, 255, 255)         # an eye white: above the mouth, left out
+    mouth = heads.cut_open_mouth(smiley)
+    assert mouth.shape[:2] == (40, 116)
+    inside = mouth[25, 58]
+    assert inside[3] == 255 and inside[0] > 2 * inside[2]   # crimson: red well above blue
+    assert mouth[4, 58, :3].min() == 255                    # the teeth stay white
+
+    head = _two_eyes((90, 130), (170, 130))
+    head[190:196, 110:150] = (190, 60, 60, 255)            # its closed smile: the lips' shade
+    head[190:192, 110:150] = (200, 40, 60, 255)            # and their reddest 2 %
+    eyes = np.array([90, 130, 170, 130])
+    assert heads.closed_mouth_top(head, eyes) == pytest.approx(190, abs=1)
+    opened = heads.with_open_smile(head, eyes, mouth)
+    width = round(heads.OPEN_MOUTH_WIDTH * 80)
+    changed = np.nonzero(np.abs(opened.astype(int) - head.astype(int)).sum(-1).any(0))[0]
+    assert abs(changed.min() - (130 - width / 2)) <= 1 and abs(changed.max() - (130 + width / 2)) <= 1
+    assert (opened[:185] == head[:185]).all()                # nothing changes above the lips
+    assert opened[205, 130, 0] > 2 * opened[205, 130, 2]     # the open mouth covers the chin side
+    with pytest.raises(SystemExit, match="no open mouth"):
+        heads.cut_open_mouth(np.zeros((256, 256, 4), np.uint8))
+
+
 def test_backdrops_from_a_model_are_its_samples_frame_colours(tmp_path):
     """--backdrops-from BASE: one colour per head, each the mean of a base sample's outer frame."""
     from stylemix.formats import native

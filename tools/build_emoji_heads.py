@@ -17,8 +17,16 @@ BASE, on the backdrop colour of one of the base model's own samples (the mean of
 outer 8 % frame, seeds 0, 1, …), so the stylised set differs from the photo domain in the head
 and not in the backdrop's tint, and a fine-tune does not learn a brighter backdrop as structure.
 
+Every head glyph has the same closed smile, so a transfer trained on them alone has never seen
+an open mouth and draws a smiling photo's mouth as a dark hole. With --open-smiles each head
+is also written a second time (``STEM-open.png``) with an open, laughing mouth taken from one
+of the package's own yellow smileys (grinning, grinning with smiling eyes, beaming, laughing;
+chosen by --seed), recoloured from the smileys' magenta to a mouth's crimson and placed over
+the head's own smile at 0.8 of its eye distance wide.
+
     npm pack @lobehub/fluent-emoji-3d@1.1.0     # writes lobehub-fluent-emoji-3d-1.1.0.tgz
     python tools/build_emoji_heads.py lobehub-fluent-emoji-3d-1.1.0.tgz data/emoji_heads
+    python tools/build_emoji_heads.py lobehub-fluent-emoji-3d-1.1.0.tgz data/emoji_open --open-smiles
 
 The output (PNG per glyph, named by code points) is the same for the same --seed.
 """
@@ -46,6 +54,10 @@ EYE_X = (0.375, 0.625)   # FFHQ layout: eye centres as fractions of the output s
 EYE_Y = 0.473
 EYE_BAND = (90, 170)     # rows of the 256 px render where the eyes are searched
 OUT_SIZE = 256
+# Smileys whose open mouth is pasted on the heads by --open-smiles: grinning face, grinning
+# face with smiling eyes, beaming face with smiling eyes, grinning squinting face.
+MOUTH_DONORS = ("1f600", "1f604", "1f601", "1f606")
+OPEN_MOUTH_WIDTH = 0.8   # the pasted mouth's width, in eye distances
 
 
 def is_head_glyph(stem: str) -> bool:
@@ -60,18 +72,19 @@ def is_head_glyph(stem: str) -> bool:
     return re.fullmatch(rf"1f9d1{TONE}-200d-1f384", stem) is not None
 
 
-def read_glyphs(source: Path) -> dict[str, bytes]:
-    """{code-point name: WebP bytes} of the head glyphs, from the npm .tgz or its assets folder."""
+def read_glyphs(source: Path, wanted=is_head_glyph) -> dict[str, bytes]:
+    """{code-point name: WebP bytes} of the glyphs whose name ``wanted`` accepts (by default
+    the head glyphs), from the npm .tgz or its assets folder."""
     found: dict[str, bytes] = {}
     if source.is_dir():
         for path in sorted(source.glob("*.webp")):
-            if is_head_glyph(path.stem):
+            if wanted(path.stem):
                 found[path.stem] = path.read_bytes()
         return found
     with tarfile.open(source, "r:gz") as tar:
         for member in tar.getmembers():
             name = Path(member.name)
-            if member.isfile() and name.suffix == ".webp" and is_head_glyph(name.stem):
+            if member.isfile() and name.suffix == ".webp" and wanted(name.stem):
                 found[name.stem] = tar.extractfile(member).read()
     return dict(sorted(found.items()))
 
@@ -103,6 +116,58 @@ def find_eyes(rgba: np.ndarray) -> tuple[tuple[float, float], tuple[float, float
     if abs(ly - ry) > 6 or not 50 < rx - lx < 110:
         return None
     return (lx, ly), (rx, ry)
+
+
+def cut_open_mouth(rgba: np.ndarray) -> np.ndarray:
+    """The open mouth of a yellow smiley as a tight RGBA patch: the largest region below the
+    eyes that is magenta (the mouth's inside) or white (teeth), holes filled, its magenta
+    turned crimson, its edge softened by a 0.8 px blur of the mask."""
+    from scipy import ndimage
+
+    rgb, alpha = rgba[..., :3].astype(float), rgba[..., 3]
+    magenta = (rgb[..., 2] > 110) & (rgb[..., 1] < 150) & (rgb[..., 2] > rgb[..., 1] + 30)
+    white = rgb.min(-1) > 190
+    mask = (magenta | white) & (alpha > 200)
+    mask[:118] = False                                   # above the mouth: eyes
+    labels, count = ndimage.label(ndimage.binary_closing(mask, iterations=2))
+    if count == 0:
+        raise SystemExit("no open mouth found in a smiley glyph")
+    sizes = ndimage.sum(np.ones_like(labels), labels, range(1, count + 1))
+    mouth = ndimage.binary_fill_holes(labels == np.argmax(sizes) + 1)
+    ys, xs = np.nonzero(mouth)
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    patch = rgb[box]
+    inside = magenta[box] & ~white[box]
+    patch[inside] *= (0.85, 0.7, 0.42)
+    soft = ndimage.gaussian_filter(mouth[box].astype(float), 0.8) * 255
+    return np.dstack([patch, soft]).clip(0, 255).astype(np.uint8)
+
+
+def closed_mouth_top(rgba: np.ndarray, eyes: np.ndarray) -> float:
+    """The row where a head glyph's closed smile begins: the pixels redder than 97 % of those (red minus
+    green, which sets lips apart from every skin tone) between 0.4 and 1.2 eye distances below
+    the eyes, their 5th-percentile row."""
+    lx, ly, rx, _ = eyes
+    d = rx - lx
+    top, bottom = int(ly + 0.4 * d), int(ly + 1.2 * d)
+    rgb = rgba[top:bottom, int(lx + 0.15 * d):int(rx - 0.15 * d), :3].astype(int)
+    redness = rgb[..., 0] - rgb[..., 1]
+    rows, _ = np.nonzero(redness > np.percentile(redness, 97))
+    if rows.size == 0:
+        raise SystemExit("no lips found below a head glyph's eyes (the region is one colour)")
+    return top + float(np.percentile(rows, 5))
+
+
+def with_open_smile(rgba: np.ndarray, eyes: np.ndarray, mouth: np.ndarray) -> np.ndarray:
+    """The head glyph with ``mouth`` (from cut_open_mouth) pasted over its closed smile,
+    OPEN_MOUTH_WIDTH eye distances wide, centred between the eyes, its top at the smile's."""
+    lx, _, rx, _ = eyes
+    width = OPEN_MOUTH_WIDTH * (rx - lx)
+    height = mouth.shape[0] * width / mouth.shape[1]
+    patch = Image.fromarray(mouth).resize((round(width), round(height)), Image.LANCZOS)
+    head = Image.fromarray(rgba)
+    head.alpha_composite(patch, (round((lx + rx) / 2 - width / 2), round(closed_mouth_top(rgba, eyes) - 2)))
+    return np.asarray(head)
 
 
 def family_of(stem: str) -> str:
@@ -175,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backdrops-from", type=Path, default=None, metavar="BASE",
                         help="take each head's backdrop colour from a sample of this model (default: pastel)")
+    parser.add_argument("--open-smiles", action="store_true",
+                        help="also write each head with an open, laughing mouth (STEM-open.png)")
     args = parser.parse_args(argv)
     glyphs = read_glyphs(args.source)
     if not glyphs:
@@ -185,9 +252,22 @@ def main(argv: list[str] | None = None) -> None:
     eyes = eyes_by_glyph(renders)
     backdrops = (model_backdrops(args.backdrops_from, len(renders)) if args.backdrops_from
                  else [pastel(rng) for _ in renders])
+    mouths = []
+    if args.open_smiles:
+        donors = read_glyphs(args.source, wanted=lambda stem: stem in MOUTH_DONORS)
+        if len(donors) != len(MOUTH_DONORS):
+            raise SystemExit(f"{args.source} lacks the smileys {', '.join(MOUTH_DONORS)} that --open-smiles needs")
+        mouths = [cut_open_mouth(render_rgba(webp)) for webp in donors.values()]
+    written = 0
     for (stem, rgba), backdrop in zip(renders.items(), backdrops):
         compose(rgba, eyes[stem], backdrop).save(args.out_dir / f"{stem}.png")
-    print(f"wrote {len(glyphs)} heads to {args.out_dir}")
+        written += 1
+        if mouths:
+            mouth = mouths[rng.integers(len(mouths))]
+            compose(with_open_smile(rgba, eyes[stem], mouth), eyes[stem], backdrop).save(
+                args.out_dir / f"{stem}-open.png")
+            written += 1
+    print(f"wrote {written} heads to {args.out_dir}")
 
 
 if __name__ == "__main__":
