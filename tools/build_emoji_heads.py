@@ -97,6 +97,16 @@ def render_rgba(webp: bytes) -> np.ndarray:
     return np.asarray(glyph)
 
 
+def largest_regions(mask: np.ndarray, count: int) -> list[np.ndarray]:
+    """Boolean masks of the ``count`` largest connected regions of ``mask``, largest first
+    (fewer when it has fewer)."""
+    from scipy import ndimage
+
+    labels, found = ndimage.label(mask)
+    sizes = np.bincount(labels.ravel())[1:]
+    return [labels == k + 1 for k in np.argsort(sizes)[::-1][:min(count, found)]]
+
+
 def find_eyes(rgba: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """((x, y) left, (x, y) right) centres of the two largest white, opaque, unsaturated regions
     in the eye band, or None when they do not look like a level pair of eyes."""
@@ -106,13 +116,10 @@ def find_eyes(rgba: np.ndarray) -> tuple[tuple[float, float], tuple[float, float
     white = (rgb.min(-1) > 215) & (alpha > 200) & (rgb.max(-1) - rgb.min(-1) < 30)
     band = np.zeros_like(white)
     band[EYE_BAND[0]:EYE_BAND[1], 30:RENDER - 30] = True
-    labels, count = ndimage.label(white & band)
-    if count < 2:
+    regions = largest_regions(white & band, 2)
+    if len(regions) < 2:
         return None
-    sizes = ndimage.sum(np.ones_like(labels), labels, range(1, count + 1))
-    biggest = np.argsort(sizes)[::-1][:2] + 1
-    (ly, lx), (ry, rx) = sorted((ndimage.center_of_mass(labels == k) for k in biggest),
-                                key=lambda c: c[1])
+    (ly, lx), (ry, rx) = sorted((ndimage.center_of_mass(r) for r in regions), key=lambda c: c[1])
     if abs(ly - ry) > 6 or not 50 < rx - lx < 110:
         return None
     return (lx, ly), (rx, ry)
@@ -129,11 +136,10 @@ def cut_open_mouth(rgba: np.ndarray) -> np.ndarray:
     white = rgb.min(-1) > 190
     mask = (magenta | white) & (alpha > 200)
     mask[:118] = False                                   # above the mouth: eyes
-    labels, count = ndimage.label(ndimage.binary_closing(mask, iterations=2))
-    if count == 0:
+    regions = largest_regions(ndimage.binary_closing(mask, iterations=2), 1)
+    if not regions:
         raise SystemExit("no open mouth found in a smiley glyph")
-    sizes = ndimage.sum(np.ones_like(labels), labels, range(1, count + 1))
-    mouth = ndimage.binary_fill_holes(labels == np.argmax(sizes) + 1)
+    mouth = ndimage.binary_fill_holes(regions[0])
     ys, xs = np.nonzero(mouth)
     box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
     patch = rgb[box]
@@ -243,7 +249,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--open-smiles", action="store_true",
                         help="also write each head with an open, laughing mouth (STEM-open.png)")
     args = parser.parse_args(argv)
-    glyphs = read_glyphs(args.source)
+    glyphs = read_glyphs(args.source, wanted=lambda stem: is_head_glyph(stem)
+                         or (args.open_smiles and stem in MOUTH_DONORS))
+    donors = {stem: glyphs.pop(stem) for stem in sorted(MOUTH_DONORS) if stem in glyphs}
     if not glyphs:
         raise SystemExit(f"no head glyphs found in {args.source}")
     rng = np.random.default_rng(args.seed)
@@ -252,22 +260,17 @@ def main(argv: list[str] | None = None) -> None:
     eyes = eyes_by_glyph(renders)
     backdrops = (model_backdrops(args.backdrops_from, len(renders)) if args.backdrops_from
                  else [pastel(rng) for _ in renders])
-    mouths = []
-    if args.open_smiles:
-        donors = read_glyphs(args.source, wanted=lambda stem: stem in MOUTH_DONORS)
-        if len(donors) != len(MOUTH_DONORS):
-            raise SystemExit(f"{args.source} lacks the smileys {', '.join(MOUTH_DONORS)} that --open-smiles needs")
-        mouths = [cut_open_mouth(render_rgba(webp)) for webp in donors.values()]
-    written = 0
+    missing = [stem for stem in MOUTH_DONORS if args.open_smiles and stem not in donors]
+    if missing:
+        raise SystemExit(f"{args.source} lacks the smileys {', '.join(missing)} that --open-smiles needs")
+    mouths = [cut_open_mouth(render_rgba(webp)) for webp in donors.values()]
     for (stem, rgba), backdrop in zip(renders.items(), backdrops):
         compose(rgba, eyes[stem], backdrop).save(args.out_dir / f"{stem}.png")
-        written += 1
         if mouths:
             mouth = mouths[rng.integers(len(mouths))]
             compose(with_open_smile(rgba, eyes[stem], mouth), eyes[stem], backdrop).save(
                 args.out_dir / f"{stem}-open.png")
-            written += 1
-    print(f"wrote {written} heads to {args.out_dir}")
+    print(f"wrote {len(renders) * (2 if mouths else 1)} heads to {args.out_dir}")
 
 
 if __name__ == "__main__":
