@@ -128,6 +128,15 @@ def test_cli_two_phases_then_resume_and_blend(base, tmp_path, capsys):
     assert torch.equal(read_paired_checkpoint(one)["pair_latents"], read_paired_checkpoint(two)["pair_latents"])
     assert cli(["finetune-paired", str(one), str(folder), "--kimg", "0.012", *common, "-o", str(two)]) == 0
     assert "resuming" in capsys.readouterr().out and read_paired_checkpoint(two)["nimg"] == 12
+    # The finished run given again (a rerun chain script; --pairs-from too): nothing trained or
+    # written, and said so rather than "wrote".
+    before = (two / "generator.safetensors").stat().st_mtime_ns
+    assert cli(["finetune-paired", str(one), str(folder), "--kimg", "0.008", "--pairs-from", str(one),
+                *common, "-o", str(two)]) == 0
+    printed = capsys.readouterr()
+    assert f"{two} is already at 0.012 kimg (--kimg 0.008): nothing to train" in printed.out
+    assert "wrote" not in printed.out and "--pairs-from is not used" in printed.err
+    assert (two / "generator.safetensors").stat().st_mtime_ns == before
     stylemix.check_compatible(base, stylemix.load_generator(two / "generator.safetensors"))
     # Other images in the same number: refused, not paired with the wrong latents.
     others = _style_folder(tmp_path / "other_style", seed=9)

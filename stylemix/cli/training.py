@@ -81,6 +81,13 @@ def _run_training(objective, out_dir: str, ckpt: dict | None, artefact: str = "g
     from ..train import TrainingLoop
     from ..train.distributed import init_from_env
     ranks, _ = init_from_env(objective.device)
+    if ckpt is not None and ckpt["nimg"] >= round(objective.config.kimg * 1000):
+        # A finished run given again (a rerun chain script, a --kimg below the checkpoint's):
+        # nothing to train and nothing written, said so rather than "wrote".
+        print(f"{out_dir} is already at {ckpt['nimg'] / 1000:g} kimg (--kimg {objective.config.kimg:g}): "
+              "nothing to train; give a larger --kimg to continue it")
+        ranks.finish()
+        return
     loop = TrainingLoop(objective, out_dir, progress=True, ranks=ranks)
     if ckpt is not None:
         loop.load_state(ckpt)
@@ -231,9 +238,11 @@ def cmd_finetune_paired(args) -> None:
     data = ImageFolder(args.data, G.img_resolution)
     for name, why in data.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
+    source = args.output if ckpt is not None else (args.pairs_from if pairs_run is not None else args.base)
     if pairs is not None and args.encoder:
-        source = args.output if ckpt is not None else (args.pairs_from if pairs_run is not None else args.base)
         print(f"--encoder is not used: the pairs come from {source}", file=sys.stderr)
+    if ckpt is not None and args.pairs_from:
+        print(f"--pairs-from is not used: the pairs come from {source}, the run being resumed", file=sys.stderr)
     if pairs is None:   # checked again by the objective; here before the inversion's minutes
         check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
         latents = pd.invert_pairs(encoder, data.images)
