@@ -94,7 +94,7 @@ def run(pair: Toonifier, faces, spec, how: str, config, init: str, reference: fl
         face = pair.align(photo)[0].image
         latent = pair.project(face, config, init=init)
         rec = pair.render(latent, stylemix.BlendSpec.linear(0.0))
-        toon = pair.render(latent, spec)
+        toon = pair.render_toon(latent, spec)
         seconds = time.perf_counter() - start
         a, b = image_to_tensor(face), image_to_tensor(rec)
         rows.append({"name": name, "seconds": seconds, "psnr": psnr(b, a), "ssim": float(ssim(b, a)),

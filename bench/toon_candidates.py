@@ -3,6 +3,7 @@ candidate α table, every toon from the same projection (the CLI's encoder + ref
 
     python bench/toon_candidates.py OUT.png --alphas 4:1,8:1,16:0.5 --alphas 4:1,8:1,16:1,32:0.5 …
         [BASE TRANSFER] [--heldout data/ffhq_teacher/val --first 100 --count 6] [--size 192]
+        [--refine-steps N]
 
 Rows are lettered A, B, … (the tables are printed with their letters), so a reviewer can judge
 them blind. Photos come from bench/toonify_identity.py's sets: by default the astronaut and the
@@ -40,16 +41,19 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--count", type=int, default=6)
     parser.add_argument("--size", type=int, default=192, help="tile size in px")
+    parser.add_argument("--refine-steps", type=int, default=DEFAULT_REFINE_STEPS,
+                        help=f"W+ refinement steps after the encoder (default {DEFAULT_REFINE_STEPS}, the "
+                             "CLI's; 0: the encoding itself)")
     args = parser.parse_args()
     specs = [stylemix.BlendSpec.per_resolution(parse_alpha_table(t)) for t in args.alphas]
     G_base = stylemix.load_generator(args.base)
     encoder_path = encoder_beside(args.base)
     encoder = load_encoder(encoder_path, base=G_base) if encoder_path else None
     toonifier = Toonifier(G_base, stylemix.load_generator(args.transfer), encoder=encoder)
-    config = refinement_config(DEFAULT_REFINE_STEPS) if encoder else None
+    config = refinement_config(args.refine_steps) if encoder else None
     faces = [toonifier.align(photo)[0].image for photo in photos(args.heldout, args.count, args.first).values()]
     latents = [toonifier.project(face, config) for face in faces]
-    rows = [faces] + [[toonifier.render(latent, spec) for latent in latents] for spec in specs]
+    rows = [faces] + [[toonifier.render_toon(latent, spec) for latent in latents] for spec in specs]
     size = args.size
     sheet = Image.new("RGB", (LABEL_WIDTH + size * len(faces), size * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)

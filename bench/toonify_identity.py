@@ -36,7 +36,9 @@ from stylemix.cli.common import parse_alpha_table  # noqa: E402
 from stylemix.default_pair import encoder_beside  # noqa: E402
 from stylemix.encoder import load_encoder  # noqa: E402
 from stylemix.toonify import (DEFAULT_REFINE_STEPS, Toonifier, default_toonify_spec,  # noqa: E402
-                              half_blended_swap, refinement_config, toonify_r_swap)
+                              half_blended_swap, refinement_config, toon_latent, toonify_r_swap)
+
+BASE_ONLY = stylemix.BlendSpec.linear(0.0)
 
 
 def photos(heldout: Path | None, count: int, first: int = 0) -> dict[str, Image.Image]:
@@ -89,7 +91,9 @@ def compare_blends(toonifier, rows, faces, default, config, extra=()) -> None:
             result = toonifier.toonify(photo, spec, config)
             toon_image = result.toon
             toons.append(image_to_tensor(toon_image))
-            recons.append(image_to_tensor(result.reconstruction))
+            # blotch and "toward the cartoon" measure the blend's change: against base drawing
+            # the toon's own latent (toon_latent: part of the way back to the encoder's)
+            recons.append(image_to_tensor(toonifier.render(toon_latent(result.latent), BASE_ONLY)))
             toon = face_descriptor(toon_image)
             if toon is not None:
                 found += 1
@@ -102,7 +106,7 @@ def compare_blends(toonifier, rows, faces, default, config, extra=()) -> None:
               f"{float(toward_transfer(toons, recons, cartoons).mean()):.2f} |")
     print("(grain, stains: the median pixel's 1-2 px luma / 2-4 px chroma detail in 8-bit levels, "
           "bench/measures.py; the emoji art itself: 0.00. blotch: the median over photos of the "
-          "largest 8×8-cell colour change from the reconstruction, 8-bit levels. toward the cartoon: "
+          "largest 8×8-cell colour change from base drawing the toon's latent, 8-bit levels. toward the cartoon: "
           "where the toon's 32×32 light/dark layout lies between the latent drawn by base (0) and "
           "by the transfer alone (1), mean over photos)")
 

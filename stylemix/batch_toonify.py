@@ -21,7 +21,7 @@ from .blend import BlendSpec
 from .errors import ImageInputError, StylemixError
 from .project import image_to_tensor, project
 from .render import resized, save_image, saved_size, to_uint8
-from .toonify import Toonifier, refinement_config
+from .toonify import Toonifier, refinement_config, toon_latent
 from .io import first_line
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic")
@@ -77,8 +77,8 @@ def toonify_folder(pair: Toonifier, folder: str | Path, out_dir: str | Path, spe
         faces = torch.cat([image_to_tensor(face, device=pair.encoder.w_avg.device,
                                            channels=pair.G_base.img_channels) for _, face in pending])
         ws = pair.encoder.encode(faces)
-        if steps:
-            ws = torch.cat([project(pair.G_base, face, refinement_config(steps), init_ws=w[None]).ws
+        if steps:   # the toon is drawn at toon_latent: part of the way from the encoding
+            ws = torch.cat([toon_latent(project(pair.G_base, face, refinement_config(steps), init_ws=w[None])).ws
                             for (_, face), w in zip(pending, ws)])
         with pair.engine.session(spec) as G:
             images = to_uint8(G.synthesis(ws.to(G.mapping.w_avg.device), noise_mode="const"))

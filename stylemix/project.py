@@ -60,15 +60,21 @@ class ProjectionConfig:
 
 @dataclass
 class ProjectionResult:
-    """The fitted latent: ws (1, num_ws, w_dim) and the noise maps, plus how it went."""
+    """The fitted latent: ws (1, num_ws, w_dim) and the noise maps, plus how it went;
+    ``init_ws`` (same shape) is the latent a refinement started from (an encoder's), None when
+    the optimisation started from the mean w: toonify draws the toon between the two
+    (:func:`stylemix.toonify.toon_latent`)."""
 
     ws: torch.Tensor
     noise: dict[str, torch.Tensor] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)  # per step: step, loss, psnr, seconds
     config: ProjectionConfig | None = None
+    init_ws: torch.Tensor | None = None
 
     def save(self, path) -> None:
         arrays = {"ws": self.ws.detach().cpu().numpy()}
+        if self.init_ws is not None:
+            arrays["init_ws"] = self.init_ws.detach().cpu().numpy()
         arrays.update({f"noise/{k}": v.detach().cpu().numpy() for k, v in self.noise.items()})
         arrays["history"] = np.array([[h["step"], h["loss"], h["psnr"], h["seconds"]]
                                       for h in self.history], dtype=np.float64).reshape(-1, 4)
@@ -81,6 +87,7 @@ class ProjectionResult:
         try:
             with np.load(path, allow_pickle=False) as data:
                 ws = torch.from_numpy(data["ws"]).float()
+                init_ws = torch.from_numpy(data["init_ws"]).float() if "init_ws" in data.files else None
                 noise = {k[len("noise/"):]: torch.from_numpy(data[k]).float()
                          for k in data.files if k.startswith("noise/")}
                 history = [dict(zip(("step", "loss", "psnr", "seconds"), row.tolist()))
@@ -89,7 +96,9 @@ class ProjectionResult:
             raise StylemixError(f"{Path(path).name} is not a stylemix latent file ({exc})") from None
         if ws.ndim != 3 or ws.shape[0] != 1:
             raise StylemixError(f"{Path(path).name} holds ws of shape {list(ws.shape)}, expected [1, num_ws, w_dim]")
-        return cls(ws, noise, history)
+        if init_ws is not None and init_ws.shape != ws.shape:
+            raise StylemixError(f"{Path(path).name} holds init_ws of shape {list(init_ws.shape)}, not ws's {list(ws.shape)}")
+        return cls(ws, noise, history, init_ws=init_ws)
 
 
 def noise_buffers(G: Generator) -> dict[str, torch.Tensor]:
@@ -344,7 +353,7 @@ def project(G: Generator, target, config: ProjectionConfig | None = None,
         ws = ws.clone().requires_grad_(True)
         ws = run_phase(ws, cfg.w_plus_steps, len(history), broadcast=False, lr=cfg.lr * 0.1).detach()
     return ProjectionResult(ws.detach(), {n: m.detach() for n, m in maps.items()} if history else {},
-                            history, cfg)
+                            history, cfg, init_ws=None if init_ws is None else init_ws.detach().to(ws.device).float())
 
 
 @torch.no_grad()

@@ -25,6 +25,12 @@ from .render import check_class, to_uint8
 
 CACHE_SIZE = 32
 DEFAULT_REFINE_STEPS = 60   # refinement steps after the encoder (bench/instant_toonify.py)
+# The share of the refinement's change that the toon keeps: the toon is drawn at
+# encoder + share·(refined − encoder), the reconstruction at the refined latent. Refining fits
+# the photo's own blotches and clutter into W+, off the latents the transfer was trained on, and
+# the blend draws them as stains: on the tuning faces (teacher val 1,000,100–115) the refined
+# latent's toon was a face for dlib in 13 of 16, halfway 15 of 16 (bench/RESULTS.md, "Tenth session").
+TOON_REFINEMENT_SHARE = 0.5
 
 
 @dataclass
@@ -49,6 +55,16 @@ class ToonifyResult:
             resample = Image.NEAREST if tile.width <= size else Image.LANCZOS
             sheet.paste(tile.resize((size, size), resample), (i * size, 0))
         return sheet
+
+
+def toon_latent(latent: ProjectionResult, share: float = TOON_REFINEMENT_SHARE) -> ProjectionResult:
+    """The latent a toon is drawn at: ``init_ws + share·(ws − init_ws)`` for a refined encoder
+    latent (shapes (1, num_ws, w_dim)); the latent itself when it has no ``init_ws`` (optimised
+    from the mean w, or a file from before) or ``share`` is 1. Noise maps are kept."""
+    if latent.init_ws is None or share == 1:
+        return latent
+    start = latent.init_ws.to(latent.ws.device)
+    return ProjectionResult(start + share * (latent.ws - start), latent.noise, latent.history, latent.config)
 
 
 def _to_image(tensor) -> Image.Image:
@@ -125,15 +141,20 @@ class Toonifier:
             return cached
         start = self.encode(aligned).ws if use_encoder else None
         if use_encoder and not cfg.w_plus_steps:
-            result = ProjectionResult(start, {}, [], cfg)
+            result = ProjectionResult(start, {}, [], cfg, init_ws=start)
         else:
             result = project(self.G_base, aligned, cfg, progress=progress, discriminator=self.discriminator,
                              class_idx=class_idx, init_ws=start, on_latent=on_latent)
         return self._cache.put(key, result)
 
     def render(self, latent: ProjectionResult, spec: BlendSpec) -> Image.Image:
+        """``latent`` drawn by the blend ``spec`` as it is (the reconstruction: BlendSpec.linear(0))."""
         with self.engine.session(spec) as G:
             return _to_image(render_latent(G, latent))
+
+    def render_toon(self, latent: ProjectionResult, spec: BlendSpec) -> Image.Image:
+        """The toon of a projected face: the blend ``spec`` at :func:`toon_latent`."""
+        return self.render(toon_latent(latent), spec)
 
     def toonify(self, photo, spec: BlendSpec, config: ProjectionConfig | None = None,
                 progress: ProgressFn | None = None, class_idx: int | None = None,
@@ -145,7 +166,7 @@ class Toonifier:
         face = self.align(photo)[0]
         latent = self.project(face.image, config, progress, class_idx, init)
         reconstruction = self.render(latent, BlendSpec.linear(0.0))  # the base model itself
-        return ToonifyResult(face.image, reconstruction, self.render(latent, spec), latent)
+        return ToonifyResult(face.image, reconstruction, self.render_toon(latent, spec), latent)
 
 
 TOP_BLOCK_ALPHA = 0.5  # half_blended_swap: the r_swap block itself, half from each model

@@ -123,6 +123,16 @@ def test_cli_train_encoder_then_toonify_with_it(base, tmp_path, capsys):
     assert not torch.equal(encoded.ws, refined.ws)
     # starting from the encoding, refinement lowers the loss of the first step
     assert refined.history[-1]["loss"] <= refined.history[0]["loss"]
+    # the toon is drawn halfway back to the encoding (toon_latent); the reconstruction at the refined latent
+    from stylemix.toonify import TOON_REFINEMENT_SHARE, toon_latent
+    encoding = pair.project(face, refinement_config(0), init="encoder")
+    assert torch.equal(refined.init_ws, encoding.ws) and torch.equal(encoding.ws, pair.encode(face).ws)
+    halfway = toon_latent(refined).ws
+    assert torch.allclose(halfway, encoding.ws + TOON_REFINEMENT_SHARE * (refined.ws - encoding.ws))
+    assert not torch.allclose(halfway, refined.ws) and torch.equal(toon_latent(encoding).ws, encoding.ws)
+    spec = stylemix.BlendSpec.linear(1.0)
+    assert pair.render_toon(refined, spec) != pair.render(refined, spec)
+    assert pair.render_toon(refined, spec) == pair.render(toon_latent(refined), spec)
     with pytest.raises(StylemixError, match="init must be"):
         pair.project(face, None, init="photo")
     plain = Toonifier(G, G)

@@ -88,3 +88,19 @@ def test_ssim_is_one_for_identical_images():
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-5)
     assert ssim(x, -x).item() < 0.5
+
+
+def test_a_refined_latent_keeps_where_it_started_through_a_file(tmp_path):
+    """init_ws (the encoder's latent a refinement started from) survives save/load; the toon is
+    drawn between the two (toon_latent), and a latent without one is drawn as it is."""
+    from stylemix.project import ProjectionResult
+    from stylemix.toonify import toon_latent
+    start, ws = torch.zeros(1, 4, 8), torch.ones(1, 4, 8)
+    ProjectionResult(ws, init_ws=start).save(tmp_path / "refined.npz")
+    back = ProjectionResult.load(tmp_path / "refined.npz")
+    assert torch.equal(back.init_ws, start) and torch.equal(back.ws, ws)
+    assert torch.allclose(toon_latent(back, 0.5).ws, torch.full((1, 4, 8), 0.5))
+    assert torch.equal(toon_latent(back, 1.0).ws, ws)
+    ProjectionResult(ws).save(tmp_path / "plain.npz")
+    plain = ProjectionResult.load(tmp_path / "plain.npz")
+    assert plain.init_ws is None and toon_latent(plain) is plain

@@ -149,9 +149,9 @@ class ToonifyTab:
         latent = toonifier.project(face, refinement_config(0), init="encoder")
         yield self._shown(latent, current, request)
         if int(steps) > 0:
-            yield from self._refined(toonifier, face, int(steps), current, request)
+            yield from self._refined(toonifier, face, int(steps), current, request, latent.ws)
 
-    def _refined(self, toonifier, face, steps: int, current, request):
+    def _refined(self, toonifier, face, steps: int, current, request, start_ws):
         """The refinement the CLI runs (one schedule of ``steps`` steps), in a worker thread,
         its latest latent shown about every REFRESH_S; Stop (the generator closed) ends it."""
         latest, stop, outcome = {}, threading.Event(), {}
@@ -179,7 +179,7 @@ class ToonifyTab:
                 ws = latest.get("ws")
                 if worker.is_alive() and ws is not None and ws is not shown_ws:
                     shown_ws = ws
-                    yield self._shown(ProjectionResult(ws), current, request)
+                    yield self._shown(ProjectionResult(ws, init_ws=start_ws), current, request)
         finally:
             stop.set()
         if "error" in outcome:
@@ -199,7 +199,7 @@ class ToonifyTab:
 
     def _shown(self, latent, current, request) -> dict:
         base_img = current.toonifier.render(latent, BASE_ONLY)
-        toon_img = current.toonifier.render(latent, current.spec)
+        toon_img = current.toonifier.render_toon(latent, current.spec)
         return {self.latent: latent,
                 self.reconstruction: self.services.files.png(shown(base_img), "reconstruction.png"),
                 **self._toon_outputs(toon_img, current.spec.describe(), request)}
@@ -237,7 +237,7 @@ class ToonifyTab:
         current = self.controls.read(values)
         if latent.ws.shape[1] != current.toonifier.G_base.num_ws:
             return gr.skip()
-        toon_img = current.toonifier.render(latent, current.spec)
+        toon_img = current.toonifier.render_toon(latent, current.spec)
         return self._toon_outputs(toon_img, current.spec.describe(), request)
 
     def on_pair(self, key, toonifier) -> dict:
