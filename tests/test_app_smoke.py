@@ -624,7 +624,8 @@ def test_the_toonify_tab_streams_the_encoding_then_ends_on_the_clis_refinement(t
     face = align(photo, output_size=G_base.img_resolution)[0].image
     spec = spec_from_sliders(G_base.block_resolutions, sliders, "base")
     encoded, refined = (pair.project(face, refinement_config(n), init="encoder") for n in (0, 20))
-    first, last = (page_shown(pair.render(latent, spec)) for latent in (encoded, refined))
+    first, last = (page_shown(pair.render_toon(latent, spec)) for latent in (encoded, refined))
     assert len(toons) >= 2 and not same_picture(first, last)
     assert same_picture(toons[0], first)    # the encoder's result first
-    assert same_picture(toons[-1], last)    # and last what the CLI's 20 steps give
+    assert same_picture(toons[-1], last)    # and last what the CLI's 20 steps give (its toon_latent)
+    assert not same_picture(toons[-1], page_shown(pair.render(refined, spec)))   # not the refined latent itself
