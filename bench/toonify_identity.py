@@ -93,7 +93,7 @@ def compare_blends(toonifier, rows, faces, default, config, extra=()) -> None:
             toons.append(image_to_tensor(toon_image))
             # blotch and "toward the cartoon" measure the blend's change: against base drawing
             # the toon's own latent (toon_latent: part of the way back to the encoder's)
-            recons.append(image_to_tensor(toonifier.render(toon_latent(result.latent), BASE_ONLY)))
+            recons.append(image_to_tensor(toonifier.render(toon_latent(result.latent, toonifier.toon_share), BASE_ONLY)))
             toon = face_descriptor(toon_image)
             if toon is not None:
                 found += 1
@@ -123,6 +123,9 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0,
                         help="use the held-out faces from this index on, without the astronaut (a "
                              "tuning set: choose settings there, report on the default set)")
+    parser.add_argument("--toon-share", type=float, default=None,
+                        help="share of the refinement's change the toon keeps (default: toonify's "
+                             "TOON_REFINEMENT_SHARE; 1: the toon at the refined latent, as before)")
     parser.add_argument("--init", choices=("auto", "mean"), default="auto",
                         help="auto: the base's encoder + refinement when it has one (the CLI's path); "
                              "mean: optimise from the mean w")
@@ -150,6 +153,10 @@ def main() -> None:
           f"{f'the encoder + {config.w_plus_steps} W+ steps' if encoder else f'{config.steps} W + {config.w_plus_steps} W+ steps'}, "
           f"torch threads {torch.get_num_threads()}")
     toonifier = Toonifier(G_base, G_transfer, encoder=encoder)  # keeps the projections: --compare reuses them
+    if args.toon_share is not None:
+        toonifier.toon_share = args.toon_share
+    if encoder:
+        print(f"toons drawn at the encoding + {toonifier.toon_share:g} × the refinement's change (toon_latent)")
     rows = measure_toonify_identity(toonifier, faces, spec, config)
     with torch.no_grad():
         mean_face = Image.fromarray(stylemix.render.to_uint8(

@@ -78,7 +78,7 @@ def toonify_folder(pair: Toonifier, folder: str | Path, out_dir: str | Path, spe
                                            channels=pair.G_base.img_channels) for _, face in pending])
         ws = pair.encoder.encode(faces)
         if steps:   # the toon is drawn at toon_latent: part of the way from the encoding
-            ws = torch.cat([toon_latent(project(pair.G_base, face, refinement_config(steps), init_ws=w[None])).ws
+            ws = torch.cat([toon_latent(project(pair.G_base, face, refinement_config(steps), init_ws=w[None]), pair.toon_share).ws
                             for (_, face), w in zip(pending, ws)])
         with pair.engine.session(spec) as G:
             images = to_uint8(G.synthesis(ws.to(G.mapping.w_avg.device), noise_mode="const"))

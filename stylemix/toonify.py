@@ -101,6 +101,7 @@ class Toonifier:
         self.discriminator = discriminator  # the base file's D: extra projection features
         self.encoder = encoder              # stylemix.encoder.Encoder for G_base, or None
         self.engine = engine or BlendEngine(G_base, G_transfer)
+        self.toon_share = TOON_REFINEMENT_SHARE   # toon_latent's share (1: the refined latent itself)
         self._cache: LRU[str, ProjectionResult] = LRU(CACHE_SIZE)
 
     def align(self, photo, all_faces: bool = False) -> list[AlignedFace]:
@@ -154,7 +155,7 @@ class Toonifier:
 
     def render_toon(self, latent: ProjectionResult, spec: BlendSpec) -> Image.Image:
         """The toon of a projected face: the blend ``spec`` at :func:`toon_latent`."""
-        return self.render(toon_latent(latent), spec)
+        return self.render(toon_latent(latent, self.toon_share), spec)
 
     def toonify(self, photo, spec: BlendSpec, config: ProjectionConfig | None = None,
                 progress: ProgressFn | None = None, class_idx: int | None = None,
