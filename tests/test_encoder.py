@@ -185,6 +185,25 @@ def test_cli_toonify_checks_outputs_and_steps_before_the_slow_part(tmp_path, cap
     assert (tmp_path / "q.sheet.png").read_bytes() == b"mine"
     assert cli(["toonify", str(photo), "--steps", "-3"]) == 1
     assert "--steps must be 0 or more" in capsys.readouterr().err
+    assert cli(["toonify", str(photo), "--toon-share", "1.5"]) == 1
+    assert "--toon-share must be between 0 (the encoder's latent) and 1" in capsys.readouterr().err
+    assert not (tmp_path / "me.toon.png").exists()
+
+
+def test_cli_toon_share_moves_the_toon_from_the_encoding_to_the_refined_latent(tmp_path, capsys):
+    from skimage import data
+    photo = tmp_path / "me.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    toons = {}
+    for share in ("0", "0.5", "1"):
+        out = tmp_path / f"t{share}.png"
+        assert cli(["toonify", str(photo), "--steps", "4", "--toon-share", share, "-o", str(out)]) == 0
+        assert f"the toon at --toon-share {float(share):g}" in capsys.readouterr().out
+        toons[share] = np.asarray(Image.open(out), float)
+    assert cli(["toonify", str(photo), "--steps", "0", "-o", str(tmp_path / "enc.png")]) == 0
+    encoded = np.asarray(Image.open(tmp_path / "enc.png"), float)
+    assert np.abs(toons["0"] - encoded).max() <= 1           # share 0: the encoding's toon
+    assert np.abs(toons["1"] - toons["0"]).mean() > np.abs(toons["0.5"] - toons["0"]).mean() > 0
     assert cli(["toonify", str(tmp_path / "nope.png")]) == 1
     assert "no such photo file" in capsys.readouterr().err
     folder = tmp_path / "photos"

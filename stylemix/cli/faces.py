@@ -10,7 +10,7 @@ from PIL import Image
 from .. import formats
 from ..errors import StylemixError
 from ..render import (resized, save_image, saved_size, to_uint8)
-from ..toonify import DEFAULT_REFINE_STEPS
+from ..toonify import DEFAULT_REFINE_STEPS, TOON_REFINEMENT_SHARE
 from .common import (DEFAULT_BASE, DEFAULT_TRANSFER, Command, add_blend_options, add_class_option, naming,
                      add_device_option, add_size_option, class_index, device_for, parse_channel_option,
                      print_progress, spec_from_args)
@@ -141,6 +141,18 @@ def _toon_output(args) -> Path:
 def _check_steps(args) -> None:
     if args.steps is not None and args.steps < 0:
         raise StylemixError(f"--steps must be 0 or more, not {args.steps}")
+    share = getattr(args, "toon_share", None)
+    if share is not None and not 0 <= share <= 1:
+        raise StylemixError(f"--toon-share must be between 0 (the encoder's latent) and 1 (the refined one), not {share:g}")
+
+
+def _pair(args, G_base, G_transfer, **kwargs):
+    """The Toonifier, with --toon-share when given."""
+    from ..toonify import Toonifier
+    pair = Toonifier(G_base, G_transfer, **kwargs)
+    if args.toon_share is not None:
+        pair.toon_share = args.toon_share
+    return pair
 
 
 def _toonify_folder(args, pair, spec) -> None:
@@ -165,7 +177,7 @@ def _toonify_folder(args, pair, spec) -> None:
 
 
 def cmd_toonify(args) -> None:
-    from ..toonify import Toonifier, default_toonify_spec, toonify_r_swap
+    from ..toonify import default_toonify_spec, toonify_r_swap
     chosen = any(getattr(args, name) is not None for name in ("swap", "alpha", "smooth", "alphas"))
     spec = spec_from_args(args) if chosen else None
     _check_steps(args)
@@ -200,15 +212,16 @@ def cmd_toonify(args) -> None:
               f"transfer model ({spec.describe()}; choose another with --swap/--alpha/--smooth/--alphas)")
     encoder = _encoder_for(args, G_base)
     if folder:
-        _toonify_folder(args, Toonifier(G_base, G_transfer, encoder=encoder), spec)
+        _toonify_folder(args, _pair(args, G_base, G_transfer, encoder=encoder), spec)
         return
-    toonifier = Toonifier(G_base, G_transfer, discriminator=D, encoder=encoder)
+    toonifier = _pair(args, G_base, G_transfer, discriminator=D, encoder=encoder)
     config = _projection_config(args, from_encoder=encoder is not None)
     result = toonifier.toonify(photo, spec, config, progress=print_progress, class_idx=class_idx,
                                init="encoder" if encoder is not None else "mean")
     save_image(resized(result.toon, saved_size(G_base.img_resolution, args.size)), output)
     how = "" if encoder is None else (" from the encoder" if not config.w_plus_steps else
-                                      f" from the encoder + {config.w_plus_steps} refinement steps")
+                                      f" from the encoder + {config.w_plus_steps} refinement steps, "
+                                      f"the toon at --toon-share {toonifier.toon_share:g}")
     print(f"wrote {output} ({spec.describe()}{how})")
     if args.sheet:
         sheet = Path(output).with_suffix(".sheet.png")
@@ -246,6 +259,10 @@ def configure_toonify(p) -> None:
     add_class_option(p)
     add_size_option(p, "the toonified image")
     p.add_argument("--sheet", action="store_true", help="also write photo | aligned | reconstruction | result")
+    p.add_argument("--toon-share", type=float, default=None,
+                   help=f"from the encoder: draw the toon at the encoding + this share of the refinement's "
+                        f"change (default {TOON_REFINEMENT_SHARE:g}; 1: at the refined latent, as the "
+                        "reconstruction; less: cleaner, a little less like the person)")
     add_device_option(p)
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.add_argument("--batch", type=int, default=8, help="faces encoded and drawn together for a folder (default 8)")
