@@ -273,6 +273,10 @@ def test_layout_results_above_the_fold_nothing_cut_off(page, tmp_path):
     Image.fromarray(data.astronaut()[:, 96:416]).resize((300, 480)).save(portrait)
     page.get_by_role("tab", name="Toonify").click()
     page.locator("#photo input[type=file]").set_input_files(str(portrait))
+    # The upload clears the last photo's results (its face too): Toonify pressed before that has
+    # landed would have its aligned face cleared under it ("upload a photo first").
+    page.wait_for_selector("#photo img", timeout=60_000)
+    page.wait_for_timeout(1000)
     page.locator("#photo-steps input[type=number]").fill("20")
     page.locator("#photo-steps input[type=number]").press("Enter")
     page.locator("#toonify").click()
