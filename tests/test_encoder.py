@@ -188,6 +188,12 @@ def test_cli_toonify_checks_outputs_and_steps_before_the_slow_part(tmp_path, cap
     assert cli(["toonify", str(photo), "--toon-share", "1.5"]) == 1
     assert "--toon-share must be between 0 (the encoder's latent) and 1" in capsys.readouterr().err
     assert not (tmp_path / "me.toon.png").exists()
+    assert cli(["toonify", str(tmp_path / "nope.png")]) == 1
+    assert "no such photo file" in capsys.readouterr().err
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    assert cli(["toonify", str(folder), "-o", str(photo)]) == 1
+    assert "is a file: toonifying a folder needs -o OUTDIR" in capsys.readouterr().err
 
 
 def test_cli_toon_share_moves_the_toon_from_the_encoding_to_the_refined_latent(tmp_path, capsys):
@@ -204,12 +210,6 @@ def test_cli_toon_share_moves_the_toon_from_the_encoding_to_the_refined_latent(t
     encoded = np.asarray(Image.open(tmp_path / "enc.png"), float)
     assert np.abs(toons["0"] - encoded).max() <= 1           # share 0: the encoding's toon
     assert np.abs(toons["1"] - toons["0"]).mean() > np.abs(toons["0.5"] - toons["0"]).mean() > 0
-    assert cli(["toonify", str(tmp_path / "nope.png")]) == 1
-    assert "no such photo file" in capsys.readouterr().err
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    assert cli(["toonify", str(folder), "-o", str(photo)]) == 1
-    assert "is a file: toonifying a folder needs -o OUTDIR" in capsys.readouterr().err
 
 
 def test_an_nvidia_base_with_a_discriminator_adds_its_features_to_the_loss(tmp_path, capsys):
