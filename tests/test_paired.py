@@ -233,3 +233,54 @@ def test_pairs_from_a_run_serve_a_model_that_is_not_the_base(base, tmp_path, cap
     assert cli(["finetune-paired", str(one), str(folder), "--pairs-from", str(one), *common,
                 "-o", str(tmp_path / "wrong3")]) == 1
     assert "has its own" in capsys.readouterr().err
+
+
+def test_eyes_region_covers_the_eyes_of_an_aligned_face_not_the_mouth():
+    from stylemix.train.region import eyes_mask
+    mask = eyes_mask(128)[0, 0]
+    assert mask.shape == (128, 128) and mask.max() == 1 and mask.min() == 0
+    assert mask[60, 48] == 1 and mask[60, 79] == 1            # both eyes (x 0.38, 0.62; y 0.47)
+    assert mask[96, 64] == 0 and mask[80, 64] == 0            # the mouth and the nose tip
+    assert torch.allclose(mask, mask.flip(-1), atol=1e-6)                 # symmetric: mirrored faces alike
+
+
+def test_learning_in_a_region_keeps_the_start_models_drawing_outside_it(base, tmp_path):
+    folder = _style_folder(tmp_path / "style")
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:, :16] = 255                                         # learn the left half only
+    Image.fromarray(mask).save(tmp_path / "left.png")
+    obj = _objective(base, folder, learn_region=str(tmp_path / "left.png"), xflip=False, mixing=0.0)
+    with torch.no_grad():
+        start = obj.G.synthesis(obj.latents, noise_mode="const")
+    loop = TrainingLoop(obj, tmp_path / "run", log=lambda line: None)
+    for _ in range(40):
+        loop.step()
+    with torch.no_grad():
+        now = obj.G.synthesis(obj.latents, noise_mode="const")
+    target = obj.data.images.float().div(127.5).sub(1)
+    left, right = (slice(None), slice(None), slice(None), slice(2, 14)), (slice(None), slice(None), slice(None), slice(18, 30))
+    # the left half moved toward the images; the right half stayed nearer its own start than the images
+    assert (now - target)[left].abs().mean() < 0.7 * (start - target)[left].abs().mean()
+    assert (now - start)[right].abs().mean() < 0.5 * (now - target)[right].abs().mean()
+
+
+def test_a_bad_learn_region_is_named_before_any_work(base, tmp_path, capsys):
+    from stylemix.train.region import region_mask
+    with pytest.raises(stylemix.StylemixError, match="neither a preset"):
+        region_mask(str(tmp_path / "nope.png"), 32)
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(stylemix.StylemixError, match="not a readable image"):
+        region_mask(str(tmp_path / "junk.png"), 32)
+    Image.new("L", (8, 8), 0).save(tmp_path / "black.png")
+    with pytest.raises(stylemix.StylemixError, match="black everywhere"):
+        region_mask(str(tmp_path / "black.png"), 32)
+    native.save(base, tmp_path / "base.safetensors")
+    E = encoder_for(base, width=8, samples=200)
+    save_encoder(E, tmp_path / "enc.safetensors", generator_fingerprint(base))
+    folder = _style_folder(tmp_path / "style")
+    assert cli(["finetune-paired", str(tmp_path / "base.safetensors"), str(folder), "--encoder",
+                str(tmp_path / "enc.safetensors"), "--learn-region", str(tmp_path / "junk.png"),
+                "-o", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "--learn-region" in err and "not a readable image" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -196,6 +196,7 @@ def cmd_finetune_paired(args) -> None:
     from ..train import ImageFolder
     from ..train import paired as pd
     from ..train.gan import check_block_options, generator_from_checkpoint
+    from ..train.region import region_mask
     _check_output_folder(args.output)
     device = _training_device(args.device)
     changes = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(pd.PairedConfig)}
@@ -243,6 +244,8 @@ def cmd_finetune_paired(args) -> None:
         print(f"--encoder is not used: the pairs come from {source}", file=sys.stderr)
     if ckpt is not None and args.pairs_from:
         print(f"--pairs-from is not used: the pairs come from {source}, the run being resumed", file=sys.stderr)
+    if config.learn_region:   # a bad mask file: refused before the inversion's minutes
+        region_mask(config.learn_region, G.img_resolution)
     if pairs is None:   # checked again by the objective; here before the inversion's minutes
         check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
         latents = pd.invert_pairs(encoder, data.images)
@@ -403,6 +406,10 @@ def configure_finetune_paired(p) -> None:
                    help="with --keep-colour: also hold the colour of the layer swap at RES px (these "
                         "blocks up to RES, the start model's above), so blocks learnt together leave "
                         "that swap's colour to the base (repeatable)")
+    p.add_argument("--learn-region", default=None, metavar="REGION",
+                   help="learn the images only there and keep the start model's drawing elsewhere: "
+                        "'eyes' (both eyes of an FFHQ-aligned face) or a greyscale mask image (white = "
+                        "learn); e.g. the eyes at 32 px without the mouth that block would also learn")
     p.add_argument("--no-xflip", action="store_true", help="do not also learn the mirrored images")
     p.add_argument("--seed", type=int, default=None, help="seed of the data order (default 0)")
     p.add_argument("--snapshot-kimg", type=float, default=None,

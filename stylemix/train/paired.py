@@ -27,6 +27,9 @@ Three settings make the result a blend pair rather than a lookup table:
   the colour of that swap too (``keep_colour_swaps``: the image of G's blocks up to r px with
   the start model's above, held to the start model's colour), so blocks learnt together leave
   each swap's colour to the base.
+- ``learn_region`` (:mod:`.region`): the target is the stylised image inside a mask and the
+  start model's own drawing outside it, so one block learns one feature (the eyes at 32 px)
+  and leaves the rest of its scale (a smile) as the start model draws it.
 
 The mapping network is never trained (the blend's latents come from the base's mapping).
 Pairs are computed once, when a run starts from a model file, and kept in the checkpoint: a
@@ -49,6 +52,7 @@ from ..networks import Generator
 from ..project import pooled_ssim_loss
 from .dataset import ImageFolder
 from .keep import keep_loss
+from .region import region_mask
 from .gan import check_block_options, frozen_blocks_phrase, frozen_generator_parameters, write_generator
 from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
 
@@ -74,6 +78,7 @@ class PairedConfig(LoopConfig):
     grey_pairs: bool = False            # compare standardised grey only: structure, not colour
     keep_colour: float = 0.0            # weight: each sample's colour stays the start model's (:mod:`.keep`)
     keep_colour_swaps: tuple = ()       # px: also keep the colour of the swap at each (G up to it, start model above)
+    learn_region: str | None = None     # "eyes" or a mask image: learn the target there, keep the start model's elsewhere
     snapshot_kimg: float = 0.8
     log_every: int = 10
 
@@ -154,8 +159,9 @@ class PairedObjective(Objective):
                                              config.freeze_noise)
         self._phases = [Phase("G", self.G, self.G_opt, frozen)]
         self._mixed = torch.arange(G.num_ws) >= latent_layers(G, config.mix_from)
+        self.region = region_mask(config.learn_region, G.img_resolution).to(device) if config.learn_region else None
         self.reference = None
-        if config.keep_colour:
+        if config.keep_colour or self.region is not None:
             self.reference = (reference if reference is not None else copy.deepcopy(self.G)).to(device)
             self.reference.eval().requires_grad_(False)
 
@@ -176,7 +182,8 @@ class PairedObjective(Objective):
         swaps = "".join(f" and the swap at {r} px's" for r in cfg.keep_colour_swaps)
         frozen = "".join([frozen_blocks_phrase(cfg.freeze_g_above, cfg.freeze_g_upto),
                           ", grey pairs" if cfg.grey_pairs else "",
-                          f", keep colour {cfg.keep_colour:g}{swaps}" if cfg.keep_colour else ""])
+                          f", keep colour {cfg.keep_colour:g}{swaps}" if cfg.keep_colour else "",
+                          f", learning only in the region {cfg.learn_region}" if cfg.learn_region else ""])
         return (f"paired fine-tune at {self.G.img_resolution} px on {len(self.data)} images and their "
                 f"latents ({cfg.mixing:.0%} with random latents from {cfg.mix_from} px up{frozen})")
 
@@ -190,11 +197,19 @@ class PairedObjective(Objective):
             flip = torch.rand(size, generator=rng) < 0.5
             target[flip] = target[flip].flip(-1)
             ws[flip] = self.latents_flipped[idx[flip]]
+        else:
+            flip = torch.zeros(size, dtype=torch.bool)
         z = torch.randn(size, self.G.z_dim, generator=rng)
         mix = (torch.rand(size, generator=rng) < cfg.mixing).view(-1, 1) & self._mixed.view(1, -1)
-        target, ws, z, mix = (t.to(self.device) for t in (target, ws, z, mix))
+        target, ws, z, mix, flip = (t.to(self.device) for t in (target, ws, z, mix, flip))
+        ref = None
         with torch.no_grad():
             ws = torch.where(mix.unsqueeze(-1), self.G.mapping(z), ws)
+            if self.reference is not None:
+                ref = self.reference.synthesis(ws, noise_mode="const")
+            if self.region is not None:   # a mirrored face's region is the mirrored region
+                mask = torch.where(flip.view(-1, 1, 1, 1), self.region.flip(-1), self.region)
+                target = mask * target + (1 - mask) * ref
         image = self.G.synthesis(ws, noise_mode="const")
         drawn, wanted = (standardised_grey(image), standardised_grey(target)) if cfg.grey_pairs else (image, target)
         l1 = (drawn - wanted).abs().mean()
@@ -202,9 +217,7 @@ class PairedObjective(Objective):
         coarse = (F.avg_pool2d(drawn, 4) - F.avg_pool2d(wanted, 4)).abs().mean()
         loss = l1 + cfg.ssim_weight * ssim + cfg.coarse_weight * coarse
         stats = {"L1": l1.item(), "SSIM_loss": ssim.item(), "coarse_L1": coarse.item()}
-        if self.reference is not None:
-            with torch.no_grad():
-                ref = self.reference.synthesis(ws, noise_mode="const")
+        if cfg.keep_colour:
             keep, keep_stats = keep_loss(image, ref, colour=cfg.keep_colour)
             loss, stats = loss + keep, {**stats, **keep_stats}
             for res in cfg.keep_colour_swaps:
