@@ -410,6 +410,9 @@ def configure_finetune_paired(p) -> None:
                    help="learn the images only there and keep the start model's drawing elsewhere: "
                         "'eyes' (both eyes of an FFHQ-aligned face) or a greyscale mask image (white = "
                         "learn); e.g. the eyes at 32 px without the mouth that block would also learn")
+    p.add_argument("--region-weight", type=float, default=None, metavar="WEIGHT",
+                   help=f"with --learn-region: weight of an extra L1 averaged over the region alone, so a "
+                        f"small region is learnt as fast as a whole image (default {d.region_weight:g})")
     p.add_argument("--no-xflip", action="store_true", help="do not also learn the mirrored images")
     p.add_argument("--seed", type=int, default=None, help="seed of the data order (default 0)")
     p.add_argument("--snapshot-kimg", type=float, default=None,

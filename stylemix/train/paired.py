@@ -79,6 +79,7 @@ class PairedConfig(LoopConfig):
     keep_colour: float = 0.0            # weight: each sample's colour stays the start model's (:mod:`.keep`)
     keep_colour_swaps: tuple = ()       # px: also keep the colour of the swap at each (G up to it, start model above)
     learn_region: str | None = None     # "eyes" or a mask image: learn the target there, keep the start model's elsewhere
+    region_weight: float = 1.0          # weight of the L1 averaged over the region alone (its pixels count more)
     snapshot_kimg: float = 0.8
     log_every: int = 10
 
@@ -136,6 +137,8 @@ class PairedObjective(Objective):
         check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
         if not config.keep_colour >= 0:
             raise StylemixError(f"--keep-colour {config.keep_colour:g} is not a weight: give 0 (off) or more")
+        if not config.region_weight >= 0:
+            raise StylemixError(f"--region-weight {config.region_weight:g} is not a weight: give 0 or more")
         if not 0 <= config.mixing <= 1:
             raise StylemixError(f"--mixing {config.mixing:g} is not a share between 0 and 1")
         for res in config.keep_colour_swaps:
@@ -217,6 +220,11 @@ class PairedObjective(Objective):
         coarse = (F.avg_pool2d(drawn, 4) - F.avg_pool2d(wanted, 4)).abs().mean()
         loss = l1 + cfg.ssim_weight * ssim + cfg.coarse_weight * coarse
         stats = {"L1": l1.item(), "SSIM_loss": ssim.item(), "coarse_L1": coarse.item()}
+        if self.region is not None and cfg.region_weight:
+            # a small region (the eyes: 7 % of the image) would otherwise learn slowly, its few
+            # pixels outweighed by the rest of the image held to the start model
+            inside = ((drawn - wanted).abs() * mask).sum() / (mask.sum() * drawn.shape[1])
+            loss, stats["region_L1"] = loss + cfg.region_weight * inside, inside.item()
         if cfg.keep_colour:
             keep, keep_stats = keep_loss(image, ref, colour=cfg.keep_colour)
             loss, stats = loss + keep, {**stats, **keep_stats}
