@@ -98,6 +98,10 @@ def test_bad_settings_are_named(base, tmp_path):
         _objective(base, folder, freeze_g_above=8, freeze_g_upto=8)
     with pytest.raises(stylemix.StylemixError, match="--region-weight -1 is not a weight"):
         _objective(base, folder, learn_region="eyes", region_weight=-1.0)
+    with pytest.raises(stylemix.StylemixError, match="--keep-faces needs --learn-region"):
+        _objective(base, folder, keep_faces=0.5)
+    with pytest.raises(stylemix.StylemixError, match="--keep-faces 2 is not a share"):
+        _objective(base, folder, learn_region="eyes", keep_faces=2.0)
     data = ImageFolder(folder, 32)
     with pytest.raises(stylemix.StylemixError, match="the folder changed since the pairs were made"):
         PairedObjective(random_generator(5, img_resolution=32), data, torch.zeros(2, base.num_ws, base.w_dim),
@@ -237,13 +241,38 @@ def test_pairs_from_a_run_serve_a_model_that_is_not_the_base(base, tmp_path, cap
     assert "has its own" in capsys.readouterr().err
 
 
-def test_eyes_region_covers_the_eyes_of_an_aligned_face_not_the_mouth():
-    from stylemix.train.region import eyes_mask
-    mask = eyes_mask(128)[0, 0]
-    assert mask.shape == (128, 128) and mask.max() == 1 and mask.min() == 0
-    assert mask[60, 48] == 1 and mask[60, 79] == 1            # both eyes (x 0.38, 0.62; y 0.47)
-    assert mask[96, 64] == 0 and mask[80, 64] == 0            # the mouth and the nose tip
-    assert torch.allclose(mask, mask.flip(-1), atol=1e-6)                 # symmetric: mirrored faces alike
+def test_preset_regions_cover_the_eyes_or_all_but_the_mouth_of_an_aligned_face():
+    from stylemix.train.region import region_mask
+    eyes, no_mouth = region_mask("eyes", 128)[0, 0], region_mask("no-mouth", 128)[0, 0]
+    for mask in (eyes, no_mouth):
+        assert mask.shape == (128, 128) and mask.max() == 1 and mask.min() == 0
+        assert torch.allclose(mask, mask.flip(-1), atol=1e-6)   # symmetric: mirrored faces alike
+    assert eyes[60, 48] == 1 and eyes[60, 79] == 1               # both eyes (x 0.38, 0.62; y 0.47)
+    assert eyes[96, 64] == 0 and eyes[80, 64] == 0               # the mouth and the nose tip
+    assert no_mouth[96, 64] == 0 and no_mouth[96, 54] == 0       # the mouth (x 0.39-0.61, y 0.71-0.79)
+    assert no_mouth[60, 48] == 1 and no_mouth[10, 64] == 1 and no_mouth[120, 10] == 1
+
+
+def test_random_faces_kept_outside_the_region_stay_nearer_the_start_model(base, tmp_path):
+    folder = _style_folder(tmp_path / "style")
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:, :16] = 255
+    Image.fromarray(mask).save(tmp_path / "left.png")
+    z = torch.randn(16, base.z_dim, generator=torch.Generator().manual_seed(3))
+    drift = {}
+    for share in (0.0, 0.5):
+        obj = _objective(base, folder, learn_region=str(tmp_path / "left.png"), keep_faces=share,
+                         xflip=False, mixing=0.0)
+        with torch.no_grad():
+            ws = obj.G.mapping(z)
+            start = obj.G.synthesis(ws, noise_mode="const")
+        loop = TrainingLoop(obj, tmp_path / f"run{share}", log=lambda line: None)
+        for _ in range(40):
+            loop.step()
+        with torch.no_grad():
+            now = obj.G.synthesis(ws, noise_mode="const")
+        drift[share] = (now - start)[..., 18:].abs().mean().item()   # the kept right half
+    assert drift[0.5] < 0.8 * drift[0.0], drift
 
 
 def test_learning_in_a_region_keeps_the_start_models_drawing_outside_it(base, tmp_path):

@@ -408,8 +408,13 @@ def configure_finetune_paired(p) -> None:
                         "that swap's colour to the base (repeatable)")
     p.add_argument("--learn-region", default=None, metavar="REGION",
                    help="learn the images only there and keep the start model's drawing elsewhere: "
-                        "'eyes' (both eyes of an FFHQ-aligned face) or a greyscale mask image (white = "
-                        "learn); e.g. the eyes at 32 px without the mouth that block would also learn")
+                        "'eyes' (both eyes of an FFHQ-aligned face), 'no-mouth' (all but the mouth) or a "
+                        "greyscale mask image (white = learn); e.g. the eyes at 32 px without the mouth "
+                        "that block would also learn")
+    p.add_argument("--keep-faces", type=float, default=None, metavar="SHARE",
+                   help="with --learn-region: that share of samples is drawn at random faces' latents "
+                        "and held to the start model outside the region, so a real face's smile is "
+                        "kept too, not only the stylised images' (default 0)")
     p.add_argument("--region-weight", type=float, default=None, metavar="WEIGHT",
                    help=f"with --learn-region: weight of an extra L1 averaged over the region alone, so a "
                         f"small region is learnt as fast as a whole image (default {d.region_weight:g})")

@@ -80,6 +80,7 @@ class PairedConfig(LoopConfig):
     keep_colour_swaps: tuple = ()       # px: also keep the colour of the swap at each (G up to it, start model above)
     learn_region: str | None = None     # "eyes" or a mask image: learn the target there, keep the start model's elsewhere
     region_weight: float = 1.0          # weight of the L1 averaged over the region alone (its pixels count more)
+    keep_faces: float = 0.0             # share of samples at random faces' latents, held to the start model outside the region
     snapshot_kimg: float = 0.8
     log_every: int = 10
 
@@ -137,6 +138,10 @@ class PairedObjective(Objective):
         check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--mix-from": config.mix_from})
         if not config.keep_colour >= 0:
             raise StylemixError(f"--keep-colour {config.keep_colour:g} is not a weight: give 0 (off) or more")
+        if config.keep_faces and not config.learn_region:
+            raise StylemixError("--keep-faces needs --learn-region: random faces are held to the start model outside it")
+        if not 0 <= config.keep_faces <= 1:
+            raise StylemixError(f"--keep-faces {config.keep_faces:g} is not a share between 0 and 1")
         if not config.region_weight >= 0:
             raise StylemixError(f"--region-weight {config.region_weight:g} is not a weight: give 0 or more")
         if not 0 <= config.mixing <= 1:
@@ -186,7 +191,8 @@ class PairedObjective(Objective):
         frozen = "".join([frozen_blocks_phrase(cfg.freeze_g_above, cfg.freeze_g_upto),
                           ", grey pairs" if cfg.grey_pairs else "",
                           f", keep colour {cfg.keep_colour:g}{swaps}" if cfg.keep_colour else "",
-                          f", learning only in the region {cfg.learn_region}" if cfg.learn_region else ""])
+                          f", learning only in the region {cfg.learn_region}" if cfg.learn_region else "",
+                          f", {cfg.keep_faces:.0%} random faces kept outside it" if cfg.keep_faces else ""])
         return (f"paired fine-tune at {self.G.img_resolution} px on {len(self.data)} images and their "
                 f"latents ({cfg.mixing:.0%} with random latents from {cfg.mix_from} px up{frozen})")
 
@@ -204,23 +210,30 @@ class PairedObjective(Objective):
             flip = torch.zeros(size, dtype=torch.bool)
         z = torch.randn(size, self.G.z_dim, generator=rng)
         mix = (torch.rand(size, generator=rng) < cfg.mixing).view(-1, 1) & self._mixed.view(1, -1)
-        target, ws, z, mix, flip = (t.to(self.device) for t in (target, ws, z, mix, flip))
+        face = torch.rand(size, generator=rng) < cfg.keep_faces if cfg.keep_faces else torch.zeros(size, dtype=torch.bool)
+        target, ws, z, mix, flip, face = (t.to(self.device) for t in (target, ws, z, mix, flip, face))
         ref = None
         with torch.no_grad():
             ws = torch.where(mix.unsqueeze(-1), self.G.mapping(z), ws)
+            if face.any():   # a random face's whole W+ (a fresh z), not only its high layers
+                ws[face] = self.G.mapping(torch.randn(int(face.sum()), self.G.z_dim, generator=rng).to(self.device))
             if self.reference is not None:
                 ref = self.reference.synthesis(ws, noise_mode="const")
-            if self.region is not None:   # a mirrored face's region is the mirrored region
-                mask = torch.where(flip.view(-1, 1, 1, 1), self.region.flip(-1), self.region)
-                target = mask * target + (1 - mask) * ref
         image = self.G.synthesis(ws, noise_mode="const")
+        if self.region is not None:   # a mirrored face's region is the mirrored region
+            with torch.no_grad():
+                mask = torch.where(flip.view(-1, 1, 1, 1), self.region.flip(-1), self.region)
+                # a random face has no stylised image: inside the region it is its own target
+                inside = torch.where(face.view(-1, 1, 1, 1), image.detach(), target)
+                target = mask * inside + (1 - mask) * ref
+                mask = mask * (~face).view(-1, 1, 1, 1)   # the region's own L1: stylised samples only
         drawn, wanted = (standardised_grey(image), standardised_grey(target)) if cfg.grey_pairs else (image, target)
         l1 = (drawn - wanted).abs().mean()
         ssim = pooled_ssim_loss(drawn, wanted)
         coarse = (F.avg_pool2d(drawn, 4) - F.avg_pool2d(wanted, 4)).abs().mean()
         loss = l1 + cfg.ssim_weight * ssim + cfg.coarse_weight * coarse
         stats = {"L1": l1.item(), "SSIM_loss": ssim.item(), "coarse_L1": coarse.item()}
-        if self.region is not None and cfg.region_weight:
+        if self.region is not None and cfg.region_weight and mask.sum() > 0:
             # a small region (the eyes: 7 % of the image) would otherwise learn slowly, its few
             # pixels outweighed by the rest of the image held to the start model
             inside = ((drawn - wanted).abs() * mask).sum() / (mask.sum() * drawn.shape[1])
