@@ -150,7 +150,7 @@ def main() -> None:
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
     E = load_encoder(args.encoder, base=G_base)
     pair = Toonifier(G_base, G_transfer, encoder=E)
-    spec = default_toonify_spec(G_base)
+    spec = default_toonify_spec(G_base, G_transfer)
     faces = photos(args.heldout, args.count, args.first, astronaut=not args.no_astronaut)
     own = {name: face_descriptor(photo) for name, photo in faces.items()}
     reference = random_toon_energy(pair, spec)

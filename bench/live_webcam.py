@@ -63,7 +63,7 @@ def main() -> None:
     G, T = load_generator(app.DEFAULT_BASE), load_generator(app.DEFAULT_TRANSFER)
     pair = Toonifier(G, T, encoder=load_encoder(default_encoder(), base=G))
     face = pair.align(Image.fromarray(data.astronaut()))[0].image
-    spec = default_toonify_spec(G)
+    spec = default_toonify_spec(G, T)
     pair.render(pair.encode(face), spec)
     t0 = time.perf_counter()
     for _ in range(20):

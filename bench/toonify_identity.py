@@ -139,7 +139,7 @@ def main() -> None:
                              "(e.g. 4:1,8:1,16:1,32:0.25; repeatable)")
     args = parser.parse_args()
     G_base, G_transfer = stylemix.load_generator(args.base), stylemix.load_generator(args.transfer)
-    spec = stylemix.BlendSpec.swap(args.swap) if args.swap else default_toonify_spec(G_base)
+    spec = stylemix.BlendSpec.swap(args.swap) if args.swap else default_toonify_spec(G_base, G_transfer)
     encoder_path = encoder_beside(args.base) if args.init == "auto" else None
     encoder = load_encoder(encoder_path, base=G_base) if encoder_path else None
     if encoder is not None:

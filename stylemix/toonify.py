@@ -180,20 +180,37 @@ def toonify_r_swap(G_base: Generator) -> int:
     return min(32, max(8, G_base.img_resolution // 8))
 
 
-def default_toonify_spec(G_base: Generator) -> BlendSpec:
-    """The blend ``toonify`` uses when none is given (CLI and app alike): the paper's layer
-    swap at :func:`toonify_r_swap` — blocks below r_swap from the transfer model (its structure:
-    head shape, eyes), the rest from base (photographic rendering) — with a soft edge over two
-    blocks: the r_swap block at α = 0.75 and the block above at 0.25 (:data:`SOFT_EDGE`). On the
-    default pair that edge gives the cartoon's simpler eyes and smoother skin while keeping the
-    smile, where the 32 px block at 0.5 or more turns smiling mouths into holes; a blind look
-    preferred it to the 16 px block at 0.5 (bench/RESULTS.md, "Eighth session"). A pair whose α
-    groups do not include r_swap (StyleGAN3) gets the plain swap; one with no block above
-    r_swap, the r_swap block at 0.75 alone."""
+def default_toonify_spec(G_base: Generator, G_transfer: Generator | None = None) -> BlendSpec:
+    """The blend ``toonify`` uses when none is given (CLI and app alike).
+
+    A transfer file may carry the blend its maker chose for it (:func:`recommended_toonify_alphas`,
+    set with ``tools/pack_default_pair.py --toonify-alphas``); the default pair's does. Without
+    one: the paper's layer swap at :func:`toonify_r_swap` — blocks below r_swap from the transfer
+    model (its structure: head shape, eyes), the rest from base (photographic rendering) — with a
+    soft edge over two blocks, the r_swap block at α = 0.75 and the block above at 0.25
+    (:data:`SOFT_EDGE`), which keeps smiles where a full block of a cartoon model redraws mouths
+    (bench/RESULTS.md, "Eighth session"). A pair whose α groups do not include r_swap
+    (StyleGAN3) gets the plain swap; one with no block above r_swap, the r_swap block at 0.75
+    alone."""
+    table = recommended_toonify_alphas(G_base, G_transfer)
+    if table is not None:
+        return BlendSpec.per_resolution(table)
     r_swap = toonify_r_swap(G_base)
     if r_swap not in G_base.block_resolutions:
         return BlendSpec.swap(r_swap, low="transfer")
     return soft_swap(G_base, r_swap, SOFT_EDGE)
+
+
+def recommended_toonify_alphas(G_base: Generator,
+                               G_transfer: Generator | None) -> dict[int, float] | None:
+    """The transfer's own toonify blend ({block resolution in px: α}, unlisted blocks α 0), or
+    None when it has none or names a resolution base has no block for (a hint made for another
+    pair is ignored rather than half applied). Stored in the transfer's stylemix .safetensors
+    metadata (``Generator.toonify_alphas``)."""
+    table = getattr(G_transfer, "toonify_alphas", None)
+    if not table or not set(table) <= set(G_base.block_resolutions):
+        return None
+    return dict(table)
 
 
 def half_blended_swap(G_base: Generator, r_swap: int) -> BlendSpec:

@@ -176,8 +176,26 @@ def _toonify_folder(args, pair, spec) -> None:
           f"{len(report.skipped)} skipped, {len(report.done_before)} already done")
 
 
+def _default_blend_words(spec, G_base, G_transfer) -> str:
+    """How the CLI names the default blend it chose (stylemix.toonify.default_toonify_spec)."""
+    from ..toonify import recommended_toonify_alphas, toonify_r_swap
+    alphas = spec.alphas(G_base.block_resolutions)
+    if recommended_toonify_alphas(G_base, G_transfer) is not None:
+        groups: dict[float, list[str]] = {}
+        for r in G_base.block_resolutions:
+            if alphas.get(r):
+                groups.setdefault(alphas[r], []).append(str(r))
+        table = "; ".join(f"{', '.join(rs)} px at α {a:g}" for a, rs in groups.items())
+        return f"the one this transfer file recommends ({table}; the rest from base)"
+    r_swap = toonify_r_swap(G_base)
+    shape = ("" if spec.kind == "swap" else
+             f" with a soft edge ({r_swap} px at α {alphas[r_swap]:g}"
+             + (f", {2 * r_swap} px at {alphas[2 * r_swap]:g})" if alphas.get(2 * r_swap) else ")"))
+    return f"the paper's layer swap at {r_swap} px{shape}, low resolutions from the transfer model"
+
+
 def cmd_toonify(args) -> None:
-    from ..toonify import default_toonify_spec, toonify_r_swap
+    from ..toonify import default_toonify_spec
     chosen = any(getattr(args, name) is not None for name in ("swap", "alpha", "smooth", "alphas"))
     spec = spec_from_args(args) if chosen else None
     _check_steps(args)
@@ -199,17 +217,12 @@ def cmd_toonify(args) -> None:
     G_transfer = formats.load_generator(args.transfer, device=device)
     class_idx = class_index(args, G_base, G_transfer)
     if spec is None:
-        spec = default_toonify_spec(G_base)
+        spec = default_toonify_spec(G_base, G_transfer)
         if args.channels:
             for text in args.channels:
                 spec = spec.with_channels(*parse_channel_option(text))
-        r_swap = toonify_r_swap(G_base)
-        alphas = spec.alphas(G_base.block_resolutions)
-        shape = ("" if spec.kind == "swap" else
-                 f" with a soft edge ({r_swap} px at α {alphas[r_swap]:g}"
-                 + (f", {2 * r_swap} px at {alphas[2 * r_swap]:g})" if alphas.get(2 * r_swap) else ")"))
-        print(f"blend: the paper's layer swap at {r_swap} px{shape}, low resolutions from the "
-              f"transfer model ({spec.describe()}; choose another with --swap/--alpha/--smooth/--alphas)")
+        print(f"blend: {_default_blend_words(spec, G_base, G_transfer)} ({spec.describe()}; "
+              "choose another with --swap/--alpha/--smooth/--alphas)")
     encoder = _encoder_for(args, G_base)
     if folder:
         _toonify_folder(args, _pair(args, G_base, G_transfer, encoder=encoder), spec)

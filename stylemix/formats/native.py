@@ -1,4 +1,5 @@
-"""stylemix's own format: one .safetensors file, the config (and blend recipe) as JSON metadata.
+"""stylemix's own format: one .safetensors file, the config (and blend recipe, and a transfer's
+recommended toonify blend) as JSON metadata.
 
 safetensors holds raw tensors behind a length-checked JSON header, so reading it cannot run
 code; it is the fast, safe default for saving blends.
@@ -50,12 +51,22 @@ def load(path: str | os.PathLike, device="cpu") -> Generator:
         else:
             config = GeneratorConfig.from_dict(config_dict)
         blend_info = json.loads(meta["blend"]) if meta.get("blend") else None
-    except (KeyError, json.JSONDecodeError, TypeError) as exc:
+        toonify_alphas = _alpha_table(meta["toonify_alphas"]) if meta.get("toonify_alphas") else None
+    except (KeyError, json.JSONDecodeError, TypeError, ValueError) as exc:
         raise ModelLoadError(f"{name} has a malformed stylemix config ({exc})") from None
     G = build_generator(config, tensors, ModelSource("native", os.path.abspath(path),
                                                      file_sha256(path)), device, what=name)
     G.blend_info = blend_info
+    G.toonify_alphas = toonify_alphas
     return G
+
+
+def _alpha_table(text: str) -> dict[int, float]:
+    """The ``toonify_alphas`` metadata: a JSON object {"16": 1.0, …} → {16: 1.0, …}."""
+    table = json.loads(text)
+    if not isinstance(table, dict):
+        raise TypeError("toonify_alphas is not a JSON object")
+    return {int(r): float(a) for r, a in table.items()}
 
 
 def save(G: Generator, path: str | os.PathLike, synthesis_dtype: torch.dtype = torch.float32) -> None:
@@ -72,6 +83,8 @@ def save(G: Generator, path: str | os.PathLike, synthesis_dtype: torch.dtype = t
             "config": json.dumps(G.config.to_dict())}
     if G.blend_info:
         meta["blend"] = json.dumps(G.blend_info)
+    if getattr(G, "toonify_alphas", None):
+        meta["toonify_alphas"] = json.dumps({str(r): a for r, a in sorted(G.toonify_alphas.items())})
     with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 

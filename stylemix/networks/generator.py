@@ -217,6 +217,7 @@ class StyleGenerator(nn.Module):
         self.img_resolution, self.img_channels = config.img_resolution, config.img_channels
         self.source = None      # formats.ModelSource, set by the loaders
         self.blend_info = None  # dict describing the blend that produced this generator, if any
+        self.toonify_alphas = None  # {block px: α} a transfer's maker chose for toonify, if any
         self.load_notes: list[str] = []  # what a loader filled in or assumed, for `info` and the UI
 
     family = "stylegan2"

@@ -53,9 +53,9 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
                         renders=RenderQueue(max_batch=max_batch or default_max_batch(device)))
     try:
         key, default = services.cache.load(Path(base_path), Path(transfer_path))
-        G, problem = default.G_base, None
+        G, T, problem = default.G_base, default.G_transfer, None
     except (StylemixError, OSError) as exc:
-        key, G = None, None
+        key, G, T = None, None, None
         problem = (f"Cannot load the model pair: {friendly(exc)}. Start with --base BASE "
                    "--transfer TRANSFER, or load a pair below.")
 
@@ -66,12 +66,12 @@ def build_demo(base_path, transfer_path, device: str = "cpu", models_dir: Path =
         models = ModelsPanel(services, status, open=G is None)
         gr.Markdown("α per resolution: **0 = base, 1 = transfer**. Low resolutions shape the "
                     "structure (pose, head shape), high ones the texture and rendering.")
-        controls = Controls(services, G, key)
+        controls = Controls(services, G, key, T)
         channels = ChannelsPanel(services, controls, G)
         with gr.Tab("Blend"):
             blend = BlendTab(services, controls, G)
         with gr.Tab("Mix several models") as mix_tab:
-            mix = MixTab(services, controls, blend.seed, blend.psi, G, key)
+            mix = MixTab(services, controls, blend.seed, blend.psi, G, key, T)
         with gr.Tab("Toonify"):
             toonify = ToonifyTab(services, controls, default if G is not None else None)
 

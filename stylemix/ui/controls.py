@@ -14,7 +14,7 @@ import gradio as gr
 from ..blend import BlendSpec
 from ..errors import StylemixError
 from ..render import check_class
-from ..toonify import Toonifier, default_toonify_spec, toonify_r_swap
+from ..toonify import Toonifier, default_toonify_spec, recommended_toonify_alphas, toonify_r_swap
 from .services import QUIET, Services
 
 PRESETS = ["swap, low from transfer", "swap, low from base", "linear", "smooth ramp"]
@@ -61,14 +61,16 @@ def slider_values(spec: BlendSpec, resolutions: list[int]) -> list[float]:
     return [round(alphas.get(res, 0.0), 3) for res in ALL_RESOLUTIONS]
 
 
-def opening_alphas(G) -> list[float]:
+def opening_alphas(G, G_transfer=None) -> list[float]:
     """The sliders a pair opens with (all zero without a pair): toonify's default blend, the
-    paper's swap with a soft edge (stylemix.toonify.default_toonify_spec)."""
+    transfer's recommended one or the paper's swap with a soft edge
+    (stylemix.toonify.default_toonify_spec)."""
     if G is None:
         return [0.0] * len(ALL_RESOLUTIONS)
-    if toonify_swap(G) != toonify_r_swap(G):  # StyleGAN3: a middle α group, a plain swap
+    own = recommended_toonify_alphas(G, G_transfer) is not None
+    if toonify_swap(G) != toonify_r_swap(G) and not own:  # StyleGAN3: a middle α group, a plain swap
         return preset_alphas(G.block_resolutions, PRESETS[0], toonify_swap(G), 0.5, 0.5)
-    return slider_values(default_toonify_spec(G), G.block_resolutions)
+    return slider_values(default_toonify_spec(G, G_transfer), G.block_resolutions)
 
 
 def slider_labels(G) -> dict[int, str]:
@@ -109,7 +111,7 @@ class Current:
 class Controls:
     """The shared controls, built where the page wants them (sliders, then presets)."""
 
-    def __init__(self, services: Services, G=None, key=None):
+    def __init__(self, services: Services, G=None, key=None, G_transfer=None):
         self.services = services
         res = G.block_resolutions if G is not None else []
         labels = slider_labels(G) if G is not None else {}
@@ -118,7 +120,7 @@ class Controls:
         with gr.Row():
             self.sliders = [gr.Slider(0, 1, value=v, step=0.05, label=labels.get(r, f"{r} px"),
                                       min_width=80, visible=r in res, elem_id=f"alpha-{r}")
-                            for r, v in zip(ALL_RESOLUTIONS, opening_alphas(G))]
+                            for r, v in zip(ALL_RESOLUTIONS, opening_alphas(G, G_transfer))]
         with gr.Row(equal_height=True):
             self.preset = gr.Dropdown(PRESETS, value=PRESETS[0], label="preset", scale=3, min_width=220,
                                       elem_id="preset")
@@ -169,7 +171,7 @@ class Controls:
         G = toonifier.G_base
         res, labels = G.block_resolutions, slider_labels(G)
         updates = {self.pair_key: key, self.channel_pick: None, self.preset_r: toonify_swap(G)}
-        for r, v, slider in zip(ALL_RESOLUTIONS, opening_alphas(G), self.sliders):
+        for r, v, slider in zip(ALL_RESOLUTIONS, opening_alphas(G, toonifier.G_transfer), self.sliders):
             updates[slider] = gr.update(visible=r in res, label=labels.get(r, f"{r} px"), value=v)
         updates[self.class_pick] = gr.update(value=0, visible=bool(G.c_dim), label=class_label(G.c_dim))
         return updates

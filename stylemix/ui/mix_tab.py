@@ -38,7 +38,7 @@ def offered_label(offered: list[str]) -> str:
 class MixTab:
     """Built inside ``gr.Tab("Mix several models")``."""
 
-    def __init__(self, services: Services, controls: Controls, seed, psi, G=None, key=None):
+    def __init__(self, services: Services, controls: Controls, seed, psi, G=None, key=None, G_transfer=None):
         self.services, self.controls = services, controls
         self.seed, self.psi = seed, psi  # the Blend tab's
         offered = self.offered(key)
@@ -59,7 +59,7 @@ class MixTab:
         res = G.block_resolutions if G is not None else []
         self.rows, self.sliders = [], []
         for i in range(MIX_MODELS):
-            start = opening_alphas(G) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
+            start = opening_alphas(G, G_transfer) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
             name = "transfer" if i == 0 else f"model {i + 1}"
             with gr.Row(visible=i == 0) as row:
                 self.sliders += [gr.Slider(0, 1, value=v, step=0.05, label=f"{name}: {r} px",
@@ -146,7 +146,7 @@ class MixTab:
                    self.pick: gr.update(choices=offered, value=[], label=offered_label(offered))}
         for i, row in enumerate(self.rows):
             updates[row] = gr.update(visible=i == 0)
-            start = opening_alphas(toonifier.G_base) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
+            start = opening_alphas(toonifier.G_base, toonifier.G_transfer) if i == 0 else [0.0] * len(ALL_RESOLUTIONS)
             for j, (r, v) in enumerate(zip(ALL_RESOLUTIONS, start)):
                 updates[self.sliders[i * len(ALL_RESOLUTIONS) + j]] = gr.update(visible=r in res, value=v)
         return updates
