@@ -612,7 +612,7 @@ def test_the_toonify_tab_streams_the_encoding_then_ends_on_the_clis_refinement(t
     demo, client = serve(app.DEFAULT_BASE, app.DEFAULT_TRANSFER)
     try:
         photo = astronaut(tmp_path)
-        sliders = [1, 1, 0.75, 0.25, 0, 0, 0, 0, 0]  # res4-1_8-1_16-0.75_32-0.25, toonify's default
+        sliders = [1, 1, 1, 1, 0, 0, 0, 0, 0]  # res4-1_8-1_16-1_32-1, the default pair's toonify blend
         client.predict(handle_file(str(photo)), "base", *sliders, api_name="/align_photo")
         job = client.submit(20, "base", *sliders, api_name="/run_toonify")
         job.result()

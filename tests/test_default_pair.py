@@ -124,29 +124,32 @@ def test_the_pair_renders_varied_images(pair):
 
 def test_toonify_swap_takes_structure_low_and_rendering_high(pair):
     """The paper's effect at its analogue for a 128 px pair, the swap toonify uses (16 px), over
-    64 seeds: layout follows the transfer for 100 % of them and rendering the base for 89 % on
-    the shipped pair (bench/swap_effect.py; issue 26 asks for 80 % each); mean distances 0.194
-    against 0.558 (layout) and 0.0251 against 0.0458 (rendering). Asserted per seed, with a
-    margin of a few seeds for another machine's float sums."""
+    64 seeds: layout follows the transfer for 100 % of them and rendering the base for 84 % on
+    the shipped pair (bench/swap_effect.py; issue 26 asks for 80 % each); mean distances 0.144
+    against 0.535 (layout) and 0.0251 against 0.0390 (rendering). Asserted per seed at the
+    issue's line (84 % measured is 54 of 64 seeds; 80 % is 52), and on the mean distances."""
     r_swap = toonify_r_swap(pair[0])
     assert r_swap == 16
     effect = measure_swap_effect(*pair, r_swap, list(range(64)))
     assert effect.coarse_wins >= 0.95, effect.report()
-    assert effect.fine_wins >= 0.85, effect.report()
-    assert effect.coarse_lowT_to_T < effect.coarse_lowB_to_T / 2, effect.report()
-    assert effect.fine_lowT_to_B < 0.65 * effect.fine_lowB_to_B, effect.report()
+    assert effect.fine_wins >= 0.80, effect.report()
+    assert effect.coarse_lowT_to_T < effect.coarse_lowB_to_T / 3, effect.report()
+    assert effect.fine_lowT_to_B < 0.7 * effect.fine_lowB_to_B, effect.report()
 
 
 def test_cli_toonify_with_no_blend_option_uses_the_default_pair_and_swap(tmp_path, capsys):
-    """`stylemix toonify PHOTO -o OUT.png`: the shipped pair, the paper's swap at 16 px (said),
-    a 256 px lossless PNG."""
+    """`stylemix toonify PHOTO -o OUT.png`: the shipped pair with the blend its transfer file
+    recommends — 4–32 px from the transfer, 64 px up from base (said) —, a 256 px lossless PNG."""
     from stylemix.cli import main
     photo = ROOT / "assets" / "photos" / HELDOUT[0].name
     out = tmp_path / "toon.png"
     assert main(["toonify", str(photo), "--steps", "20", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "layer swap at 16 px with a soft edge (16 px at α 0.75, 32 px at 0.25)" in printed
-    assert default_toonify_spec(stylemix.load_generator(app.DEFAULT_BASE)).alphas([4, 8, 16, 32, 64]) == {
-        4: 1.0, 8: 1.0, 16: 0.75, 32: 0.25, 64: 0.0}
+    assert "recommends (4, 8, 16, 32 px at α 1; the rest from base)" in printed
+    G_base, G_transfer = (stylemix.load_generator(p) for p in (app.DEFAULT_BASE, app.DEFAULT_TRANSFER))
+    assert default_toonify_spec(G_base, G_transfer).alphas([4, 8, 16, 32, 64, 128]) == {
+        4: 1.0, 8: 1.0, 16: 1.0, 32: 1.0, 64: 0.0, 128: 0.0}
+    generic = default_toonify_spec(G_base).alphas([4, 8, 16, 32, 64, 128])  # a pair without one
+    assert (generic[16], generic[32]) == (0.75, 0.25)
     image = Image.open(out)
     assert image.format == "PNG" and image.size == (256, 256)
