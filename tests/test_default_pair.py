@@ -145,7 +145,7 @@ def test_cli_toonify_with_no_blend_option_uses_the_default_pair_and_swap(tmp_pat
     out = tmp_path / "toon.png"
     assert main(["toonify", str(photo), "--steps", "20", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "recommends (4, 8, 16, 32 px at α 1; the rest from base)" in printed
+    assert "res4-1_8-1_16-1_32-1, the one this transfer file recommends: 4, 8, 16, 32 px at α 1, the rest from base" in printed
     G_base, G_transfer = (stylemix.load_generator(p) for p in (app.DEFAULT_BASE, app.DEFAULT_TRANSFER))
     assert default_toonify_spec(G_base, G_transfer).alphas([4, 8, 16, 32, 64, 128]) == {
         4: 1.0, 8: 1.0, 16: 1.0, 32: 1.0, 64: 0.0, 128: 0.0}

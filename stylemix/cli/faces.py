@@ -186,12 +186,13 @@ def _default_blend_words(spec, G_base, G_transfer) -> str:
             if alphas.get(r):
                 groups.setdefault(alphas[r], []).append(str(r))
         table = "; ".join(f"{', '.join(rs)} px at α {a:g}" for a, rs in groups.items())
-        return f"the one this transfer file recommends ({table}; the rest from base)"
+        return f"{spec.describe()}, the one this transfer file recommends: {table}, the rest from base"
     r_swap = toonify_r_swap(G_base)
     shape = ("" if spec.kind == "swap" else
              f" with a soft edge ({r_swap} px at α {alphas[r_swap]:g}"
              + (f", {2 * r_swap} px at {alphas[2 * r_swap]:g})" if alphas.get(2 * r_swap) else ")"))
-    return f"the paper's layer swap at {r_swap} px{shape}, low resolutions from the transfer model"
+    return (f"the paper's layer swap at {r_swap} px{shape}, low resolutions from the transfer model "
+            f"({spec.describe()})")
 
 
 def cmd_toonify(args) -> None:
@@ -221,8 +222,8 @@ def cmd_toonify(args) -> None:
         if args.channels:
             for text in args.channels:
                 spec = spec.with_channels(*parse_channel_option(text))
-        print(f"blend: {_default_blend_words(spec, G_base, G_transfer)} ({spec.describe()}; "
-              "choose another with --swap/--alpha/--smooth/--alphas)")
+        print(f"blend: {_default_blend_words(spec, G_base, G_transfer)}; "
+              "choose another with --swap/--alpha/--smooth/--alphas")
     encoder = _encoder_for(args, G_base)
     if folder:
         _toonify_folder(args, _pair(args, G_base, G_transfer, encoder=encoder), spec)
@@ -231,11 +232,14 @@ def cmd_toonify(args) -> None:
     config = _projection_config(args, from_encoder=encoder is not None)
     result = toonifier.toonify(photo, spec, config, progress=print_progress, class_idx=class_idx,
                                init="encoder" if encoder is not None else "mean")
-    save_image(resized(result.toon, saved_size(G_base.img_resolution, args.size)), output)
+    size = saved_size(G_base.img_resolution, args.size)
+    save_image(resized(result.toon, size), output)
+    scaled = ("" if size == G_base.img_resolution else f", the {G_base.img_resolution} px toon "
+              f"{'enlarged' if size > G_base.img_resolution else 'reduced'} to {size} px (Lanczos)")
     how = "" if encoder is None else (" from the encoder" if not config.w_plus_steps else
                                       f" from the encoder + {config.w_plus_steps} refinement steps, "
                                       f"the toon at --toon-share {toonifier.toon_share:g}")
-    print(f"wrote {output} ({spec.describe()}{how})")
+    print(f"wrote {output} ({spec.describe()}{how}{scaled})")
     if args.sheet:
         sheet = Path(output).with_suffix(".sheet.png")
         save_image(result.side_by_side(photo), sheet)
