@@ -70,3 +70,18 @@ def test_pack_default_pair_stores_the_blend_and_refuses_a_foreign_resolution(tmp
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "no block for (its blocks: 4, 8, 16, 32 px)" in refused.stderr
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_blend_or_a_fine_tune_of_a_transfer_does_not_inherit_its_toonify_blend(tmp_path):
+    """The table was chosen for one file in its pair: a model made from it (a blend, the app's
+    engine, a training snapshot) is another model and says nothing until its maker chooses."""
+    from stylemix.engine import BlendEngine
+    from stylemix.train.gan import write_generator
+    transfer, other = random_generator(0), random_generator(1)
+    transfer.toonify_alphas = {4: 1.0, 8: 1.0}
+    assert stylemix.blend(transfer, other, stylemix.BlendSpec.swap(16)).toonify_alphas is None
+    assert stylemix.blend_many(transfer, [other], [stylemix.BlendSpec.swap(16)]).toonify_alphas is None
+    assert BlendEngine(transfer, other).generator.toonify_alphas is None
+    write_generator(transfer, tmp_path)
+    assert stylemix.load_generator(tmp_path / "generator.safetensors").toonify_alphas is None
+    assert transfer.toonify_alphas is None  # the snapshot writer clears it on the model it saves

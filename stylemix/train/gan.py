@@ -120,7 +120,7 @@ def frozen_blocks_phrase(above: int | None, upto: int | None) -> str:
 def write_generator(G: Generator, out_dir: Path) -> None:
     """A snapshot's generator.safetensors and samples.png (G on seeds 0-31, ψ=1)."""
     from ..render import make_grid, render_seeds, save_png, to_uint8
-    G.blend_info = None
+    G.blend_info = G.toonify_alphas = None  # a new model: its start file's toonify blend need not fit it
     native.save(G, out_dir / GENERATOR_NAME)
     images = to_uint8(render_seeds(G, list(range(32)), psi=1.0))
     save_png(make_grid(images, columns=8), out_dir / "samples.png", scale=max(1, 128 // G.img_resolution))
