@@ -205,6 +205,17 @@ def test_a_swaps_colour_term_is_logged_and_checked(base, tmp_path):
         _objective(base, folder, keep_colour_swaps=(8,))
 
 
+def test_a_finer_chroma_grid_is_checked_and_described(base, tmp_path):
+    folder = _style_folder(tmp_path / "style")
+    obj = _objective(base, folder, grey_pairs=True, keep_colour=10.0, chroma_grid=16)
+    stats = TrainingLoop(obj, tmp_path / "run", log=lambda line: None).step()
+    assert stats["keep_colour"] >= 0 and "keep colour 10 on a 16×16 chroma grid" in obj.describe()
+    with pytest.raises(stylemix.StylemixError, match="--keep-chroma-grid 64 is not a grid of 1 to 32"):
+        _objective(base, folder, keep_colour=1.0, chroma_grid=64)
+    with pytest.raises(stylemix.StylemixError, match="--keep-chroma-grid needs --keep-colour"):
+        _objective(base, folder, chroma_grid=16)
+
+
 def test_pairs_from_a_run_serve_a_model_that_is_not_the_base(base, tmp_path, capsys):
     """A paired phase after an adversarial one: the model is not the encoder's base, so its
     pairs come from an earlier paired run of the same images."""

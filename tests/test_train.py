@@ -340,6 +340,20 @@ def test_keep_terms_tell_colour_from_layout():
     assert set(stats) == {"keep_layout"} and loss.item() == pytest.approx(3 * stats["keep_layout"])
 
 
+def test_a_finer_chroma_grid_holds_a_thin_colour_fringe():
+    """A rim a pixel wide on either side of a line: magenta above, green below. On an 8×8 grid
+    (4 px cells at 32 px) both sides share a cell and cancel; on a 32×32 grid they do not."""
+    from stylemix.train.keep import keep_loss
+    image = torch.zeros(1, 3, 32, 32)
+    fringed = image.clone()
+    magenta, green = torch.tensor([0.3, -0.3, 0.3]), torch.tensor([-0.3, 0.3, -0.3])
+    fringed[:, :, 13, :] += magenta.view(1, 3, 1)
+    fringed[:, :, 14, :] += green.view(1, 3, 1)
+    coarse = keep_loss(fringed, image, 1.0)[1]["keep_colour"]
+    fine = keep_loss(fringed, image, 1.0, chroma_size=32)[1]["keep_colour"]
+    assert coarse < 1e-10 and fine > 0.01
+
+
 def _drift_from_start(trainer, steps: int) -> dict[str, float]:
     from stylemix.train.keep import keep_loss
     import copy

@@ -406,6 +406,10 @@ def configure_finetune_paired(p) -> None:
                    help="with --keep-colour: also hold the colour of the layer swap at RES px (these "
                         "blocks up to RES, the start model's above), so blocks learnt together leave "
                         "that swap's colour to the base (repeatable)")
+    p.add_argument("--keep-chroma-grid", type=int, default=None, metavar="CELLS", dest="chroma_grid",
+                   help=f"with --keep-colour: hold the chroma on a CELLS×CELLS grid (default "
+                        f"{d.chroma_grid}); finer, e.g. 32 at 128 px, also holds colour fringes a few "
+                        "px wide, such as a rim around cartoon eyes learnt in grey")
     p.add_argument("--learn-region", default=None, metavar="REGION",
                    help="learn the images only there and keep the start model's drawing elsewhere: "
                         "'eyes' (both eyes of an FFHQ-aligned face), 'no-mouth' (all but the mouth) or a "

@@ -8,7 +8,8 @@ layers paint it), and high blocks freed over frozen low ones still move the eyes
 
 - ``keep_colour`` (phase 1, structure): each sample's colour stays the reference's — its mean
   colour, and the chroma (colour minus grey) of each cell of an 8×8 grid, so neither a tint nor
-  a local colour stain (a glowing nose) is learnt low; light and dark stay free;
+  a local colour stain (a glowing nose) is learnt low; light and dark stay free (a finer grid,
+  ``chroma_size``, also holds small fringes: 32 cells at 128 px are 4 px each);
 - ``keep_layout`` (phase 2, rendering): each sample's 16×16 light/dark layout stays the
   reference's (grey, area-downsampled, standardised per image: brightness and contrast are
   rendering and are free to change).
@@ -45,13 +46,14 @@ def layout(images: torch.Tensor, size: int = LAYOUT_SIZE, eps: float = 1e-4) -> 
 
 
 def keep_loss(images: torch.Tensor, reference: torch.Tensor, colour: float = 0.0,
-              layout_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+              layout_weight: float = 0.0, chroma_size: int = CHROMA_SIZE) -> tuple[torch.Tensor, dict[str, float]]:
     """(weighted loss, {"keep_colour": …, "keep_layout": …} unweighted) of ``images`` against
-    ``reference`` (the same latents through the reference generator), both [N, 3, H, W]."""
+    ``reference`` (the same latents through the reference generator), both [N, 3, H, W];
+    ``chroma_size``: the chroma grid's cells per side."""
     loss, stats = images.new_zeros(()), {}
     if colour:
         term = ((mean_colour(images) - mean_colour(reference)).square().sum(dim=1).mean()
-                + (chroma_layout(images) - chroma_layout(reference)).square().sum(dim=1).mean())
+                + (chroma_layout(images, chroma_size) - chroma_layout(reference, chroma_size)).square().sum(dim=1).mean())
         loss, stats["keep_colour"] = loss + colour * term, term.item()
     if layout_weight:
         term = (layout(images) - layout(reference)).square().mean(dim=1).mean()

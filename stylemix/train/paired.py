@@ -78,6 +78,7 @@ class PairedConfig(LoopConfig):
     grey_pairs: bool = False            # compare standardised grey only: structure, not colour
     keep_colour: float = 0.0            # weight: each sample's colour stays the start model's (:mod:`.keep`)
     keep_colour_swaps: tuple = ()       # px: also keep the colour of the swap at each (G up to it, start model above)
+    chroma_grid: int = 8                # keep_colour's chroma cells per side (finer: small colour fringes held too)
     learn_region: str | None = None     # "eyes" or a mask image: learn the target there, keep the start model's elsewhere
     region_weight: float = 1.0          # weight of the L1 averaged over the region alone (its pixels count more)
     keep_faces: float = 0.0             # share of samples at random faces' latents, held to the start model outside the region
@@ -146,6 +147,11 @@ class PairedObjective(Objective):
             raise StylemixError(f"--region-weight {config.region_weight:g} is not a weight: give 0 or more")
         if not 0 <= config.mixing <= 1:
             raise StylemixError(f"--mixing {config.mixing:g} is not a share between 0 and 1")
+        if not 1 <= config.chroma_grid <= G.img_resolution:
+            raise StylemixError(f"--keep-chroma-grid {config.chroma_grid} is not a grid of 1 to "
+                                f"{G.img_resolution} cells per side (the model's {G.img_resolution} px)")
+        if config.chroma_grid != PairedConfig.chroma_grid and not config.keep_colour:
+            raise StylemixError("--keep-chroma-grid needs --keep-colour (its weight)")
         for res in config.keep_colour_swaps:
             check_block_options(G, config.freeze_g_above, config.freeze_g_upto, **{"--keep-colour-swap": res})
             if not config.keep_colour:
@@ -188,9 +194,10 @@ class PairedObjective(Objective):
     def describe(self) -> str:
         cfg = self.config
         swaps = "".join(f" and the swap at {r} px's" for r in cfg.keep_colour_swaps)
+        grid = f" on a {cfg.chroma_grid}×{cfg.chroma_grid} chroma grid" if cfg.chroma_grid != PairedConfig.chroma_grid else ""
         frozen = "".join([frozen_blocks_phrase(cfg.freeze_g_above, cfg.freeze_g_upto),
                           ", grey pairs" if cfg.grey_pairs else "",
-                          f", keep colour {cfg.keep_colour:g}{swaps}" if cfg.keep_colour else "",
+                          f", keep colour {cfg.keep_colour:g}{grid}{swaps}" if cfg.keep_colour else "",
                           f", learning only in the region {cfg.learn_region}" if cfg.learn_region else "",
                           f", {cfg.keep_faces:.0%} random faces kept outside it" if cfg.keep_faces else ""])
         return (f"paired fine-tune at {self.G.img_resolution} px on {len(self.data)} images and their "
@@ -239,11 +246,11 @@ class PairedObjective(Objective):
             inside = ((drawn - wanted).abs() * mask).sum() / (mask.sum() * drawn.shape[1])
             loss, stats["region_L1"] = loss + cfg.region_weight * inside, inside.item()
         if cfg.keep_colour:
-            keep, keep_stats = keep_loss(image, ref, colour=cfg.keep_colour)
+            keep, keep_stats = keep_loss(image, ref, colour=cfg.keep_colour, chroma_size=cfg.chroma_grid)
             loss, stats = loss + keep, {**stats, **keep_stats}
             for res in cfg.keep_colour_swaps:
                 swapped = self._swap_with_reference(ws, res)
-                keep, keep_stats = keep_loss(swapped, ref, colour=cfg.keep_colour)
+                keep, keep_stats = keep_loss(swapped, ref, colour=cfg.keep_colour, chroma_size=cfg.chroma_grid)
                 loss, stats[f"keep_colour_swap{res}"] = loss + keep, keep_stats["keep_colour"]
         loss.backward()
         return stats
