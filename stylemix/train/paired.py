@@ -51,7 +51,7 @@ from ..errors import StylemixError
 from ..networks import Generator
 from ..project import pooled_ssim_loss
 from .dataset import ImageFolder
-from .keep import keep_loss
+from .keep import CHROMA_SIZE, keep_loss
 from .region import region_mask
 from .gan import check_block_options, frozen_blocks_phrase, frozen_generator_parameters, write_generator
 from .loop import LoopConfig, Objective, Phase, RunState, read_checkpoint
@@ -78,7 +78,7 @@ class PairedConfig(LoopConfig):
     grey_pairs: bool = False            # compare standardised grey only: structure, not colour
     keep_colour: float = 0.0            # weight: each sample's colour stays the start model's (:mod:`.keep`)
     keep_colour_swaps: tuple = ()       # px: also keep the colour of the swap at each (G up to it, start model above)
-    chroma_grid: int = 8                # keep_colour's chroma cells per side (finer: small colour fringes held too)
+    chroma_grid: int = CHROMA_SIZE      # keep_colour's chroma cells per side (finer: small colour fringes held too)
     learn_region: str | None = None     # "eyes" or a mask image: learn the target there, keep the start model's elsewhere
     region_weight: float = 1.0          # weight of the L1 averaged over the region alone (its pixels count more)
     keep_faces: float = 0.0             # share of samples at random faces' latents, held to the start model outside the region
