@@ -40,6 +40,9 @@ STEPS_LABEL = {True: "refinement steps after the encoder (0: the encoder alone)"
                False: "projection steps (W; then ¾ as many per layer, W+)"}
 LIVE_VIEWERS = 64   # live viewers whose face tracker is kept (least recent out)
 REFRESH_S = 1.0  # seconds between two streamed results of a running refinement
+# The last photo's images, cleared in the browser the moment a new photo lands: in order with
+# the visitor's clicks, so a late clear never wipes the results of a Toonify pressed at once.
+FORGET_IMAGES_JS = "() => [null, null, null]"
 NO_ENCODER = ("This pair has no encoder, so each photo is optimised from the mean w (slow). "
               "Train one: `stylemix train-encoder --base BASE -o RUN`.")
 
@@ -104,7 +107,11 @@ class ToonifyTab:
         return {self.toon: self.services.files.png(toon, "toon.png"), self.download: str(path)}
 
     def forget_results(self) -> list:
-        return [None, None, None, None, None, gr.update(value=None, visible=False)]
+        """On a new photo (or none), on the server: the last photo's latent (so a slider move
+        re-renders nothing) and its download. Not the aligned face: only the Toonify chain reads
+        it, right after its own align step writes it, and this unqueued step may land after a
+        Toonify pressed at once. The images go in the browser (FORGET_IMAGES_JS), at once."""
+        return [None, gr.update(value=None, visible=False)]
 
     def check_photo(self, photo, *values):
         """On upload: open and align the photo at once, so a file that is not a photo, or a
@@ -260,10 +267,11 @@ class ToonifyTab:
         self.photo.clear(lambda: "", None, self.photo_note, api_name=False)
         # A new photo (or none): the last photo's face, latent and results go, so nothing on the
         # page belongs to a photo that is no longer there.
-        results = [self.face, self.latent, self.aligned, self.reconstruction, self.toon, self.download]
         for event in (self.photo.upload, self.photo.clear):
-            event(self.forget_results, None, results, queue=False, show_progress="hidden",
-                  show_progress_on=QUIET, api_name=False)
+            event(None, None, [self.aligned, self.reconstruction, self.toon], js=FORGET_IMAGES_JS,
+                  queue=False, show_progress="hidden", show_progress_on=QUIET, api_name=False)
+            event(self.forget_results, None, [self.latent, self.download], queue=False,
+                  show_progress="hidden", show_progress_on=QUIET, api_name=False)
         # Aligning shows no progress (and so no error badge: a bad photo's reason is the toast).
         aligned = self.go.click(
             self.align_photo, [self.photo, *self.controls.inputs],
