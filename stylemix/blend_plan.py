@@ -391,7 +391,7 @@ class BlendPlan:
         """A stand-alone generator: base's synthesis architecture, blended weights, and the
         mapping network the weights ask for (with its own mean w when it is a blend)."""
         out = copy.deepcopy(self.G_base)
-        out.toonify_alphas = None  # chosen for base's own file and its pair, not for this blend
+        out.forget_file_metadata(keep_source=True)  # its pickle stays the export template
         if self.mapping_mismatch is not None:
             donor = self.mapping_donor(weights)
             if donor is not self.G_base:

@@ -40,7 +40,7 @@ class BlendEngine:
         device = torch.device(device) if device is not None else G_base.mapping.w_avg.device
         self.plan = BlendPlan(G_base, [G_transfer], device=device)
         self.generator = copy.deepcopy(G_base).to(device).eval().requires_grad_(False)
-        self.generator.blend_info = self.generator.toonify_alphas = None
+        self.generator.forget_file_metadata(keep_source=True)  # its pickle stays the export template
         self.resolutions = self.plan.groups
         self._out = self.plan.base.clone()
         for name, view in self.plan.tensors(self._out).items():

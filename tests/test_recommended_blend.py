@@ -85,3 +85,15 @@ def test_a_blend_or_a_fine_tune_of_a_transfer_does_not_inherit_its_toonify_blend
     write_generator(transfer, tmp_path)
     assert stylemix.load_generator(tmp_path / "generator.safetensors").toonify_alphas is None
     assert transfer.toonify_alphas is None  # the snapshot writer clears it on the model it saves
+
+
+def test_a_model_made_from_a_file_forgets_what_that_file_said_about_itself():
+    """Trained, blended or recomposed models are new files: their start file's recipe and
+    recommended toonify blend are dropped (its source only where it stays the export template)."""
+    G = random_generator(0)
+    G.blend_info, G.toonify_alphas = {"label": "swap16"}, {4: 1.0, 8: 1.0}
+    G.source = "a file"
+    assert G.forget_file_metadata(keep_source=True) is G
+    assert (G.blend_info, G.toonify_alphas, G.source) == (None, None, "a file")
+    G.forget_file_metadata()
+    assert G.source is None

@@ -44,10 +44,10 @@ def main() -> None:
     if args.toonify_alphas and not set(args.toonify_alphas) <= set(base.block_resolutions):
         parser.error(f"--toonify-alphas names resolutions the pair has no block for "
                      f"(its blocks: {', '.join(map(str, base.block_resolutions))} px)")
-    base.toonify_alphas, transfer.toonify_alphas = None, args.toonify_alphas
+    base.forget_file_metadata(), transfer.forget_file_metadata()
+    transfer.toonify_alphas = args.toonify_alphas
     args.output.mkdir(parents=True, exist_ok=True)
     for G, name in ((base, "base.safetensors"), (transfer, "transfer.safetensors")):
-        G.source, G.blend_info = None, None
         native.save(G, args.output / name, synthesis_dtype=torch.float16)
         print(f"wrote {args.output / name} ({(args.output / name).stat().st_size / 2**20:.1f} MiB)")
 

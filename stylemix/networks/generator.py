@@ -220,6 +220,17 @@ class StyleGenerator(nn.Module):
         self.toonify_alphas = None  # {block px: α} a transfer's maker chose for toonify, if any
         self.load_notes: list[str] = []  # what a loader filled in or assumed, for `info` and the UI
 
+    def forget_file_metadata(self, *, keep_source: bool = False) -> "StyleGenerator":
+        """Drop what the file this generator came from said about itself — ``blend_info`` (its
+        recipe), ``toonify_alphas`` (the blend its maker chose for its pair) and, unless
+        ``keep_source``, ``source`` (its path, hash and pickle) — for a new model trained, blended
+        or recomposed from it, which is not that file. ``keep_source``: a blend of it still
+        exports into that pickle (the template that fits). Returns self."""
+        self.blend_info = self.toonify_alphas = None
+        if not keep_source:
+            self.source = None
+        return self
+
     family = "stylegan2"
     supports_channel_alpha = True
 

@@ -161,7 +161,7 @@ class DistillObjective(Objective):
         self.G = G.to(device).train().requires_grad_(False)
         self.G_ema = (G_ema if G_ema is not None else copy.deepcopy(G)).to(device).eval()
         self.G_ema.requires_grad_(False)
-        self.G_ema.source = self.G_ema.blend_info = self.G_ema.toonify_alphas = None
+        self.G_ema.forget_file_metadata()
         self.G_opt = torch.optim.Adam(self.G.synthesis.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=1e-8)
         self.D = D
         if config.adv_weight > 0 and self.D is None:

@@ -120,7 +120,7 @@ def frozen_blocks_phrase(above: int | None, upto: int | None) -> str:
 def write_generator(G: Generator, out_dir: Path) -> None:
     """A snapshot's generator.safetensors and samples.png (G on seeds 0-31, ψ=1)."""
     from ..render import make_grid, render_seeds, save_png, to_uint8
-    G.blend_info = G.toonify_alphas = None  # a new model: its start file's toonify blend need not fit it
+    G.forget_file_metadata(keep_source=True)  # a new model: its start file's toonify blend need not fit it
     native.save(G, out_dir / GENERATOR_NAME)
     images = to_uint8(render_seeds(G, list(range(32)), psi=1.0))
     save_png(make_grid(images, columns=8), out_dir / "samples.png", scale=max(1, 128 // G.img_resolution))
@@ -175,7 +175,7 @@ class GanObjective(Objective):
         self.D = D.to(device).train().requires_grad_(False)
         self.G_ema = (G_ema if G_ema is not None else copy.deepcopy(G)).to(device).eval()
         self.G_ema.requires_grad_(False)
-        self.G_ema.source, self.G_ema.blend_info = None, None
+        self.G_ema.forget_file_metadata()
         self.reference = None
         if config.keep_colour or config.keep_layout:
             self.reference = (reference if reference is not None else copy.deepcopy(self.G_ema)).to(device)

@@ -160,7 +160,7 @@ class PairedObjective(Objective):
             config = dataclasses.replace(config, mix_from=min(DEFAULT_MIX_FROM, G.img_resolution))
         self.config, self.data, self.device = config, data, device
         self.G = G.to(device).train().requires_grad_(False)
-        self.G.source, self.G.blend_info = None, None
+        self.G.forget_file_metadata()
         self.images_sha256 = images_fingerprint(data.images)
         if made_from is not None and made_from != self.images_sha256:
             raise StylemixError(f"{data.folder} does not hold the images this run's pairs were made from "
