@@ -156,6 +156,9 @@ def test_presets_fill_the_sliders(client):
     assert client.predict(PRESETS[0], 16, 0.5, 0.5, api_name="/preset") == tuple(SWAP16)
     assert client.predict(PRESETS[1], 8, 0.5, 0.5, api_name="/preset")[:5] == (0, 0, 1, 1, 1)
     assert client.predict(PRESETS[2], 8, 0.3, 0.5, api_name="/preset")[:5] == (0.3,) * 5
+    # The pair's toonify blend, where the page opens: this pair recommends none, so the paper's
+    # swap for its size (64 px: r_swap 8) with the soft edge, whatever r and α the row shows.
+    assert client.predict("toonify default", 32, 0.3, 0.5, api_name="/preset")[:5] == (1, 0.75, 0.25, 0, 0)
 
 
 def test_export_pkl_pt_and_safetensors(client, nv_pair):

@@ -253,7 +253,7 @@ def test_layout_results_above_the_fold_nothing_cut_off(page, tmp_path):
     assert len(set(sizes)) == 1, sizes
     # The preset's value and the export file name are shown whole.
     preset = page.locator("#preset input").first
-    assert preset.input_value() == "swap, low from transfer"
+    assert preset.input_value() == "toonify default"  # the blend the sliders open on
     assert preset.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
     page.get_by_role("button", name="export .safetensors").click()
     page.wait_for_selector("#exported td.filename", timeout=60_000)

@@ -17,7 +17,10 @@ from ..render import check_class
 from ..toonify import Toonifier, default_toonify_spec, recommended_toonify_alphas, toonify_r_swap
 from .services import QUIET, Services
 
-PRESETS = ["swap, low from transfer", "swap, low from base", "linear", "smooth ramp"]
+# The last one is where the sliders open (opening_alphas): the page opens with it chosen, and
+# after any slider moves it brings that blend back.
+TOONIFY_PRESET = "toonify default"
+PRESETS = ["swap, low from transfer", "swap, low from base", "linear", "smooth ramp", TOONIFY_PRESET]
 ALL_RESOLUTIONS = [2 ** i for i in range(2, 11)]  # one slider each; those of the pair are shown
 
 
@@ -50,8 +53,10 @@ def preset_alphas(resolutions: list[int], preset: str, r: int, alpha: float, wid
         spec = BlendSpec.swap(r, low="base")
     elif preset == PRESETS[2]:
         spec = BlendSpec.linear(alpha)
-    else:
+    elif preset == PRESETS[3]:
         spec = BlendSpec.smooth(r, width)
+    else:  # TOONIFY_PRESET depends on the pair: opening_alphas
+        raise StylemixError(f"preset {preset!r} is not one of {', '.join(PRESETS[:4])}")
     return slider_values(spec, resolutions)
 
 
@@ -122,7 +127,7 @@ class Controls:
                                       min_width=80, visible=r in res, elem_id=f"alpha-{r}")
                             for r, v in zip(ALL_RESOLUTIONS, opening_alphas(G, G_transfer))]
         with gr.Row(equal_height=True):
-            self.preset = gr.Dropdown(PRESETS, value=PRESETS[0], label="preset", scale=3, min_width=220,
+            self.preset = gr.Dropdown(PRESETS, value=TOONIFY_PRESET, label="preset", scale=3, min_width=220,
                                       elem_id="preset")
             self.preset_r = gr.Dropdown(ALL_RESOLUTIONS[:-1], value=toonify_swap(G) if G is not None else 16,
                                         label="swap at / ramp centre (px)",
@@ -163,7 +168,12 @@ class Controls:
                                  show_progress="hidden", show_progress_on=QUIET)  # instant
 
     def apply(self, key, preset, r, alpha, width):
-        res = self.services.pair(key).G_base.block_resolutions
+        """The sliders of ``preset``; TOONIFY_PRESET: the blend the pair opens with (its transfer's
+        recommended one, or the paper's swap with a soft edge)."""
+        pair = self.services.pair(key)
+        if preset == TOONIFY_PRESET:
+            return opening_alphas(pair.G_base, pair.G_transfer)
+        res = pair.G_base.block_resolutions
         return preset_alphas(res, preset, min(int(r), res[-2]), alpha, width)
 
     def on_pair(self, key, toonifier: Toonifier) -> dict:
