@@ -332,3 +332,19 @@ def test_a_bad_learn_region_is_named_before_any_work(base, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--learn-region" in err and "not a readable image" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_grey_pairs_can_be_switched_off_when_a_grey_run_is_resumed():
+    """--grey-pairs / --no-grey-pairs / neither: on, off, the checkpoint's setting (a resumed
+    grey run takes colour again with --no-grey-pairs)."""
+    import dataclasses
+    from stylemix.cli import build_parser
+    from stylemix.train.paired import PairedConfig, config_with
+    parser = build_parser()
+    grey_run = {"paired_config": dataclasses.asdict(PairedConfig(grey_pairs=True, keep_colour=30.0))}
+    seen = {}
+    for flags in ([], ["--grey-pairs"], ["--no-grey-pairs"]):
+        args = parser.parse_args(["finetune-paired", "base.safetensors", "style", *flags, "-o", "run"])
+        changes = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(PairedConfig)}
+        seen[" ".join(flags)] = config_with(changes, grey_run).grey_pairs
+    assert seen == {"": True, "--grey-pairs": True, "--no-grey-pairs": False}

@@ -5,6 +5,8 @@ so a resumed run keeps its checkpoint's settings unless an option is given again
 
 from __future__ import annotations
 
+import argparse
+
 import copy
 import dataclasses
 import os
@@ -395,9 +397,10 @@ def configure_finetune_paired(p) -> None:
     p.add_argument("--freeze-g-upto", type=int, default=None, metavar="RES",
                    help="keep the blocks at and below RES px fixed: what is learnt goes above (with "
                         "--freeze-g-above: one block, e.g. the eyes at 32 px after the head at ≤ 16)")
-    p.add_argument("--grey-pairs", action="store_true", default=None,
+    p.add_argument("--grey-pairs", action=argparse.BooleanOptionalAction, default=None,
                    help="compare each image's standardised grey only (light and dark, not colour): "
-                        "a structure phase, with --keep-colour")
+                        "a structure phase, with --keep-colour (--no-grey-pairs: colour again, "
+                        "e.g. on resuming a grey run)")
     p.add_argument("--keep-colour", type=float, default=None, metavar="WEIGHT",
                    help="hold each sample's colour (mean, 8×8 chroma) to the start model's at the same "
                         "latent, so a structure phase learns shape, not colour")
