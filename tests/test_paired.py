@@ -339,12 +339,12 @@ def test_grey_pairs_can_be_switched_off_when_a_grey_run_is_resumed():
     grey run takes colour again with --no-grey-pairs)."""
     import dataclasses
     from stylemix.cli import build_parser
+    from stylemix.cli.training import paired_changes
     from stylemix.train.paired import PairedConfig, config_with
     parser = build_parser()
     grey_run = {"paired_config": dataclasses.asdict(PairedConfig(grey_pairs=True, keep_colour=30.0))}
     seen = {}
     for flags in ([], ["--grey-pairs"], ["--no-grey-pairs"]):
         args = parser.parse_args(["finetune-paired", "base.safetensors", "style", *flags, "-o", "run"])
-        changes = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(PairedConfig)}
-        seen[" ".join(flags)] = config_with(changes, grey_run).grey_pairs
+        seen[" ".join(flags)] = config_with(paired_changes(args), grey_run).grey_pairs
     assert seen == {"": True, "--grey-pairs": True, "--no-grey-pairs": False}

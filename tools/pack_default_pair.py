@@ -44,7 +44,8 @@ def main() -> None:
     if args.toonify_alphas and not set(args.toonify_alphas) <= set(base.block_resolutions):
         parser.error(f"--toonify-alphas names resolutions the pair has no block for "
                      f"(its blocks: {', '.join(map(str, base.block_resolutions))} px)")
-    base.forget_file_metadata(), transfer.forget_file_metadata()
+    base.forget_file_metadata()
+    transfer.forget_file_metadata()
     transfer.toonify_alphas = args.toonify_alphas
     args.output.mkdir(parents=True, exist_ok=True)
     for G, name in ((base, "base.safetensors"), (transfer, "transfer.safetensors")):

@@ -6,7 +6,6 @@ so a resumed run keeps its checkpoint's settings unless an option is given again
 from __future__ import annotations
 
 import argparse
-
 import copy
 import dataclasses
 import os
@@ -192,6 +191,15 @@ def cmd_finetune(args) -> None:
                                reference=reference), args.output, ckpt)
 
 
+def paired_changes(args) -> dict:
+    """The finetune-paired options given on the command line as PairedConfig fields (None:
+    not given, so a resumed run keeps its checkpoint's value; ``train.paired.config_with``)."""
+    from ..train.paired import PairedConfig
+    changes = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(PairedConfig)}
+    changes["xflip"] = False if args.no_xflip else None
+    return changes
+
+
 def cmd_finetune_paired(args) -> None:
     """Paired fine-tune (:mod:`stylemix.train.paired`): from a model file and its encoder, or
     from a paired run's folder (its generator and pairs); a checkpoint in OUT is resumed."""
@@ -201,8 +209,7 @@ def cmd_finetune_paired(args) -> None:
     from ..train.region import region_mask
     _check_output_folder(args.output)
     device = _training_device(args.device)
-    changes = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(pd.PairedConfig)}
-    changes["xflip"] = False if args.no_xflip else None
+    changes = paired_changes(args)
     ckpt = pd.read_paired_checkpoint(args.output) if Path(args.output).is_dir() else None
     start = ckpt if ckpt is not None else (pd.read_paired_checkpoint(args.base)
                                            if Path(args.base).is_dir() else None)

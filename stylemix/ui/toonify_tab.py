@@ -265,8 +265,8 @@ class ToonifyTab:
         self.photo.upload(self.check_photo, [self.photo, *self.controls.inputs], self.photo_note,
                           preprocess=False, show_progress="hidden", show_progress_on=QUIET, api_name="check_photo")
         self.photo.clear(lambda: "", None, self.photo_note, api_name=False)
-        # A new photo (or none): the last photo's face, latent and results go, so nothing on the
-        # page belongs to a photo that is no longer there.
+        # A new photo (or none): the last photo's images, latent and download go, so nothing on
+        # the page belongs to a photo that is no longer there (its aligned face stays: forget_results).
         for event in (self.photo.upload, self.photo.clear):
             event(None, None, [self.aligned, self.reconstruction, self.toon], js=FORGET_IMAGES_JS,
                   queue=False, show_progress="hidden", show_progress_on=QUIET, api_name=False)
