@@ -118,8 +118,13 @@ TOON_SLIDERS = [1, 1, 1] + [0] * 6
 
 
 def visitor(url: str, name: str):
+    """A gradio client pinned by cookie. Its file downloads would use httpx's 5 s default, which
+    a replica busy with 8 visitors' renders on a 2-core CI machine can overrun (CI, stop 40);
+    a browser waits, so the client waits as long as the heaviest request may take."""
+    import httpx
     from gradio_client import Client
-    return Client(url, verbose=False, httpx_kwargs={"cookies": {"stylemix_visitor": name}})
+    return Client(url, verbose=False, httpx_kwargs={"cookies": {"stylemix_visitor": name},
+                                                    "timeout": httpx.Timeout(120)})
 
 
 def drag(client, pair, rng: random.Random, moves: int) -> list[str]:
