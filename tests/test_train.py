@@ -239,6 +239,28 @@ def test_emoji_builder_finds_eyes_and_puts_them_where_ffhq_has_them():
     assert np.allclose(heads.eyes_by_glyph(renders)["1f468-1f3fb"], [90, 130, 170, 130], atol=0.5)
 
 
+def test_dicebear_builder_finds_a_styles_eyes_where_two_eye_variants_differ(tmp_path):
+    """A style's eye centres come from where the same heads drawn with two eye variants differ;
+    the crop widens around the FFHQ layout's centre; a folder without DiceBear is named."""
+    dicebear = _tool("build_dicebear_heads")
+    plain = _two_eyes((90, 130), (170, 130))
+    other = plain.copy()
+    other[120:141, 80:101] = (0, 0, 0, 255)     # another left eye, square
+    other[125:136, 165:176] = (0, 0, 0, 255)    # and a smaller right one
+    eyes = dicebear.eyes_where_they_differ([(plain, other)], "test")
+    assert np.allclose(eyes, [90, 130, 170, 130], atol=1.5)
+    with pytest.raises(SystemExit, match="both sides"):
+        dicebear.eyes_where_they_differ([(plain, np.where(np.arange(256)[None, :, None] < 128, other, plain))], "test")
+    wide = dicebear.widened(np.array([90.0, 130, 170, 130]), 1.2)
+    assert np.allclose(wide, [82, 130, 178, 130])   # 96 px apart about the same midpoint
+    heads = _tool("build_emoji_heads")
+    left, top, right, bottom = heads.ffhq_box(wide)
+    assert (right - left) == pytest.approx(1.2 * 80 / 0.25)
+    with pytest.raises(SystemExit, match="npm install --prefix"):
+        dicebear.main([str(tmp_path), str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
 def test_open_smile_is_cut_from_a_smiley_and_pasted_over_the_heads_own_smile():
     """--open-smiles: a smiley's magenta-and-white mouth, crimson now, lands on the head's lips."""
     heads = _tool("build_emoji_heads")
