@@ -237,3 +237,49 @@ def test_matching_discriminator_follows_an_explicit_channel_table():
     from stylemix.networks.discriminator import Discriminator
     D = Discriminator(cfg)
     assert D.b16.fromrgb.weight.shape[0] == CHANNELS[16] and D.b8.conv0.weight.shape[0] == 16
+
+
+def _small(seed: int = 3) -> Generator:
+    torch.manual_seed(seed)
+    return Generator(GeneratorConfig(z_dim=16, c_dim=0, w_dim=16, img_resolution=8,
+                                     mapping_layers=2, channels={4: 16, 8: 16})).eval()
+
+
+def test_a_grown_student_starts_as_the_small_model_drawn_bigger():
+    """--grow-from: every tensor of the small model copied, the new block's RGB zero, so the
+    first image is the small one's upsampled by the blocks' FIR filter (and the latent space,
+    mapping and w_avg included, is the same)."""
+    from stylemix.networks.ops import upsample2d
+    small = _small()
+    grown = ds.grow_student(small, 16, {16: 8})
+    assert grown.img_resolution == 16 and grown.config.channels == {4: 16, 8: 16, 16: 8}
+    assert torch.equal(grown.mapping.w_avg, small.mapping.w_avg)
+    z = torch.randn(3, 16)
+    with torch.no_grad():
+        w = grown.mapping(z, None)
+        assert torch.equal(w[:, :small.num_ws], small.mapping(z, None))
+        big = grown.synthesis(w, noise_mode="const")
+        want = upsample2d(small.synthesis(w[:, :small.num_ws], noise_mode="const"), grown.synthesis.b16.resample_filter)
+    assert big.shape == (3, 3, 16, 16) and torch.allclose(big, want, atol=1e-6)
+    assert grown.synthesis.b16.conv1.weight.abs().sum() > 0  # the new block's convolutions are live
+    with pytest.raises(StylemixError, match="16:COUNT"):
+        ds.grow_student(small, 16, {16: 8, 32: 4})
+    with pytest.raises(StylemixError, match="power of two above"):
+        ds.grow_student(small, 8, {})
+
+
+def test_cli_distill_grows_a_model_and_refuses_a_second_mapping(tmp_path, capsys):
+    from stylemix import load_generator, save
+    teacher = _teacher()
+    _write_pairs(tmp_path / "pairs" / "train", teacher, range(8))
+    save(_small(), tmp_path / "small.safetensors")
+    args = [str(tmp_path / "pairs"), "--grow-from", str(tmp_path / "small.safetensors"), "--resolution", "16",
+            "--batch", "4", "--kimg", "0.008", "--snapshot-kimg", "0.008", "-o", str(tmp_path / "run")]
+    assert cli(["distill", *args]) == 1
+    assert "needs --channels for the new blocks" in capsys.readouterr().err
+    assert cli(["distill", *args, "--channels", "16:8", "--mapping", "x.safetensors"]) == 1
+    assert "leave out --mapping" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    assert cli(["distill", *args, "--channels", "16:8"]) == 0
+    assert "grown from small.safetensors (8 px)" in capsys.readouterr().out
+    assert load_generator(tmp_path / "run" / "generator.safetensors").img_resolution == 16

@@ -265,6 +265,9 @@ def cmd_finetune_paired(args) -> None:
                                      reference=reference, made_from=made_from), args.output, ckpt)
 
 
+DEFAULT_STUDENT_CHANNELS = "4:256,8:256,16:256,32:128,64:64,128:32"  # the default base's
+
+
 def cmd_distill(args) -> None:
     from ..train import distill as ds
     _check_output_folder(args.output)
@@ -275,10 +278,22 @@ def cmd_distill(args) -> None:
         config = ds.DistillConfig(**ckpt["distill_config"])
         print(f"resuming {args.output} at {ckpt['nimg'] / 1000:g} kimg")
     else:
-        if not args.mapping:
-            raise StylemixError("a new distillation needs --mapping FILE: the teacher's mapping network")
-        G = ds.make_student(ds.read_mapping(args.mapping), args.resolution,
-                            ds.parse_channels(args.channels), seed=args.seed or 0)
+        if args.grow_from:
+            if args.mapping:
+                raise StylemixError("--grow-from takes the mapping network from its model: leave out --mapping")
+            small = formats.load_generator(args.grow_from)
+            if not args.channels:
+                raise StylemixError("--grow-from needs --channels for the new blocks, e.g. 256:16")
+            G = ds.grow_student(small, args.resolution, ds.parse_channels(args.channels), seed=args.seed or 0)
+            print(f"grown from {Path(args.grow_from).name} ({small.img_resolution} px): it draws its "
+                  f"faces upsampled to {args.resolution} px until the new blocks learn")
+        elif not args.mapping:
+            raise StylemixError("a new distillation needs --mapping FILE (the teacher's mapping network) "
+                                "or --grow-from MODEL")
+        else:
+            G = ds.make_student(ds.read_mapping(args.mapping), args.resolution,
+                                ds.parse_channels(args.channels or DEFAULT_STUDENT_CHANNELS),
+                                seed=args.seed or 0)
         G_ema, D, config = None, None, ds.DistillConfig()
     config = ds.config_overrides(
         config, batch=args.batch, kimg=args.kimg, lr=args.lr, ssim_weight=args.ssim_weight,
@@ -448,8 +463,13 @@ def configure_distill(p) -> None:
     p.add_argument("pairs", help="folder of teacher pairs (chunk_*.npz, or a folder with train/ and val/)")
     p.add_argument("--mapping", help="file holding the teacher's mapping network (copied, frozen)")
     p.add_argument("--resolution", type=int, default=128)
-    p.add_argument("--channels", default="4:256,8:256,16:256,32:128,64:64,128:32",
-                    help="feature maps per resolution, RES:COUNT,...")
+    p.add_argument("--channels", default=None,
+                   help="feature maps per resolution, RES:COUNT,... (default 4:256,8:256,16:256,32:128,"
+                        "64:64,128:32; with --grow-from: the new blocks' only, e.g. 256:16)")
+    p.add_argument("--grow-from", default=None, metavar="MODEL",
+                   help="start from this smaller skip generator (e.g. models/base.safetensors) with new "
+                        "blocks up to --resolution, their RGB output zero at first: a sharper base that "
+                        "keeps the latent space and faces it has")
     p.add_argument("--val", default=None, help="held-out pairs (default PAIRS/val)")
     p.add_argument("--kimg", type=float, default=None,
                    help=f"train until this many thousand pairs were shown (default {DISTILL.kimg:g})")

@@ -89,6 +89,44 @@ def make_student(mapping: dict[str, torch.Tensor], resolution: int,
     return G
 
 
+def grow_student(G_small: Generator, resolution: int, new_channels: dict[int, int],
+                 seed: int = 0) -> Generator:
+    """A student at ``resolution`` px that starts as ``G_small`` drawn bigger: every tensor of
+    ``G_small`` (mapping, w_avg, its synthesis blocks) copied, the blocks above its resolution
+    new, with their toRGB layers zero so the skip architecture's output is at first exactly
+    ``G_small``'s image upsampled by the blocks' FIR filter. So a sharper base continues the
+    one that ships (the same latent space, the same faces) instead of starting over; the idea
+    is progressive growing's (Karras et al. 2018) with the skip generator of StyleGAN2.
+
+    ``new_channels`` ({res: feature maps}) must name every resolution above ``G_small``'s and
+    no other. Raises StylemixError when ``G_small`` is not a skip generator or the
+    resolutions do not fit."""
+    small = G_small.config
+    if small.architecture != "skip" or small.c_dim:
+        raise StylemixError("only an unconditional skip-architecture generator (StyleGAN2 config-f "
+                            "style) can be grown: its output is the sum of every block's RGB")
+    above = [2 ** k for k in range(small.img_resolution.bit_length(), resolution.bit_length())]
+    if resolution <= small.img_resolution or resolution != above[-1]:
+        raise StylemixError(f"--resolution {resolution} is not a power of two above the "
+                            f"{small.img_resolution} px model it grows from")
+    if sorted(new_channels) != above:
+        raise StylemixError(f"--channels must give the new blocks' feature maps, {', '.join(f'{r}:COUNT' for r in above)}, "
+                            f"not {','.join(f'{r}:{c}' for r, c in sorted(new_channels.items()))}")
+    torch.manual_seed(seed)
+    G = Generator(dataclasses.replace(small, img_resolution=resolution,
+                                      channels={**{r: small.channels_at(r) for r in G_small.block_resolutions},
+                                                **new_channels}))
+    state = G.state_dict()
+    for name, value in G_small.state_dict().items():
+        state[name].copy_(value)
+    with torch.no_grad():
+        for r in above:
+            torgb = getattr(G.synthesis, f"b{r}").torgb
+            torgb.weight.zero_()
+            torgb.bias.zero_()
+    return G
+
+
 def parse_channels(text: str) -> dict[int, int]:
     """'4:256,8:256,16:128' → {4: 256, 8: 256, 16: 128}."""
     try:
