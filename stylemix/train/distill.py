@@ -102,11 +102,11 @@ def grow_student(G_small: Generator, resolution: int, new_channels: dict[int, in
     no other. Raises StylemixError when ``G_small`` is not a skip generator or the
     resolutions do not fit."""
     small = G_small.config
-    if small.architecture != "skip" or small.c_dim:
+    if getattr(small, "architecture", None) != "skip" or small.c_dim:
         raise StylemixError("only an unconditional skip-architecture generator (StyleGAN2 config-f "
                             "style) can be grown: its output is the sum of every block's RGB")
     above = [2 ** k for k in range(small.img_resolution.bit_length(), resolution.bit_length())]
-    if resolution <= small.img_resolution or resolution != above[-1]:
+    if resolution <= small.img_resolution or resolution & (resolution - 1):
         raise StylemixError(f"--resolution {resolution} is not a power of two above the "
                             f"{small.img_resolution} px model it grows from")
     if sorted(new_channels) != above:
