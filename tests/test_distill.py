@@ -78,6 +78,8 @@ def test_pairs_errors(tmp_path):
     _write_pairs(tmp_path / "ok", _teacher(), range(8))
     with pytest.raises(DatasetError, match="does not box-downsample to 12 px"):
         ds.TeacherPairs(tmp_path / "ok", 12)
+    with pytest.raises(DatasetError, match="smaller than the 64 px student"):
+        ds.TeacherPairs(tmp_path / "ok", 64)
 
 
 def test_student_copies_the_teacher_mapping():
@@ -264,9 +266,10 @@ def test_a_grown_student_starts_as_the_small_model_drawn_bigger():
     assert grown.synthesis.b16.conv1.weight.abs().sum() > 0  # the new block's convolutions are live
     with pytest.raises(StylemixError, match="16:COUNT"):
         ds.grow_student(small, 16, {16: 8, 32: 4})
-    for resolution in (8, 24):
-        with pytest.raises(StylemixError, match="power of two above"):
-            ds.grow_student(small, resolution, {16: 8})
+    with pytest.raises(StylemixError, match="not above the 8 px model"):
+        ds.grow_student(small, 8, {16: 8})
+    with pytest.raises(StylemixError, match="not a power of two"):
+        ds.grow_student(small, 24, {16: 8})
 
 
 def test_cli_distill_grows_a_model_and_refuses_a_second_mapping(tmp_path, capsys):
@@ -281,6 +284,13 @@ def test_cli_distill_grows_a_model_and_refuses_a_second_mapping(tmp_path, capsys
     assert cli(["distill", *args, "--channels", "16:8", "--mapping", "x.safetensors"]) == 1
     assert "leave out --mapping" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+    args.remove("--resolution"), args.remove("16")  # the default: twice the model's
+    assert cli(["distill", *args, "--channels", "16:8,32:8,64:8", "--resolution", "64"]) == 1
+    printed = capsys.readouterr()  # the pairs are 32 px: refused before anything says "grown"
+    assert "pairs are 32 px, smaller than the 64 px student" in printed.err and "grown from" not in printed.out
+    assert not (tmp_path / "run").exists()
     assert cli(["distill", *args, "--channels", "16:8"]) == 0
     assert "grown from small.safetensors (8 px)" in capsys.readouterr().out
     assert load_generator(tmp_path / "run" / "generator.safetensors").img_resolution == 16
+    assert cli(["distill", *args, "--channels", "16:4", "--kimg", "0.016"]) == 0  # resumed
+    assert "--grow-from, --channels ignored: a resumed run keeps the network it has" in capsys.readouterr().err

@@ -43,8 +43,8 @@ import build_emoji_heads as emoji  # noqa: E402  (the FFHQ crop and the model's 
 # that look at the viewer (not its winks, sideways glances or half-closed lids), and no glasses
 # (its sunglasses hide the eyes).
 STYLE_OPTIONS = {
-    "adventurer": {"eyes": ["variant01", "variant02", "variant03", "variant10", "variant11", "variant12",
-                            "variant23", "variant24", "variant25", "variant26"],
+    "adventurer": {"eyes": ["variant01", "variant02", "variant03", "variant23", "variant24", "variant25",
+                            "variant26"],
                    "glassesProbability": 0},
 }
 
@@ -56,7 +56,7 @@ import { createAvatar } from '@dicebear/core';
 import * as collection from '@dicebear/collection';
 const [style, count, prefix, eyesA, eyesB, options] = process.argv.slice(1);
 const art = collection[style];
-if (!art) { console.error(`unknown DiceBear style ${style}`); process.exit(2); }
+if (!art) { console.error(`unknown DiceBear style ${style} (the styles: ${Object.keys(collection).join(', ')})`); process.exit(2); }
 if (eyesA === 'LIST') { console.log(JSON.stringify({meta: art.meta, eyes: art.schema.properties.eyes?.items?.enum ?? []})); process.exit(0); }
 for (let i = 0; i < Number(count); i++) {
   const seed = `${prefix}-${i}`;
@@ -81,7 +81,10 @@ def node_lines(npm_dir: Path, *args: str) -> list[dict]:
 
 def rasterise(svg: str) -> np.ndarray:
     """(RENDER, RENDER, 4) uint8 RGBA of one SVG."""
-    import resvg_py
+    try:
+        import resvg_py
+    except ImportError:
+        raise SystemExit("rasterising DiceBear's SVGs needs resvg-py: pip install resvg-py") from None
     png = bytes(resvg_py.svg_to_bytes(svg_string=svg))
     image = Image.open(io.BytesIO(png)).convert("RGBA")
     if image.size != (emoji.RENDER, emoji.RENDER):
@@ -89,15 +92,19 @@ def rasterise(svg: str) -> np.ndarray:
     return np.asarray(image)
 
 
-def style_eyes(npm_dir: Path, style: str, samples: int = 24) -> np.ndarray:
-    """(lx, ly, rx, ry) render pixels: the style's eye centres, from where two eye variants of
-    the same seeds differ."""
-    variants = node_lines(npm_dir, style, "0", "x", "LIST", "")[0]["eyes"]
+def style_eyes(npm_dir: Path, style: str, seeds: int = 4) -> np.ndarray:
+    """(lx, ly, rx, ry) render pixels: the style's eye centres, from where each pair of its
+    eye variants (those STYLE_OPTIONS keeps) differs on the same seeds. One pair alone is not
+    enough: two variants may differ only in the pupil, off the eye's centre."""
+    variants = STYLE_OPTIONS.get(style, {}).get("eyes") or node_lines(npm_dir, style, "0", "x", "LIST", "")[0]["eyes"]
     if len(variants) < 2:
         raise SystemExit(f"DiceBear style {style} has no eye variants to find its eyes by")
     options = json.dumps(STYLE_OPTIONS.get(style, {}))
-    pairs = node_lines(npm_dir, style, str(samples), "stylemix-eyes", variants[0], variants[1], options)
-    return eyes_where_they_differ([(rasterise(p["a"]), rasterise(p["b"])) for p in pairs], style)
+    renders = []
+    for a, b in zip(variants, variants[1:]):
+        for pair in node_lines(npm_dir, style, str(seeds), "stylemix-eyes", a, b, options):
+            renders.append((rasterise(pair["a"]), rasterise(pair["b"])))
+    return eyes_where_they_differ(renders, style)
 
 
 def eyes_where_they_differ(renders: list[tuple[np.ndarray, np.ndarray]], style: str) -> np.ndarray:
@@ -143,15 +150,20 @@ def main(argv: list[str] | None = None) -> None:
     options = json.dumps(STYLE_OPTIONS.get(args.style, {}))
     drawn = node_lines(args.npm_dir, args.style, str(args.count), f"stylemix{args.seed}", "", "", options)
     rng = np.random.default_rng(args.seed)
-    backdrops = (emoji.model_backdrops(args.backdrops_from, len(drawn)) if args.backdrops_from
-                 else [emoji.pastel(rng) for _ in drawn])
+    try:
+        backdrops = (emoji.model_backdrops(args.backdrops_from, len(drawn)) if args.backdrops_from
+                     else [emoji.pastel(rng) for _ in drawn])
+    except Exception as exc:  # stylemix's one-line errors: a missing or unreadable model file
+        raise SystemExit(f"--backdrops-from {args.backdrops_from}: {exc}") from None
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for i, (head, backdrop) in enumerate(zip(drawn, backdrops)):
         emoji.compose(rasterise(head["svg"]), eyes, backdrop).save(args.out_dir / f"{args.style}-{i:05d}.png")
     licence = info.get("license", {})
     (args.out_dir / "LICENSE.txt").write_text(
         f"{info.get('title')} by {info.get('creator')} ({info.get('source')}), "
-        f"{licence.get('name')} ({licence.get('url')}); drawn by DiceBear (MIT).\n")
+        f"{licence.get('name')} ({licence.get('url')}); drawn by DiceBear (MIT). Changed: each head "
+        f"cropped to the FFHQ face layout, resized to {emoji.OUT_SIZE} px and put on a new backdrop "
+        f"by stylemix's tools/build_dicebear_heads.py.\n")
     print(f"wrote {len(drawn)} {args.style} heads to {args.out_dir} (art: {info.get('title')} by "
           f"{info.get('creator')}, {licence.get('name')})")
 

@@ -277,21 +277,28 @@ def cmd_distill(args) -> None:
         G, G_ema, D = ds.networks_from_distill_checkpoint(ckpt)
         config = ds.DistillConfig(**ckpt["distill_config"])
         print(f"resuming {args.output} at {ckpt['nimg'] / 1000:g} kimg")
+        fixed = [flag for flag, value in (("--mapping", args.mapping), ("--grow-from", args.grow_from),
+                                          ("--resolution", args.resolution), ("--channels", args.channels))
+                 if value is not None]
+        if fixed:
+            print(f"{', '.join(fixed)} ignored: a resumed run keeps the network it has", file=sys.stderr)
     else:
+        grown_from = None
         if args.grow_from:
             if args.mapping:
                 raise StylemixError("--grow-from takes the mapping network from its model: leave out --mapping")
             small = formats.load_generator(args.grow_from)
             if not args.channels:
                 raise StylemixError("--grow-from needs --channels for the new blocks, e.g. 256:16")
-            G = ds.grow_student(small, args.resolution, ds.parse_channels(args.channels), seed=args.seed or 0)
-            print(f"grown from {Path(args.grow_from).name} ({small.img_resolution} px): it draws its "
-                  f"faces upsampled to {args.resolution} px until the new blocks learn")
+            resolution = args.resolution or 2 * small.img_resolution
+            G = ds.grow_student(small, resolution, ds.parse_channels(args.channels), seed=args.seed or 0)
+            grown_from = (f"grown from {Path(args.grow_from).name} ({small.img_resolution} px): it draws "
+                          f"its faces upsampled to {resolution} px until the new blocks learn")
         elif not args.mapping:
             raise StylemixError("a new distillation needs --mapping FILE (the teacher's mapping network) "
                                 "or --grow-from MODEL")
         else:
-            G = ds.make_student(ds.read_mapping(args.mapping), args.resolution,
+            G = ds.make_student(ds.read_mapping(args.mapping), args.resolution or 128,
                                 ds.parse_channels(args.channels or DEFAULT_STUDENT_CHANNELS),
                                 seed=args.seed or 0)
         G_ema, D, config = None, None, ds.DistillConfig()
@@ -305,6 +312,8 @@ def cmd_distill(args) -> None:
     val = ds.TeacherPairs(val_dir, G.img_resolution) if val_dir.is_dir() else None
     if val is None:
         print(f"no held-out pairs at {val_dir}: snapshots are not scored", file=sys.stderr)
+    if ckpt is None and grown_from:
+        print(grown_from)  # once the pairs are known to fit
     _run_training(ds.DistillObjective(G, data, config, val=val, G_ema=G_ema, D=D, device=device),
                   args.output, ckpt)
 
@@ -462,7 +471,9 @@ def configure_finetune_paired(p) -> None:
 def configure_distill(p) -> None:
     p.add_argument("pairs", help="folder of teacher pairs (chunk_*.npz, or a folder with train/ and val/)")
     p.add_argument("--mapping", help="file holding the teacher's mapping network (copied, frozen)")
-    p.add_argument("--resolution", type=int, default=128)
+    p.add_argument("--resolution", type=int, default=None,
+                   help="the student's output in px (default 128; with --grow-from: twice the model's); "
+                        "the pairs must be stored at least this large")
     p.add_argument("--channels", default=None,
                    help="feature maps per resolution, RES:COUNT,... (default 4:256,8:256,16:256,32:128,"
                         "64:64,128:32; with --grow-from: the new blocks' only, e.g. 256:16)")

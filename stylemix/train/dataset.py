@@ -92,6 +92,9 @@ def box_downsample(images: torch.Tensor, resolution: int) -> torch.Tensor:
     size = images.shape[-1]
     if size == resolution:
         return images
+    if size < resolution:
+        raise DatasetError(f"pairs are {size} px, smaller than the {resolution} px student: "
+                           f"build them at {resolution} px or more (tools/build_ffhq_teacher.py --res)")
     if size % resolution:
         raise DatasetError(f"pairs are {size} px, which does not box-downsample to {resolution} px")
     return F.avg_pool2d(images, size // resolution)

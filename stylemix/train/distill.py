@@ -106,9 +106,11 @@ def grow_student(G_small: Generator, resolution: int, new_channels: dict[int, in
         raise StylemixError("only an unconditional skip-architecture generator (StyleGAN2 config-f "
                             "style) can be grown: its output is the sum of every block's RGB")
     above = [2 ** k for k in range(small.img_resolution.bit_length(), resolution.bit_length())]
-    if resolution <= small.img_resolution or resolution & (resolution - 1):
-        raise StylemixError(f"--resolution {resolution} is not a power of two above the "
-                            f"{small.img_resolution} px model it grows from")
+    if resolution & (resolution - 1):
+        raise StylemixError(f"--resolution {resolution} is not a power of two")
+    if resolution <= small.img_resolution:
+        raise StylemixError(f"--resolution {resolution} is not above the {small.img_resolution} px "
+                            f"model it grows from (e.g. {2 * small.img_resolution})")
     if sorted(new_channels) != above:
         raise StylemixError(f"--channels must give the new blocks' feature maps, {', '.join(f'{r}:COUNT' for r in above)}, "
                             f"not {','.join(f'{r}:{c}' for r, c in sorted(new_channels.items()))}")
