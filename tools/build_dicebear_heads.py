@@ -92,11 +92,12 @@ def rasterise(svg: str) -> np.ndarray:
     return np.asarray(image)
 
 
-def style_eyes(npm_dir: Path, style: str, seeds: int = 4) -> np.ndarray:
+def style_eyes(npm_dir: Path, style: str, all_variants: list[str], seeds: int = 4) -> np.ndarray:
     """(lx, ly, rx, ry) render pixels: the style's eye centres, from where each pair of its
-    eye variants (those STYLE_OPTIONS keeps) differs on the same seeds. One pair alone is not
-    enough: two variants may differ only in the pupil, off the eye's centre."""
-    variants = STYLE_OPTIONS.get(style, {}).get("eyes") or node_lines(npm_dir, style, "0", "x", "LIST", "")[0]["eyes"]
+    eye variants (those STYLE_OPTIONS keeps, else ``all_variants``) differs on the same seeds.
+    One pair alone is not enough: two variants may differ only in the pupil, off the eye's
+    centre."""
+    variants = STYLE_OPTIONS.get(style, {}).get("eyes") or all_variants
     if len(variants) < 2:
         raise SystemExit(f"DiceBear style {style} has no eye variants to find its eyes by")
     options = json.dumps(STYLE_OPTIONS.get(style, {}))
@@ -145,8 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     if not (args.npm_dir / "node_modules" / "@dicebear" / "collection").is_dir():
         raise SystemExit(f"{args.npm_dir} has no node_modules/@dicebear/collection: "
                          f"npm install --prefix {args.npm_dir} @dicebear/core@9.4.3 @dicebear/collection@9.4.3")
-    info = node_lines(args.npm_dir, args.style, "0", "x", "LIST", "")[0]["meta"]
-    eyes = widened(style_eyes(args.npm_dir, args.style), args.zoom_out)
+    listing = node_lines(args.npm_dir, args.style, "0", "x", "LIST", "")[0]
+    info = listing["meta"]
+    eyes = widened(style_eyes(args.npm_dir, args.style, listing["eyes"]), args.zoom_out)
     options = json.dumps(STYLE_OPTIONS.get(args.style, {}))
     drawn = node_lines(args.npm_dir, args.style, str(args.count), f"stylemix{args.seed}", "", "", options)
     rng = np.random.default_rng(args.seed)

@@ -287,9 +287,9 @@ def cmd_distill(args) -> None:
         if args.grow_from:
             if args.mapping:
                 raise StylemixError("--grow-from takes the mapping network from its model: leave out --mapping")
-            small = formats.load_generator(args.grow_from)
             if not args.channels:
                 raise StylemixError("--grow-from needs --channels for the new blocks, e.g. 256:16")
+            small = formats.load_generator(args.grow_from)
             resolution = args.resolution or 2 * small.img_resolution
             G = ds.grow_student(small, resolution, ds.parse_channels(args.channels), seed=args.seed or 0)
             grown_from = (f"grown from {Path(args.grow_from).name} ({small.img_resolution} px): it draws "
